@@ -1,0 +1,37 @@
+package io.moe4j.kernel.quant;
+
+import io.moe4j.parallel.WorkerPool;
+import io.moe4j.tensor.DType;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Matrix products with weights stored in any {@link DType} and F32 activations — the inference workhorse.
+ *
+ * <pre>
+ *   Y (N×R) = X (N×K) · Wᵀ        [+ Y if accumulate]
+ *   W: R rows of K elements in wType, row r at byte wOff + r·wType.byteSize(K)  (K a multiple of the block size)
+ *   X: N rows of F32, row stride ldx floats;  Y: N rows of F32, row stride ldy floats
+ * </pre>
+ *
+ * <p>Activation rounding follows ggml's {@code vec_dot_type}, so that results match llama.cpp closely:
+ * before the dot, each X row is converted to Q8_0 blocks for Q8_0 and Q4_0 weights, to F16 for F16 weights, to
+ * BF16 for BF16 weights, and used as is for F32 weights. Each block's integer dot is scaled by
+ * {@code d_w · d_x} and accumulated in F32.
+ *
+ * <p>Determinism: bit-identical for any thread count (work is split over output rows only).
+ */
+public interface QuantMatmul {
+
+    void matmul(WorkerPool pool, DType wType, MemorySegment w, long wOff, int rows, int k,
+                MemorySegment x, long xOff, int ldx, int n,
+                MemorySegment y, long yOff, int ldy, boolean accumulate);
+
+    /** y (R) = W (R×K) · x (K). */
+    default void matvec(WorkerPool pool, DType wType, MemorySegment w, long wOff, int rows, int k,
+                        MemorySegment x, long xOff, MemorySegment y, long yOff) {
+        matmul(pool, wType, w, wOff, rows, k, x, xOff, k, 1, y, yOff, rows, false);
+    }
+
+    String name();
+}

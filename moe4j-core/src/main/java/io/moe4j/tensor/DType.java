@@ -1,0 +1,64 @@
+package io.moe4j.tensor;
+
+/**
+ * Element types of moe4j tensors, described as data: how many logical elements a block holds and how many
+ * bytes one block takes. Scalar types are blocks of one element.
+ *
+ * <p>The quantized types are bit-compatible with GGML's block layouts (little-endian):
+ * <ul>
+ *   <li>{@link #Q8_0}: {@code struct { fp16 d; int8 qs[32]; }} — 34 bytes, value = qs[i] * d.</li>
+ *   <li>{@link #Q4_0}: {@code struct { fp16 d; uint8 qs[16]; }} — 18 bytes; element i (0..15) is the low nibble
+ *       of qs[i], element i+16 the high nibble; value = (q - 8) * d.</li>
+ * </ul>
+ * The {@link #ggmlId} is GGML's {@code enum ggml_type} value, used by the GGUF reader and writer.
+ *
+ * <p>Non-goal: this enum does not know how to encode or decode; see {@link io.moe4j.tensor.quant.Quant}.
+ */
+public enum DType {
+    F32(1, 4, 0),
+    F16(1, 2, 1),
+    BF16(1, 2, 30),
+    Q8_0(32, 34, 8),
+    Q4_0(32, 18, 2);
+
+    private final int blockSize;
+    private final int bytesPerBlock;
+    private final int ggmlId;
+
+    DType(int blockSize, int bytesPerBlock, int ggmlId) {
+        this.blockSize = blockSize;
+        this.bytesPerBlock = bytesPerBlock;
+        this.ggmlId = ggmlId;
+    }
+
+    /** Logical elements per block (1 for scalar types). */
+    public int blockSize() { return blockSize; }
+
+    /** Bytes per block. */
+    public int bytesPerBlock() { return bytesPerBlock; }
+
+    /** GGML's type id for this format. */
+    public int ggmlId() { return ggmlId; }
+
+    public boolean isQuantized() { return blockSize > 1; }
+
+    /**
+     * Bytes needed for {@code elements} consecutive elements.
+     *
+     * @throws IllegalArgumentException if {@code elements} is negative or not a whole number of blocks
+     */
+    public long byteSize(long elements) {
+        if (elements < 0) throw new IllegalArgumentException("negative element count " + elements);
+        if (elements % blockSize != 0) {
+            throw new IllegalArgumentException(this + " stores whole blocks of " + blockSize
+                    + " elements; " + elements + " is not a multiple of " + blockSize);
+        }
+        return Math.multiplyExact(elements / blockSize, (long) bytesPerBlock);
+    }
+
+    /** The type with GGML id {@code id}, or {@code null} if moe4j does not support it. */
+    public static DType ofGgmlId(int id) {
+        for (DType t : values()) if (t.ggmlId == id) return t;
+        return null;
+    }
+}
