@@ -1,0 +1,182 @@
+package io.moe4j.moe;
+
+import io.moe4j.kernel.Kernels;
+import io.moe4j.kernel.gemm.Gemm;
+import io.moe4j.kernel.row.RowOps;
+import io.moe4j.nn.F32;
+import io.moe4j.nn.Param;
+import io.moe4j.parallel.WorkerPool;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * E experts of one FFN type with stacked weights, run as a grouped GEMM over contiguous per-expert row blocks
+ * (the bins of {@link Dispatch}). Also used with E = 1 over all tokens for the shared experts.
+ *
+ * <pre>
+ *   gated (SwiGLU/GeGLU):  H = X·W_gateᵀ, U = X·W_upᵀ, A = act(H) ⊙ U, Y = A·W_downᵀ
+ *   plain MLP:             H = X·W_upᵀ,                A = act(H),     Y = A·W_downᵀ
+ *   W_gate, W_up: (E, f, d)    W_down: (E, d, f)      — PyTorch [out, in] layout per expert
+ * </pre>
+ * Backward (per expert block, all GEMMs accumulate into the weight gradients):
+ * <pre>
+ *   dA = dY·W_down           dW_down += dYᵀ·A
+ *   gated: dH, dU from dA    plain: dH = act'(H) ⊙ dA
+ *   dW_gate += dHᵀ·X         dW_up += dUᵀ·X (plain: dHᵀ·X)
+ *   dX = dH·W_gate + dU·W_up (plain: dH·W_up)
+ * </pre>
+ * H, U and A are kept from the forward: the activation's backward needs H and U, the down projection's weight
+ * gradient needs A. Recomputing A would save one (R, f) buffer for one more pass over it; memory is not the
+ * constraint at the sizes this layer trains.
+ */
+public final class ExpertBank {
+    private static final int ROW_CHUNK = 16;
+
+    private final Kernels kernels;
+    private final WorkerPool pool;
+    private final ExpertType type;
+    private final int e, d, f;
+    private final Param gate; // (E, f, d), null for plain MLPs
+    private final Param up;   // (E, f, d)
+    private final Param down; // (E, d, f)
+
+    // Activations, (maxRows, ·), preallocated.
+    private final MemorySegment h, u, a, y;   // (R,f) (R,f) (R,f) (R,d)
+    private final MemorySegment dA, dH, dU;   // (R,f)
+
+    public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int maxRows,
+                      Kernels kernels, WorkerPool pool) {
+        this.kernels = kernels;
+        this.pool = pool;
+        this.type = type;
+        this.e = e;
+        this.d = d;
+        this.f = f;
+        this.gate = type.gated() ? new Param(arena, prefix + ".gate", e, f, d) : null;
+        this.up = new Param(arena, prefix + ".up", e, f, d);
+        this.down = new Param(arena, prefix + ".down", e, d, f);
+        long rf = (long) maxRows * f;
+        this.h = F32.alloc(arena, rf);
+        this.u = type.gated() ? F32.alloc(arena, rf) : null;
+        this.a = F32.alloc(arena, rf);
+        this.y = F32.alloc(arena, (long) maxRows * d);
+        this.dA = F32.alloc(arena, rf);
+        this.dH = F32.alloc(arena, rf);
+        this.dU = type.gated() ? F32.alloc(arena, rf) : null;
+    }
+
+    public List<Param> params() {
+        List<Param> ps = new ArrayList<>(3);
+        if (gate != null) ps.add(gate);
+        ps.add(up);
+        ps.add(down);
+        return ps;
+    }
+
+    public Param gate() { return gate; }
+    public Param up() { return up; }
+    public Param down() { return down; }
+    public ExpertType type() { return type; }
+    public int hidden() { return f; }
+
+    /** Output rows Y (R, d) of the last forward. */
+    public MemorySegment output() { return y; }
+
+    /**
+     * Forward over permuted rows: expert j owns rows [binStart[j], binStart[j+1]) of x (row stride d). Output in
+     * {@link #output()}.
+     */
+    public void forward(MemorySegment x, long xOff, int[] binStart) {
+        Gemm g = kernels.gemm();
+        long wIn = (long) f * d;
+        for (int j = 0; j < e; j++) {
+            int r0 = binStart[j], n = binStart[j + 1] - r0;
+            if (n == 0) continue;
+            long xo = xOff + (long) r0 * d, ho = (long) r0 * f;
+            if (gate != null) {
+                g.nt(pool, n, f, d, x, xo, d, gate.data(), j * wIn, d, h, ho, f, false);
+                g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, u, ho, f, false);
+            } else {
+                g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, f, false);
+            }
+        }
+        int rows = binStart[e];
+        activate(rows);
+        for (int j = 0; j < e; j++) {
+            int r0 = binStart[j], n = binStart[j + 1] - r0;
+            if (n == 0) continue;
+            g.nt(pool, n, d, f, a, (long) r0 * f, f, down.data(), j * wIn, f, y, (long) r0 * d, d, false);
+        }
+    }
+
+    /**
+     * Backward: dy (R, d) → dx (R, d) overwritten, weight gradients accumulated. x is the forward input.
+     */
+    public void backward(MemorySegment x, long xOff, int[] binStart, MemorySegment dy, long dyOff,
+                         MemorySegment dx, long dxOff) {
+        Gemm g = kernels.gemm();
+        long wIn = (long) f * d;
+        for (int j = 0; j < e; j++) {
+            int r0 = binStart[j], n = binStart[j + 1] - r0;
+            if (n == 0) continue;
+            long yo = dyOff + (long) r0 * d, ao = (long) r0 * f;
+            g.nn(pool, n, f, d, dy, yo, d, down.data(), j * wIn, f, dA, ao, f, false);
+            g.tn(pool, d, f, n, dy, yo, d, a, ao, f, down.gradData(), j * wIn, f, true);
+        }
+        int rows = binStart[e];
+        activateBackward(rows);
+        for (int j = 0; j < e; j++) {
+            int r0 = binStart[j], n = binStart[j + 1] - r0;
+            if (n == 0) continue;
+            long xo = xOff + (long) r0 * d, ho = (long) r0 * f, dxo = dxOff + (long) r0 * d;
+            if (gate != null) {
+                g.tn(pool, f, d, n, dH, ho, f, x, xo, d, gate.gradData(), j * wIn, d, true);
+                g.tn(pool, f, d, n, dU, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
+                g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wIn, d, dx, dxo, d, false);
+                g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
+            } else {
+                g.tn(pool, f, d, n, dH, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
+                g.nn(pool, n, d, f, dH, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);
+            }
+        }
+    }
+
+    private void activate(int rows) {
+        RowOps ops = kernels.rows();
+        pool.parallelRanges(rows, ROW_CHUNK, (from, to, w) -> {
+            for (int r = from; r < to; r++) {
+                long o = (long) r * f;
+                switch (type) {
+                    case SWIGLU -> ops.swiglu(f, h, o, u, o, a, o);
+                    case GEGLU -> ops.geglu(f, h, o, u, o, a, o);
+                    case MLP_RELU -> ops.relu(f, h, o, a, o);
+                    case MLP_GELU -> ops.gelu(f, h, o, a, o);
+                }
+            }
+        });
+    }
+
+    private void activateBackward(int rows) {
+        RowOps ops = kernels.rows();
+        pool.parallelRanges(rows, ROW_CHUNK, (from, to, w) -> {
+            for (int r = from; r < to; r++) {
+                long o = (long) r * f;
+                switch (type) {
+                    case SWIGLU -> ops.swigluBackward(f, h, o, u, o, dA, o, dH, o, dU, o);
+                    case GEGLU -> ops.gegluBackward(f, h, o, u, o, dA, o, dH, o, dU, o);
+                    case MLP_RELU -> {
+                        F32.zero(dH, o, f);
+                        ops.reluBackward(f, h, o, dA, o, dH, o);
+                    }
+                    case MLP_GELU -> {
+                        F32.zero(dH, o, f);
+                        ops.geluBackward(f, h, o, dA, o, dH, o);
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,239 @@
+package io.moe4j.moe;
+
+import io.moe4j.kernel.Kernels;
+import io.moe4j.kernel.row.RowOps;
+import io.moe4j.moe.router.Router;
+import io.moe4j.moe.router.Routers;
+import io.moe4j.nn.F32;
+import io.moe4j.nn.Param;
+import io.moe4j.parallel.WorkerPool;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * One sparse MoE layer: router → {@link Routing} → (capacity) → dispatch by counting sort → grouped expert GEMMs
+ * → weighted combine, plus optional shared experts. Forward and backward; the layer never branches on the model
+ * family — the router strategy and the config carry every difference.
+ *
+ * <pre>
+ *   y_t = Σ_{r kept} w_{t,r} · FFN_{e_{t,r}}(x_t)  [+ g_t · FFN_shared(x_t)],  g_t = σ(w_sg·x_t) (Qwen2) or 1
+ *   x, y: (T, d) row-major F32
+ * </pre>
+ * Backward of the combine: {@code ∂L/∂w_{t,r} = ⟨dy_t, FFN_e(x_t)⟩}, {@code dYperm_row = w · dy_t}; of the gather:
+ * {@code dx_t += Σ_r dXperm_row(t,r)} (ranks in fixed order ⇒ deterministic).
+ *
+ * <p>Contract: {@link #backward} uses the activations of the most recent {@link #forward} and its input x, which
+ * must be unchanged. Buffers are preallocated for {@code maxTokens}; the hot path allocates nothing.
+ */
+public final class MoeLayer {
+    private static final int TOKEN_CHUNK = 8;
+
+    private final MoeConfig config;
+    private final Kernels kernels;
+    private final WorkerPool pool;
+    private final Router router;
+    private final Routing routing;
+    private final CapacityPlanner capacity;
+    private final Dispatch dispatch;
+    private final ExpertBank experts;
+    private final ExpertBank shared;      // null when no shared experts
+    private final Param sharedGate;       // (1, d), null unless Qwen-style gated shared expert
+    private final int d;
+
+    private final MemorySegment xPerm;    // (maxRows, d) gathered inputs
+    private final MemorySegment dyPerm;   // (maxRows, d)
+    private final MemorySegment dxPerm;   // (maxRows, d)
+    private final MemorySegment sharedDx; // (maxT, d)
+    private final MemorySegment dySh;     // (maxT, d) gradient into the shared FFN output
+    private final float[] dWeight;        // (maxT·slots)
+    private final float[] gateVal;        // (maxT) σ(w_sg·x_t)
+    private final float[] gateGrad;       // (maxT) ∂L/∂(w_sg·x_t)
+    private final int[] allTokens = new int[2]; // bins {0, T} for the shared FFN
+    private MoeMetrics lastMetrics;
+
+    public MoeLayer(MoeConfig config, Arena arena, Kernels kernels, WorkerPool pool) {
+        this.config = config;
+        this.kernels = kernels;
+        this.pool = pool;
+        this.d = config.dModel();
+        this.router = Routers.create(config, arena, kernels, pool);
+        int slots = router.slots();
+        int maxT = config.maxTokens();
+        int maxRows = maxT * slots;
+        this.routing = new Routing(config.numExperts(), slots, maxT);
+        this.capacity = new CapacityPlanner(config.numExperts(), maxT);
+        this.dispatch = new Dispatch(config.numExperts(), slots, maxT);
+        String prefix = "layers." + config.layerIndex() + ".moe";
+        this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), config.numExperts(), d,
+                config.expertHidden(), maxRows, kernels, pool);
+        if (config.sharedExperts() > 0) {
+            this.shared = new ExpertBank(arena, prefix + ".shared", config.expertType(), 1, d, config.sharedWidth(),
+                    maxT, kernels, pool);
+            this.sharedGate = config.sharedGate() ? new Param(arena, prefix + ".shared_gate", 1, d) : null;
+            this.sharedDx = F32.alloc(arena, (long) maxT * d);
+            this.dySh = F32.alloc(arena, (long) maxT * d);
+        } else {
+            this.shared = null;
+            this.sharedGate = null;
+            this.sharedDx = null;
+            this.dySh = null;
+        }
+        this.xPerm = F32.alloc(arena, (long) maxRows * d);
+        this.dyPerm = F32.alloc(arena, (long) maxRows * d);
+        this.dxPerm = F32.alloc(arena, (long) maxRows * d);
+        this.dWeight = new float[maxRows];
+        this.gateVal = new float[maxT];
+        this.gateGrad = new float[maxT];
+    }
+
+    public MoeConfig config() { return config; }
+    public Router router() { return router; }
+    public Routing routing() { return routing; }
+    public ExpertBank experts() { return experts; }
+    /** The merged shared FFN, or null. */
+    public ExpertBank shared() { return shared; }
+    /** Qwen2-MoE shared-expert gate (1, d), or null. */
+    public Param sharedGate() { return sharedGate; }
+    /** Metrics of the last forward. */
+    public MoeMetrics metrics() { return lastMetrics; }
+
+    public List<Param> params() {
+        List<Param> ps = new ArrayList<>(router.params());
+        ps.addAll(experts.params());
+        if (shared != null) ps.addAll(shared.params());
+        if (sharedGate != null) ps.add(sharedGate);
+        return ps;
+    }
+
+    /**
+     * Initialises all parameters: N(0, std²) for router and experts (std = 0.02 is the usual choice), down
+     * projections scaled by {@code downScale} (e.g. 1/sqrt(2·layers)).
+     */
+    public void init(SplittableRandom rng, double std, double downScale) {
+        for (Param p : params()) {
+            boolean isDown = p.name().endsWith(".down");
+            p.initNormal(rng, isDown ? std * downScale : std);
+        }
+    }
+
+    /** y (T, d) = MoE(x (T, d)). y is overwritten. */
+    public void forward(MemorySegment x, long xOff, int t, MemorySegment y, long yOff, boolean training) {
+        Routing r = routing;
+        r.reset(t);
+        router.forward(x, xOff, t, r, training);
+        if (config.dispatch() == DispatchMode.CAPACITY) capacity.apply(r, config.capacity(t), config.priority());
+        dispatch.plan(r);
+        int rows = dispatch.rows();
+        RowOps ops = kernels.rows();
+        pool.parallelRanges(rows, 64, (from, to, w) ->
+                ops.gatherRows(to - from, d, x, xOff, d, dispatch.rowToken, from, xPerm, (long) from * d, d));
+        experts.forward(xPerm, 0, dispatch.binStart);
+        combine(t, y, yOff);
+        if (shared != null) sharedForward(x, xOff, t, y, yOff);
+        lastMetrics = MoeMetrics.of(config.layerIndex(), r, null);
+    }
+
+    /** y_t = Σ_r w·Yperm[row(t,r)], per token in rank order (deterministic, parallel over tokens). */
+    private void combine(int t, MemorySegment y, long yOff) {
+        RowOps ops = kernels.rows();
+        MemorySegment yp = experts.output();
+        int slots = routing.slots;
+        pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
+            for (int i = from; i < to; i++) {
+                long yo = yOff + (long) i * d;
+                F32.zero(y, yo, d);
+                for (int k = 0; k < slots; k++) {
+                    int s = i * slots + k, row = dispatch.slotRow[s];
+                    if (row >= 0) ops.axpy(d, routing.weight[s], yp, (long) row * d, y, yo);
+                }
+            }
+        });
+    }
+
+    private void sharedForward(MemorySegment x, long xOff, int t, MemorySegment y, long yOff) {
+        allTokens[1] = t;
+        shared.forward(x, xOff, allTokens);
+        MemorySegment s = shared.output();
+        RowOps ops = kernels.rows();
+        pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
+            for (int i = from; i < to; i++) {
+                float g = 1f;
+                if (sharedGate != null) {
+                    float z = ops.dot(d, sharedGate.data(), 0, x, xOff + (long) i * d);
+                    g = (float) (1.0 / (1.0 + Math.exp(-z)));
+                }
+                gateVal[i] = g;
+                ops.axpy(d, g, s, (long) i * d, y, yOff + (long) i * d);
+            }
+        });
+    }
+
+    /**
+     * Backward of the last forward: dy (T, d) → dx (T, d) accumulated (+=), parameter gradients accumulated.
+     */
+    public void backward(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff) {
+        int t = routing.tokens();
+        int slots = routing.slots;
+        int rows = dispatch.rows();
+        RowOps ops = kernels.rows();
+        MemorySegment yp = experts.output();
+        java.util.Arrays.fill(dWeight, 0, t * slots, 0f);
+        // combine backward, per permuted row: dYperm = w·dy_t, dw = <dy_t, Yperm>
+        pool.parallelRanges(rows, 64, (from, to, w) -> {
+            for (int row = from; row < to; row++) {
+                int s = dispatch.rowSlot[row], tok = dispatch.rowToken[row];
+                long dyo = dyOff + (long) tok * d, ro = (long) row * d;
+                dWeight[s] = ops.dot(d, dy, dyo, yp, ro);
+                F32.zero(dyPerm, ro, d);
+                ops.axpy(d, routing.weight[s], dy, dyo, dyPerm, ro);
+            }
+        });
+        experts.backward(xPerm, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0);
+        // gather backward: dx_t += Σ_r dXperm[row(t,r)]
+        pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
+            for (int i = from; i < to; i++) {
+                for (int k = 0; k < slots; k++) {
+                    int row = dispatch.slotRow[i * slots + k];
+                    if (row >= 0) ops.axpy(d, 1f, dxPerm, (long) row * d, dx, dxOff + (long) i * d);
+                }
+            }
+        });
+        router.backward(x, xOff, t, routing, dWeight, dx, dxOff);
+        if (shared != null) sharedBackward(x, xOff, t, dy, dyOff, dx, dxOff);
+    }
+
+    private void sharedBackward(MemorySegment x, long xOff, int t, MemorySegment dy, long dyOff,
+                                MemorySegment dx, long dxOff) {
+        RowOps ops = kernels.rows();
+        MemorySegment s = shared.output();
+        // dS_t = g_t·dy_t ; gate: dz_t = <dy_t, S_t>·g(1−g), dw_sg += dz·x_t, dx_t += dz·w_sg
+        float[] dz = sharedGate != null ? gateGrad : null;
+        pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
+            for (int i = from; i < to; i++) {
+                long o = (long) i * d;
+                F32.zero(dySh, o, d);
+                ops.axpy(d, gateVal[i], dy, dyOff + o, dySh, o);
+                if (dz != null) {
+                    float g = gateVal[i];
+                    dz[i] = ops.dot(d, dy, dyOff + o, s, o) * g * (1 - g);
+                }
+            }
+        });
+        if (sharedGate != null) {
+            // deterministic: sequential over tokens for the (1, d) gate gradient
+            for (int i = 0; i < t; i++) {
+                ops.axpy(d, dz[i], x, xOff + (long) i * d, sharedGate.gradData(), 0);
+                ops.axpy(d, dz[i], sharedGate.data(), 0, dx, dxOff + (long) i * d);
+            }
+        }
+        allTokens[1] = t;
+        shared.backward(x, xOff, allTokens, dySh, 0, sharedDx, 0);
+        pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
+            for (int i = from; i < to; i++) ops.axpy(d, 1f, sharedDx, (long) i * d, dx, dxOff + (long) i * d);
+        });
+    }
+}

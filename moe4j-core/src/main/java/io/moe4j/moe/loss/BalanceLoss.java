@@ -1,0 +1,63 @@
+package io.moe4j.moe.loss;
+
+/**
+ * Switch-style load-balancing losses: one formula, several normalisations (spec §3.6).
+ *
+ * <pre>
+ *   L = coef · N · Σ_e F_e · P_e,     P_e = (1/T) Σ_t π_{t,e}   (differentiable),   F_e = count_e / (T·k')
+ * </pre>
+ * {@code π} is the router distribution over all E experts; {@code count_e} counts assignments <em>before</em>
+ * capacity dropping. The variants differ in what is counted and in k' — and so by a factor k in value, which is
+ * why coefficients are not portable between them.
+ */
+public enum BalanceLoss {
+    /** No balance loss. */
+    NONE,
+    /** Switch / GShard / V-MoE "gshard loss": top-1 choices only, k' = 1. Value 1 at balance. */
+    SWITCH,
+    /** HF {@code load_balancing_loss_func} / flaxformer top-k: every selected expert, k' = 1. Value k at balance. */
+    HF,
+    /** MegaBlocks / Megatron / DeepSeek expert-level: every selected expert, k' = k. Value 1 at balance. */
+    MEGABLOCKS;
+
+    /**
+     * Computes the loss and accumulates {@code ∂L/∂π} into {@code dProbs} (when not null).
+     *
+     * @param probs       π, T×E row-major
+     * @param top1        top-1 expert per token (used by {@link #SWITCH}); may be null for other variants
+     * @param counts      assignments per expert over the T tokens (every selected expert; for {@link #SWITCH}
+     *                    ignored — top-1 is counted from {@code top1})
+     * @param k           experts per token used in the normalisation (k' for MEGABLOCKS)
+     * @return the loss value including {@code coef}
+     */
+    public double compute(float[] probs, int t, int e, int[] top1, int[] counts, int k, double coef, float[] dProbs) {
+        if (this == NONE || coef == 0 || t == 0) return 0;
+        double[] f = new double[e];
+        switch (this) {
+            case SWITCH -> {
+                for (int i = 0; i < t; i++) f[top1[i]] += 1.0 / t;
+            }
+            case HF -> {
+                for (int j = 0; j < e; j++) f[j] = counts[j] / (double) t;
+            }
+            case MEGABLOCKS -> {
+                for (int j = 0; j < e; j++) f[j] = counts[j] / ((double) t * k);
+            }
+            default -> throw new AssertionError(this);
+        }
+        double[] p = new double[e];
+        for (int i = 0; i < t; i++) for (int j = 0; j < e; j++) p[j] += probs[i * e + j];
+        double loss = 0;
+        for (int j = 0; j < e; j++) loss += f[j] * p[j] / t;
+        loss *= coef * e;
+        if (dProbs != null) {
+            // ∂L/∂π_{t,e} = coef · E · F_e / T, the same for every token.
+            for (int j = 0; j < e; j++) {
+                float g = (float) (coef * e * f[j] / t);
+                if (g == 0) continue;
+                for (int i = 0; i < t; i++) dProbs[i * e + j] += g;
+            }
+        }
+        return loss;
+    }
+}

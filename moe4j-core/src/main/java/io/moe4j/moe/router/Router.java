@@ -1,0 +1,45 @@
+package io.moe4j.moe.router;
+
+import io.moe4j.moe.Routing;
+import io.moe4j.nn.Param;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * A routing strategy: from the MoE input x (T×d) to a {@link Routing} (expert ids, combine weights, counts, aux
+ * losses), and back: from the gradient of the combine weights to the gradients of x and of the router's own
+ * parameters (including the auxiliary losses' gradients).
+ *
+ * <p>One implementation per method of the literature, chosen by name in {@link Routers}; the MoE layer never
+ * branches on the model family. Discrete decisions (top-k, groups, capacity) carry no gradient (spec §3.9).
+ */
+public interface Router {
+
+    /** The config name of this strategy. */
+    String name();
+
+    /** Maximum experts per token (columns of the Routing's slot table). */
+    int slots();
+
+    /** Trainable parameters (empty for parameter-free routers). */
+    List<Param> params();
+
+    /**
+     * Routes {@code t} tokens, x row i at float offset xOff + i·d. {@code r} has been reset for t tokens.
+     * {@code training} enables noise and the auxiliary losses' gradients.
+     *
+     * @throws io.moe4j.moe.NonFiniteException if the router logits contain NaN or Inf
+     */
+    void forward(MemorySegment x, long xOff, int t, Routing r, boolean training);
+
+    /**
+     * Backward: {@code dWeight[s]} = ∂L/∂(combine weight of slot s) (0 for empty or dropped slots). Accumulates
+     * into dx (T×d at dxOff) and into the parameters' gradients, adding the gradients of the auxiliary losses
+     * computed in the last forward.
+     */
+    void backward(MemorySegment x, long xOff, int t, Routing r, float[] dWeight, MemorySegment dx, long dxOff);
+
+    /** Rule-based state update after an optimizer step (DeepSeek-V3 bias, ReMoE λ); no-op by default. */
+    default void afterStep(Routing lastBatch) {}
+}

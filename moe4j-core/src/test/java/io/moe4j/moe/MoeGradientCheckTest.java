@@ -1,0 +1,125 @@
+package io.moe4j.moe;
+
+import io.moe4j.kernel.Kernels;
+import io.moe4j.moe.loss.BalanceLoss;
+import io.moe4j.nn.F32;
+import io.moe4j.nn.Param;
+import io.moe4j.parallel.WorkerPool;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Analytic backward of the whole layer against central finite differences, for every expert type and the routers
+ * implemented so far: L = Σ R ⊙ y + aux losses. Coordinates where the function is not smooth at the probe scale
+ * (a top-k or capacity decision flips, a ReLU kink) are detected by comparing two step sizes and skipped; the test
+ * requires that nearly all probed coordinates are checked.
+ */
+class MoeGradientCheckTest {
+    private static final int T = 7, D = 6, F = 5, E = 4;
+    private final Arena arena = Arena.ofAuto();
+
+    static Stream<Arguments> configs() {
+        MoeConfig.Builder b = MoeConfig.builder().dModel(D).numExperts(E).topK(2).expertHidden(F).maxTokens(T)
+                .balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
+        List<Arguments> out = new ArrayList<>();
+        for (ExpertType type : ExpertType.values()) out.add(Arguments.of(type + " renorm", b.expertType(type).build()));
+        b.expertType(ExpertType.SWIGLU);
+        out.add(Arguments.of("no renorm, megablocks loss", b.normalizeTopK(false).balanceLoss(BalanceLoss.MEGABLOCKS).build()));
+        out.add(Arguments.of("routed scale 2.5", b.normalizeTopK(true).routedScale(2.5f).build()));
+        out.add(Arguments.of("gated shared expert", b.routedScale(1f).sharedExperts(2).sharedHidden(3).sharedGate(true).build()));
+        out.add(Arguments.of("switch with drops", MoeConfig.builder().dModel(D).numExperts(E).topK(1).router("switch")
+                .expertHidden(F).maxTokens(T).balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.1).zLossCoef(0.01)
+                .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED).fixedCapacity(1).build()));
+        out.add(Arguments.of("k = E", b.sharedExperts(0).sharedHidden(0).sharedGate(false).topK(E).build()));
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void backwardMatchesFiniteDifferences(String name, MoeConfig c) {
+        WorkerPool pool = WorkerPool.common();
+        MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), pool);
+        layer.init(new SplittableRandom(42), 0.5, 1.0);
+        SplittableRandom rng = new SplittableRandom(43);
+        float[] xs = MoeLayerTest.randn(rng, T * D, 1.0);
+        float[] rs = MoeLayerTest.randn(rng, T * D, 1.0);
+        MemorySegment x = F32.alloc(arena, (long) T * D), y = F32.alloc(arena, (long) T * D);
+        MemorySegment dy = F32.alloc(arena, (long) T * D), dx = F32.alloc(arena, (long) T * D);
+        F32.copyIn(xs, x, 0);
+        F32.copyIn(rs, dy, 0);
+
+        for (Param p : layer.params()) p.zeroGrad();
+        layer.forward(x, 0, T, y, 0, true);
+        layer.backward(x, 0, dy, 0, dx, 0);
+        float[] dxA = F32.toArray(dx, 0, T * D);
+
+        List<float[]> analytic = new ArrayList<>();
+        for (Param p : layer.params()) analytic.add(p.gradToArray());
+
+        int checked = 0, probed = 0;
+        // input gradient
+        for (int i = 0; i < T * D; i += 3) {
+            probed++;
+            if (check(name + " dx[" + i + "]", dxA[i], h -> {
+                float[] xp = xs.clone();
+                xp[i] += h;
+                F32.copyIn(xp, x, 0);
+                double l = loss(layer, x, y, rs);
+                F32.copyIn(xs, x, 0);
+                return l;
+            })) checked++;
+        }
+        // parameter gradients, a spread of coordinates of each
+        List<Param> params = layer.params();
+        for (int pi = 0; pi < params.size(); pi++) {
+            Param p = params.get(pi);
+            float[] v = p.toArray();
+            float[] g = analytic.get(pi);
+            int step = Math.max(1, v.length / 12);
+            for (int i = 0; i < v.length; i += step) {
+                probed++;
+                int idx = i;
+                if (check(name + " " + p.name() + "[" + i + "]", g[i], h -> {
+                    float[] vp = v.clone();
+                    vp[idx] += h;
+                    p.set(vp);
+                    double l = loss(layer, x, y, rs);
+                    p.set(v);
+                    return l;
+                })) checked++;
+            }
+        }
+        assertThat(checked).as("coordinates checked of %d probed", probed).isGreaterThanOrEqualTo((int) (probed * 0.9));
+    }
+
+    /** L = Σ R ⊙ y + aux, in double. */
+    private static double loss(MoeLayer layer, MemorySegment x, MemorySegment y, float[] r) {
+        layer.forward(x, 0, T, y, 0, true);
+        double l = layer.routing().auxLoss();
+        for (int i = 0; i < T * D; i++) l += (double) r[i] * F32.get(y, i);
+        return l;
+    }
+
+    interface Fn { double at(float h); }
+
+    /** True if checked (smooth), false if skipped; fails the test on a real mismatch. */
+    private static boolean check(String what, float analytic, Fn f) {
+        float h1 = 4e-3f, h2 = 2e-3f;
+        double fd1 = (f.at(h1) - f.at(-h1)) / (2 * h1);
+        double fd2 = (f.at(h2) - f.at(-h2)) / (2 * h2);
+        double scale = Math.max(1.0, Math.abs(fd2));
+        if (Math.abs(fd1 - fd2) > 2e-3 * scale) return false; // non-smooth at this scale: skip
+        assertThat((double) analytic).as(what + " (fd " + fd2 + ")").isCloseTo(fd2, org.assertj.core.api.Assertions.within(3e-3 * scale));
+        return true;
+    }
+}

@@ -1,0 +1,33 @@
+package io.moe4j.moe;
+
+/** Double-precision reference expert FFNs for tests (independent of the kernels). */
+final class RefFfn {
+    private RefFfn() {}
+
+    static double silu(double v) { return v / (1 + Math.exp(-v)); }
+
+    static double geluTanh(double v) {
+        return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+    }
+
+    /** FFN of expert e on x[xo..xo+d): weights stacked (E, f, d) for gate/up, (E, d, f) for down. */
+    static double[] ffn(ExpertType type, float[] x, int xo, int d, int f, float[] gate, float[] up, float[] down, int e) {
+        double[] a = new double[f];
+        for (int i = 0; i < f; i++) {
+            double h = 0, u = 0;
+            for (int j = 0; j < d; j++) {
+                if (gate != null) h += gate[e * f * d + i * d + j] * x[xo + j];
+                u += up[e * f * d + i * d + j] * x[xo + j];
+            }
+            a[i] = switch (type) {
+                case SWIGLU -> silu(h) * u;
+                case GEGLU -> geluTanh(h) * u;
+                case MLP_RELU -> Math.max(0, u);
+                case MLP_GELU -> geluTanh(u);
+            };
+        }
+        double[] y = new double[d];
+        for (int j = 0; j < d; j++) for (int i = 0; i < f; i++) y[j] += down[e * d * f + j * f + i] * a[i];
+        return y;
+    }
+}
