@@ -24,15 +24,30 @@ public final class CapacityPlanner {
         return e < 0 ? Float.NEGATIVE_INFINITY : r.scores[token * r.numExperts + e];
     }
 
-    /** Drops the assignments of {@code r} that exceed {@code capacity} per expert. */
-    public void apply(Routing r, int capacity, PriorityOrder priority) {
+    /**
+     * Applies capacity per routing group of {@code groupTokens} tokens (the last group may be shorter and gets
+     * the capacity of its own size, computed by {@code capacityOf}).
+     */
+    public void apply(Routing r, int groupTokens, java.util.function.IntUnaryOperator capacityOf, PriorityOrder priority) {
         int t = r.tokens();
+        for (int start = 0; start < t; start += groupTokens) {
+            int n = Math.min(groupTokens, t - start);
+            applyGroup(r, start, n, capacityOf.applyAsInt(n), priority);
+        }
+    }
+
+    /** Drops the assignments of {@code r} that exceed {@code capacity} per expert (one group: all tokens). */
+    public void apply(Routing r, int capacity, PriorityOrder priority) {
+        applyGroup(r, 0, r.tokens(), capacity, priority);
+    }
+
+    private void applyGroup(Routing r, int start, int t, int capacity, PriorityOrder priority) {
         int slots = r.slots;
-        for (int i = 0; i < t; i++) order[i] = i;
+        for (int i = 0; i < t; i++) order[i] = start + i;
         if (priority == PriorityOrder.BATCH_PRIORITY) {
             // Stable sort by descending priority = the router score of the token's top-1 expert (flaxformer,
             // V-MoE). Boxed sort: BPR is a training/encoder feature; T log T is negligible next to the GEMMs.
-            for (int i = 0; i < t; i++) boxed[i] = i;
+            for (int i = 0; i < t; i++) boxed[i] = start + i;
             java.util.Arrays.sort(boxed, 0, t, (a, b) -> Float.compare(priority(r, b), priority(r, a)));
             for (int i = 0; i < t; i++) order[i] = boxed[i];
         }

@@ -26,6 +26,10 @@ import io.moe4j.moe.router.Routers;
  * @param balanceLoss    balance loss normalisation
  * @param balanceCoef    its coefficient
  * @param zLossCoef      router z-loss coefficient (0 = off)
+ * @param groupSize      tokens per routing group / sequence for capacity and balance losses (0 = the whole batch)
+ * @param nGroup         expert groups for group-limited routing (DeepSeek; 1 = off); must divide numExperts
+ * @param topkGroup      groups kept per token in group-limited routing
+ * @param biasUpdateSpeed DeepSeek-V3 bias update speed γ (0 = frozen bias)
  * @param maxTokens      largest T one forward may see (buffers are preallocated for it)
  * @param layerIndex     used in names and error messages
  */
@@ -34,7 +38,8 @@ public record MoeConfig(
         String router, boolean normalizeTopK, float routedScale,
         int sharedExperts, int sharedHidden, boolean sharedGate,
         DispatchMode dispatch, CapacityRule capacityRule, double capacityFactor, int fixedCapacity, PriorityOrder priority,
-        BalanceLoss balanceLoss, double balanceCoef, double zLossCoef,
+        BalanceLoss balanceLoss, double balanceCoef, double zLossCoef, int groupSize,
+        int nGroup, int topkGroup, double biasUpdateSpeed,
         int maxTokens, int layerIndex) {
 
     public static Builder builder() { return new Builder(); }
@@ -46,16 +51,22 @@ public record MoeConfig(
         b.sharedExperts = sharedExperts; b.sharedHidden = sharedHidden; b.sharedGate = sharedGate;
         b.dispatch = dispatch; b.capacityRule = capacityRule; b.capacityFactor = capacityFactor;
         b.fixedCapacity = fixedCapacity; b.priority = priority; b.balanceLoss = balanceLoss;
-        b.balanceCoef = balanceCoef; b.zLossCoef = zLossCoef; b.maxTokens = maxTokens; b.layerIndex = layerIndex;
+        b.balanceCoef = balanceCoef; b.zLossCoef = zLossCoef; b.groupSize = groupSize; b.nGroup = nGroup;
+        b.topkGroup = topkGroup; b.biasUpdateSpeed = biasUpdateSpeed; b.maxTokens = maxTokens; b.layerIndex = layerIndex;
         return b;
     }
 
     /** Width of the merged shared FFN (0 when there is none). */
     public int sharedWidth() { return sharedExperts * sharedHidden; }
 
-    /** Capacity per expert for a batch of {@code tokens} tokens. */
+    /** Capacity per expert for a routing group of {@code tokens} tokens. */
     public int capacity(int tokens) {
         return capacityRule.capacity(tokens, numExperts, topK, capacityFactor, fixedCapacity);
+    }
+
+    /** Tokens per routing group for a batch of {@code tokens} tokens. */
+    public int groupTokens(int tokens) {
+        return groupSize <= 0 || groupSize > tokens ? tokens : groupSize;
     }
 
     public static final class Builder {
@@ -73,6 +84,8 @@ public record MoeConfig(
         private PriorityOrder priority = PriorityOrder.POSITION;
         private BalanceLoss balanceLoss = BalanceLoss.HF;
         private double balanceCoef = 0.01, zLossCoef = 0;
+        private int groupSize = 0, nGroup = 1, topkGroup = 1;
+        private double biasUpdateSpeed = 0.001;
         private int maxTokens = 4096, layerIndex = 0;
 
         public Builder dModel(int v) { dModel = v; return this; }
@@ -94,6 +107,10 @@ public record MoeConfig(
         public Builder balanceLoss(BalanceLoss v) { balanceLoss = v; return this; }
         public Builder balanceCoef(double v) { balanceCoef = v; return this; }
         public Builder zLossCoef(double v) { zLossCoef = v; return this; }
+        public Builder groupSize(int v) { groupSize = v; return this; }
+        public Builder nGroup(int v) { nGroup = v; return this; }
+        public Builder topkGroup(int v) { topkGroup = v; return this; }
+        public Builder biasUpdateSpeed(double v) { biasUpdateSpeed = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -123,10 +140,20 @@ public record MoeConfig(
             require(balanceCoef >= 0 && Double.isFinite(balanceCoef), "moe.balanceCoef must be >= 0, got " + balanceCoef);
             require(zLossCoef >= 0 && Double.isFinite(zLossCoef), "moe.zLossCoef must be >= 0, got " + zLossCoef);
             require(maxTokens > 0, "moe.maxTokens must be > 0, got " + maxTokens);
+            require(groupSize >= 0, "moe.groupSize must be >= 0 (0 = whole batch), got " + groupSize);
+            require(nGroup >= 1, "moe.nGroup must be >= 1, got " + nGroup);
+            require(numExperts % nGroup == 0, "moe.nGroup = " + nGroup + " does not divide moe.numExperts = " + numExperts);
+            require(topkGroup >= 1 && topkGroup <= nGroup,
+                    "moe.topkGroup must be in [1, moe.nGroup = " + nGroup + "], got " + topkGroup);
+            require(nGroup == 1 || topK <= topkGroup * (numExperts / nGroup),
+                    "moe.topK = " + topK + " exceeds the experts in moe.topkGroup = " + topkGroup + " groups of "
+                            + numExperts / nGroup);
+            require(biasUpdateSpeed >= 0 && Double.isFinite(biasUpdateSpeed),
+                    "moe.biasUpdateSpeed must be >= 0, got " + biasUpdateSpeed);
             return new MoeConfig(dModel, numExperts, topK, expertHidden, expertType, router, normalizeTopK, routedScale,
                     sharedExperts, sharedHidden, sharedGate, dispatch, capacityRule, capacityFactor, fixedCapacity,
-                    priority, balanceLoss == null ? BalanceLoss.NONE : balanceLoss, balanceCoef, zLossCoef,
-                    maxTokens, layerIndex);
+                    priority, balanceLoss == null ? BalanceLoss.NONE : balanceLoss, balanceCoef, zLossCoef, groupSize,
+                    nGroup, topkGroup, biasUpdateSpeed, maxTokens, layerIndex);
         }
 
         private static void require(boolean ok, String message) {

@@ -125,7 +125,9 @@ public final class MoeLayer {
         Routing r = routing;
         r.reset(t);
         router.forward(x, xOff, t, r, training);
-        if (config.dispatch() == DispatchMode.CAPACITY) capacity.apply(r, config.capacity(t), config.priority());
+        if (config.dispatch() == DispatchMode.CAPACITY) {
+            capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
+        }
         dispatch.plan(r);
         int rows = dispatch.rows();
         RowOps ops = kernels.rows();

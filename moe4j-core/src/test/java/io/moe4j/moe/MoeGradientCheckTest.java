@@ -70,9 +70,10 @@ class MoeGradientCheckTest {
         // input gradient
         for (int i = 0; i < T * D; i += 3) {
             probed++;
+            int xi = i;
             if (check(name + " dx[" + i + "]", dxA[i], h -> {
                 float[] xp = xs.clone();
-                xp[i] += h;
+                xp[xi] += h;
                 F32.copyIn(xp, x, 0);
                 double l = loss(layer, x, y, rs);
                 F32.copyIn(xs, x, 0);

@@ -70,7 +70,7 @@ class RoutingGoldenTest {
         float[] p = new float[16];
         for (int t = 0; t < 4; t++) System.arraycopy(softmax(Z[t]), 0, p, t * 4, 4);
         float[] dp = new float[16];
-        BalanceLoss.SWITCH.compute(p, 4, 4, new int[]{0, 0, 1, 2}, null, 1, 1.0, dp);
+        BalanceLoss.SWITCH.compute(p, 0, 4, 4, new int[]{0, 0, 1, 2}, null, 1, 1.0, dp);
         for (int t = 0; t < 4; t++) assertThat(new float[]{dp[t * 4], dp[t * 4 + 1], dp[t * 4 + 2], dp[t * 4 + 3]})
                 .containsExactly(new float[]{0.5f, 0.25f, 0.25f, 0f}, within(1e-7f));
     }
@@ -106,9 +106,9 @@ class RoutingGoldenTest {
         java.util.Arrays.fill(p, 1f / e);
         int[] counts = {4, 4, 4, 4};
         int[] top1 = {0, 1, 2, 3, 0, 1, 2, 3};
-        assertThat(BalanceLoss.SWITCH.compute(p, t, e, top1, counts, 1, 1, null)).isCloseTo(1, within(1e-9));
-        assertThat(BalanceLoss.HF.compute(p, t, e, top1, counts, k, 1, null)).isCloseTo(k, within(1e-9));
-        assertThat(BalanceLoss.MEGABLOCKS.compute(p, t, e, top1, counts, k, 1, null)).isCloseTo(1, within(1e-9));
+        assertThat(BalanceLoss.SWITCH.compute(p, 0, t, e, top1, counts, 1, 1, null)).isCloseTo(1, within(1e-9));
+        assertThat(BalanceLoss.HF.compute(p, 0, t, e, top1, counts, k, 1, null)).isCloseTo(k, within(1e-9));
+        assertThat(BalanceLoss.MEGABLOCKS.compute(p, 0, t, e, top1, counts, k, 1, null)).isCloseTo(1, within(1e-9));
     }
 
     @Test

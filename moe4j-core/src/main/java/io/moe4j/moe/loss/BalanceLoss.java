@@ -6,9 +6,11 @@ package io.moe4j.moe.loss;
  * <pre>
  *   L = coef · N · Σ_e F_e · P_e,     P_e = (1/T) Σ_t π_{t,e}   (differentiable),   F_e = count_e / (T·k')
  * </pre>
- * {@code π} is the router distribution over all E experts; {@code count_e} counts assignments <em>before</em>
- * capacity dropping. The variants differ in what is counted and in k' — and so by a factor k in value, which is
- * why coefficients are not portable between them.
+ * {@code π} is the router distribution over all E experts (softmax for most routers; s/Σs for DeepSeek-V3's
+ * sequence-wise loss); {@code count_e} counts assignments <em>before</em> capacity dropping. The variants
+ * differ in what is counted and in k' — and so by a factor k in value, which is why coefficients are not
+ * portable between them. Computed per group (sequence) of tokens and averaged over groups by
+ * {@link io.moe4j.moe.router.RouterLosses}.
  */
 public enum BalanceLoss {
     /** No balance loss. */
@@ -17,20 +19,23 @@ public enum BalanceLoss {
     SWITCH,
     /** HF {@code load_balancing_loss_func} / flaxformer top-k: every selected expert, k' = 1. Value k at balance. */
     HF,
-    /** MegaBlocks / Megatron / DeepSeek expert-level: every selected expert, k' = k. Value 1 at balance. */
+    /**
+     * MegaBlocks / Megatron / DeepSeek expert-level and DeepSeek-V3 sequence-wise: every selected expert,
+     * k' = k. Value 1 at balance.
+     */
     MEGABLOCKS;
 
     /**
-     * Computes the loss and accumulates {@code ∂L/∂π} into {@code dProbs} (when not null).
+     * The loss of one group of {@code t} tokens, accumulating {@code ∂L/∂π} into {@code dProbs} (when not null).
      *
-     * @param probs       π, T×E row-major
-     * @param top1        top-1 expert per token (used by {@link #SWITCH}); may be null for other variants
-     * @param counts      assignments per expert over the T tokens (every selected expert; for {@link #SWITCH}
-     *                    ignored — top-1 is counted from {@code top1})
-     * @param k           experts per token used in the normalisation (k' for MEGABLOCKS)
+     * @param probs   π, rows {@code off .. off+t} of E values (row-major, index (off+i)·E + j)
+     * @param top1    top-1 expert of token i at {@code top1[i]} (used by {@link #SWITCH}; may be null otherwise)
+     * @param counts  assignments per expert over these t tokens (ignored by {@link #SWITCH})
+     * @param k       experts per token (k' for MEGABLOCKS)
      * @return the loss value including {@code coef}
      */
-    public double compute(float[] probs, int t, int e, int[] top1, int[] counts, int k, double coef, float[] dProbs) {
+    public double compute(float[] probs, int off, int t, int e, int[] top1, int[] counts, int k, double coef,
+                          float[] dProbs) {
         if (this == NONE || coef == 0 || t == 0) return 0;
         double[] f = new double[e];
         switch (this) {
@@ -46,16 +51,16 @@ public enum BalanceLoss {
             default -> throw new AssertionError(this);
         }
         double[] p = new double[e];
-        for (int i = 0; i < t; i++) for (int j = 0; j < e; j++) p[j] += probs[i * e + j];
+        for (int i = 0; i < t; i++) for (int j = 0; j < e; j++) p[j] += probs[(off + i) * e + j];
         double loss = 0;
         for (int j = 0; j < e; j++) loss += f[j] * p[j] / t;
         loss *= coef * e;
         if (dProbs != null) {
-            // ∂L/∂π_{t,e} = coef · E · F_e / T, the same for every token.
+            // ∂L/∂π_{t,e} = coef · E · F_e / T, the same for every token of the group.
             for (int j = 0; j < e; j++) {
                 float g = (float) (coef * e * f[j] / t);
                 if (g == 0) continue;
-                for (int i = 0; i < t; i++) dProbs[i * e + j] += g;
+                for (int i = 0; i < t; i++) dProbs[(off + i) * e + j] += g;
             }
         }
         return loss;

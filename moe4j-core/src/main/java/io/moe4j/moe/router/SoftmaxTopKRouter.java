@@ -35,12 +35,13 @@ public final class SoftmaxTopKRouter implements Router {
     private final float scale;
     private final BalanceLoss balance;
     private final double balanceCoef, zCoef;
+    private final int groupSize;
+    private final RouterLosses losses;
     private final LinearGate gate;
 
     // Preallocated per maxTokens.
     private final float[] dProbs;   // (maxT·E) ∂L/∂p, seeded with the balance loss gradient in forward
     private final float[] dLogits;  // (maxT·E)
-    private final int[] top1;       // (maxT)
     private final int[] sel;        // (k)
 
     public SoftmaxTopKRouter(String name, MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
@@ -54,11 +55,12 @@ public final class SoftmaxTopKRouter implements Router {
         this.balance = c.balanceLoss();
         this.balanceCoef = c.balanceCoef();
         this.zCoef = c.zLossCoef();
+        this.groupSize = c.groupSize();
+        this.losses = new RouterLosses(e, c.maxTokens());
         this.gate = new LinearGate(arena, "layers." + layer + ".moe.router.weight", d, e, kernels, pool);
         int maxT = c.maxTokens();
         this.dProbs = new float[maxT * e];
         this.dLogits = new float[maxT * e];
-        this.top1 = new int[maxT];
         this.sel = new int[k];
     }
 
@@ -83,11 +85,10 @@ public final class SoftmaxTopKRouter implements Router {
                 if (normalize) w /= sum;
                 r.assign(i, j, sel[j], (float) (w * scale));
             }
-            top1[i] = sel[0];
         }
         Arrays.fill(dProbs, 0, t * e, 0f);
         Arrays.fill(dLogits, 0, t * e, 0f);
-        r.balanceLoss = balance.compute(p, t, e, top1, r.assigned, k, balanceCoef, training ? dProbs : null);
+        r.balanceLoss = losses.balance(balance, r, p, t, k, balanceCoef, groupSize, training ? dProbs : null);
         r.zLoss = ZLoss.compute(z, t, e, zCoef, training ? dLogits : null);
     }
 

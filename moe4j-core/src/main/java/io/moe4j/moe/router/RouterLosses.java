@@ -1,0 +1,49 @@
+package io.moe4j.moe.router;
+
+import io.moe4j.moe.Routing;
+import io.moe4j.moe.loss.BalanceLoss;
+
+import java.util.Arrays;
+
+/**
+ * Applies a {@link BalanceLoss} per group of tokens (a sequence for DeepSeek's sequence-wise loss, a routing group
+ * for Switch/flaxformer; the whole batch when groupSize = 0) and averages over groups. Counts are taken from the
+ * routing's slots before capacity dropping. Scratch arrays are preallocated per router.
+ */
+public final class RouterLosses {
+    private final int e;
+    private final int[] counts;
+    private final int[] top1;
+
+    public RouterLosses(int numExperts, int maxTokens) {
+        this.e = numExperts;
+        this.counts = new int[numExperts];
+        this.top1 = new int[maxTokens];
+    }
+
+    /**
+     * @param pi      router distribution π, T×E
+     * @param k       experts per token used in the normalisation
+     * @param dPi     gradient accumulator for π (null: value only)
+     */
+    public double balance(BalanceLoss kind, Routing r, float[] pi, int t, int k, double coef, int groupSize, float[] dPi) {
+        if (kind == BalanceLoss.NONE || coef == 0 || t == 0) return 0;
+        int g = groupSize <= 0 || groupSize > t ? t : groupSize;
+        int groups = (t + g - 1) / g;
+        double total = 0;
+        for (int start = 0; start < t; start += g) {
+            int n = Math.min(g, t - start);
+            Arrays.fill(counts, 0);
+            for (int i = 0; i < n; i++) {
+                int tok = start + i;
+                top1[i] = r.expert[tok * r.slots];
+                for (int s = 0; s < r.slots; s++) {
+                    int ex = r.expert[tok * r.slots + s];
+                    if (ex >= 0) counts[ex]++;
+                }
+            }
+            total += kind.compute(pi, start, n, e, top1, counts, k, coef / groups, dPi);
+        }
+        return total;
+    }
+}
