@@ -40,6 +40,11 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("switch with drops", MoeConfig.builder().dModel(D).numExperts(E).topK(1).router("switch")
                 .expertHidden(F).maxTokens(T).balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.1).zLossCoef(0.01)
                 .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED).fixedCapacity(1).build()));
+ 
+        MoeConfig.Builder ds = MoeConfig.builder().dModel(D).numExperts(E).topK(2).expertHidden(F).maxTokens(T)
+                .nGroup(2).topkGroup(1).routedScale(2.5f).balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(0.1);
+        out.add(Arguments.of("deepseek-v3", ds.router("deepseek-v3").normalizeTopK(true).sharedExperts(1).sharedHidden(4).build()));
+        out.add(Arguments.of("deepseek-v2", ds.router("deepseek-v2").normalizeTopK(false).nGroup(1).build()));
         out.add(Arguments.of("k = E", b.sharedExperts(0).sharedHidden(0).sharedGate(false).topK(E).build()));
         return out.stream();
     }

@@ -40,6 +40,13 @@ public interface Router {
      */
     void backward(MemorySegment x, long xOff, int t, Routing r, float[] dWeight, MemorySegment dx, long dxOff);
 
-    /** Rule-based state update after an optimizer step (DeepSeek-V3 bias, ReMoE λ); no-op by default. */
-    default void afterStep(Routing lastBatch) {}
+    /**
+     * Rule-based state update after an optimizer step (DeepSeek-V3 bias, ReMoE λ), from the statistics of all
+     * training forwards since the previous call (so gradient accumulation over micro-batches counts the whole
+     * step). No-op by default.
+     */
+    default void afterStep() {}
+
+    /** Non-trainable routing state for checkpoints and metrics (e.g. the DeepSeek-V3 bias); empty by default. */
+    default float[] state() { return new float[0]; }
 }

@@ -13,7 +13,7 @@ public final class Routers {
     private Routers() {}
 
     /** Names accepted by {@code MoeConfig.router}. */
-    public static final List<String> NAMES = List.of("softmax-topk", "switch");
+    public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         return switch (c.router()) {
@@ -22,6 +22,7 @@ public final class Routers {
                 if (c.topK() != 1) throw new InvalidConfigException("moe.topK must be 1 for the switch router, got " + c.topK());
                 yield new SoftmaxTopKRouter("switch", c, arena, kernels, pool);
             }
+            case "deepseek-v2", "deepseek-v3" -> new DeepSeekRouter(c.router(), c, arena, kernels, pool);
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
