@@ -1,0 +1,398 @@
+package io.moe4j.kernel.row;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import static io.moe4j.kernel.row.ScalarRowOps.GELU_K0;
+import static io.moe4j.kernel.row.ScalarRowOps.GELU_K1;
+
+/**
+ * The Vector API loops behind {@link SimdRowOps}, without argument checks (the caller has validated).
+ *
+ * <p>Why an abstract class with one tiny subclass per width: C2 only compiles Vector API calls to vector
+ * instructions when the species is a compile-time constant. A species read from an instance field is not, and
+ * measured 10× slower than scalar-speed-plus (dot, n = 4096: 2.9 µs vs 0.28 µs). Here every kernel starts with
+ * {@code species()}, which each subclass answers with its own {@code static final}; a JVM that uses one width
+ * (production) sees a monomorphic call, inlines it and gets the constant. A JVM that mixes widths (the tests) stays
+ * correct but runs the slow path.
+ *
+ * <p>Loop shape (STYLE.md habit 7): vector body — unrolled with 4 accumulators where the loop reduces — then the
+ * scalar tail through {@link ScalarRowOps}' range methods. Results match the scalar reference exactly for
+ * element-wise arithmetic (same operations in the same order, {@code fma} where the reference uses
+ * {@link Math#fma}); reductions differ by their summation order; exp comes from the Vector API's EXP (SVML on
+ * x86), and GELU uses the identity 0.5·(1 + tanh u) = σ(2u) because EXP measured ~1.7× cheaper than TANH.
+ *
+ * <p>Non-goals: masked tails (scalar tails are as fast at these lengths and keep one code path on AVX2, where
+ * masked loads are emulated).
+ */
+abstract class VectorRowKernels {
+    private static final ByteOrder BO = ByteOrder.nativeOrder();
+
+    abstract VectorSpecies<Float> species();
+
+    static VectorRowKernels forSpecies(VectorSpecies<Float> species) {
+        if (species == null || species.elementType() != float.class) {
+            throw new IllegalArgumentException("need a float species, got " + species);
+        }
+        return switch (species.vectorBitSize()) {
+            case 128 -> new V128();
+            case 256 -> new V256();
+            case 512 -> new V512();
+            default -> new AnyWidth(species); // e.g. ARM SVE widths: correct, not tuned
+        };
+    }
+
+    private static final class V128 extends VectorRowKernels {
+        private static final VectorSpecies<Float> S = FloatVector.SPECIES_128;
+        @Override VectorSpecies<Float> species() { return S; }
+    }
+
+    private static final class V256 extends VectorRowKernels {
+        private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+        @Override VectorSpecies<Float> species() { return S; }
+    }
+
+    private static final class V512 extends VectorRowKernels {
+        private static final VectorSpecies<Float> S = FloatVector.SPECIES_512;
+        @Override VectorSpecies<Float> species() { return S; }
+    }
+
+    private static final class AnyWidth extends VectorRowKernels {
+        private final VectorSpecies<Float> s;
+        AnyWidth(VectorSpecies<Float> s) { this.s = s; }
+        @Override VectorSpecies<Float> species() { return s; }
+    }
+
+    private static FloatVector load(VectorSpecies<Float> s, MemorySegment m, long off, int i) {
+        return FloatVector.fromMemorySegment(s, m, (off + i) * Float.BYTES, BO);
+    }
+
+    private static void store(FloatVector v, MemorySegment m, long off, int i) {
+        v.intoMemorySegment(m, (off + i) * Float.BYTES, BO);
+    }
+
+    private static FloatVector sigmoid(FloatVector x) {
+        return x.broadcast(1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+    }
+
+    /** 0.5·(1 + tanh u) for the tanh-GELU u = √(2/π)·(x + 0.044715·x³), computed as σ(2u). */
+    private static FloatVector geluGate(FloatVector x) {
+        FloatVector u2 = x.mul(x).mul(x).mul(GELU_K1).add(x).mul(2f * GELU_K0);
+        return sigmoid(u2);
+    }
+
+    /** d gelu / dx = σ + 2·x·σ·(1 − σ)·√(2/π)·(1 + 3·0.044715·x²) with σ = σ(2u). */
+    private static FloatVector geluGrad(FloatVector x) {
+        FloatVector sg = geluGate(x);
+        FloatVector du = x.mul(x).mul(3f * GELU_K1).add(1f).mul(2f * GELU_K0);
+        return x.mul(sg).mul(sg.neg().add(1f)).mul(du).add(sg);
+    }
+
+    private static FloatVector siluGrad(FloatVector x) {
+        FloatVector sg = sigmoid(x);
+        return sg.mul(x.mul(sg.neg().add(1f)).add(1f));
+    }
+
+    // ---------------------------------------------------------------- BLAS-1
+
+    void axpy(int n, float a, MemorySegment x, long xOff, MemorySegment y, long yOff) {
+        VectorSpecies<Float> s = species();
+        FloatVector va = FloatVector.broadcast(s, a);
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            store(load(s, x, xOff, i).fma(va, load(s, y, yOff, i)), y, yOff, i);
+        }
+        ScalarRowOps.axpyRange(i, n, a, x, xOff, y, yOff);
+    }
+
+    float dot(int n, MemorySegment x, long xOff, MemorySegment y, long yOff) {
+        VectorSpecies<Float> s = species();
+        int len = s.length(), i = 0;
+        FloatVector a0 = FloatVector.zero(s), a1 = a0, a2 = a0, a3 = a0;
+        for (int up = n - 4 * len; i <= up; i += 4 * len) {
+            a0 = load(s, x, xOff, i).fma(load(s, y, yOff, i), a0);
+            a1 = load(s, x, xOff, i + len).fma(load(s, y, yOff, i + len), a1);
+            a2 = load(s, x, xOff, i + 2 * len).fma(load(s, y, yOff, i + 2 * len), a2);
+            a3 = load(s, x, xOff, i + 3 * len).fma(load(s, y, yOff, i + 3 * len), a3);
+        }
+        for (int up = s.loopBound(n); i < up; i += len) a0 = load(s, x, xOff, i).fma(load(s, y, yOff, i), a0);
+        return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD) + ScalarRowOps.dotRange(i, n, x, xOff, y, yOff);
+    }
+
+    void scale(int n, float a, MemorySegment x, long xOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) store(load(s, x, xOff, i).mul(a), x, xOff, i);
+        ScalarRowOps.scaleRange(i, n, a, x, xOff);
+    }
+
+    void add(int n, MemorySegment x, long xOff, MemorySegment y, long yOff, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            store(load(s, x, xOff, i).add(load(s, y, yOff, i)), out, outOff, i);
+        }
+        ScalarRowOps.addRange(i, n, x, xOff, y, yOff, out, outOff);
+    }
+
+    /** out = a·x (a scaled copy; out may alias x). */
+    void scaleInto(int n, float a, MemorySegment x, long xOff, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) store(load(s, x, xOff, i).mul(a), out, outOff, i);
+        for (; i < n; i++) ScalarRowOps.set(out, outOff, i, a * ScalarRowOps.get(x, xOff, i));
+    }
+
+    // ---------------------------------------------------------------- normalisation
+
+    /** F32 partial sums (4·lanes of them), unlike the reference's double: within 1e-6 relative at any n tested. */
+    float rmsnorm(int n, MemorySegment x, long xOff, MemorySegment w, long wOff, float eps, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int len = s.length(), i = 0;
+        FloatVector a0 = FloatVector.zero(s), a1 = a0, a2 = a0, a3 = a0;
+        for (int up = n - 4 * len; i <= up; i += 4 * len) {
+            FloatVector v0 = load(s, x, xOff, i), v1 = load(s, x, xOff, i + len);
+            FloatVector v2 = load(s, x, xOff, i + 2 * len), v3 = load(s, x, xOff, i + 3 * len);
+            a0 = v0.fma(v0, a0);
+            a1 = v1.fma(v1, a1);
+            a2 = v2.fma(v2, a2);
+            a3 = v3.fma(v3, a3);
+        }
+        for (int up = s.loopBound(n); i < up; i += len) {
+            FloatVector v = load(s, x, xOff, i);
+            a0 = v.fma(v, a0);
+        }
+        double ss = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD) + ScalarRowOps.sumSquaresRange(i, n, x, xOff);
+        float rstd = ScalarRowOps.rstd(ss, n, eps);
+        i = 0;
+        for (int up = s.loopBound(n); i < up; i += len) {
+            store(load(s, x, xOff, i).mul(rstd).mul(load(s, w, wOff, i)), out, outOff, i);
+        }
+        ScalarRowOps.rmsnormApplyRange(i, n, x, xOff, w, wOff, rstd, out, outOff);
+        return rstd;
+    }
+
+    void rmsnormBackward(int n, MemorySegment dout, long doutOff, MemorySegment x, long xOff,
+                         MemorySegment w, long wOff, float rstd, MemorySegment dx, long dxOff, MemorySegment dw, long dwOff) {
+        VectorSpecies<Float> s = species();
+        int len = s.length(), i = 0;
+        FloatVector a0 = FloatVector.zero(s), a1 = a0;
+        for (int up = n - 2 * len; i <= up; i += 2 * len) {
+            a0 = load(s, x, xOff, i).mul(load(s, w, wOff, i)).fma(load(s, dout, doutOff, i), a0);
+            a1 = load(s, x, xOff, i + len).mul(load(s, w, wOff, i + len)).fma(load(s, dout, doutOff, i + len), a1);
+        }
+        for (int up = s.loopBound(n); i < up; i += len) {
+            a0 = load(s, x, xOff, i).mul(load(s, w, wOff, i)).fma(load(s, dout, doutOff, i), a0);
+        }
+        double xwd = a0.add(a1).reduceLanes(VectorOperators.ADD) + ScalarRowOps.sumXwdRange(i, n, dout, doutOff, x, xOff, w, wOff);
+        float k = ScalarRowOps.rmsnormBackwardK(xwd, n, rstd);
+        i = 0;
+        for (int up = s.loopBound(n); i < up; i += len) {
+            FloatVector d = load(s, dout, doutOff, i), xv = load(s, x, xOff, i), wv = load(s, w, wOff, i);
+            store(wv.mul(d).sub(xv.mul(k)).mul(rstd).add(load(s, dx, dxOff, i)), dx, dxOff, i);
+            store(d.mul(xv).mul(rstd).add(load(s, dw, dwOff, i)), dw, dwOff, i);
+        }
+        ScalarRowOps.rmsnormBackwardRange(i, n, dout, doutOff, x, xOff, w, wOff, rstd, k, dx, dxOff, dw, dwOff);
+    }
+
+    // ---------------------------------------------------------------- softmax
+
+    void softmax(int n, MemorySegment x, long xOff) {
+        VectorSpecies<Float> s = species();
+        int len = s.length(), i = 0;
+        FloatVector m = FloatVector.broadcast(s, Float.NEGATIVE_INFINITY);
+        for (int up = s.loopBound(n); i < up; i += len) m = m.max(load(s, x, xOff, i));
+        float max = ScalarRowOps.maxRange(i, n, x, xOff, m.reduceLanes(VectorOperators.MAX));
+        FloatVector acc = FloatVector.zero(s);
+        i = 0;
+        for (int up = s.loopBound(n); i < up; i += len) {
+            FloatVector e = load(s, x, xOff, i).sub(max).lanewise(VectorOperators.EXP);
+            store(e, x, xOff, i);
+            acc = acc.add(e);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD) + ScalarRowOps.expShiftRange(i, n, x, xOff, max);
+        ScalarRowOps.softmaxCheckSum(sum, max);
+        scale(n, 1f / sum, x, xOff);
+    }
+
+    void softmaxBackward(int n, MemorySegment y, long yOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff) {
+        VectorSpecies<Float> s = species();
+        float dyy = dot(n, dy, dyOff, y, yOff);
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            store(load(s, y, yOff, i).mul(load(s, dy, dyOff, i).sub(dyy)), dx, dxOff, i);
+        }
+        ScalarRowOps.softmaxBackwardRange(i, n, y, yOff, dy, dyOff, dyy, dx, dxOff);
+    }
+
+    // ---------------------------------------------------------------- activations
+
+    void silu(int n, MemorySegment x, long xOff, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            FloatVector v = load(s, x, xOff, i);
+            store(v.mul(sigmoid(v)), out, outOff, i);
+        }
+        ScalarRowOps.siluRange(i, n, x, xOff, out, outOff);
+    }
+
+    void siluBackward(int n, MemorySegment x, long xOff, MemorySegment dout, long doutOff, MemorySegment dx, long dxOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            FloatVector g = load(s, dout, doutOff, i).mul(siluGrad(load(s, x, xOff, i)));
+            store(load(s, dx, dxOff, i).add(g), dx, dxOff, i);
+        }
+        ScalarRowOps.siluBackwardRange(i, n, x, xOff, dout, doutOff, dx, dxOff);
+    }
+
+    void swiglu(int n, MemorySegment gate, long gateOff, MemorySegment up, long upOff, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int bound = s.loopBound(n); i < bound; i += s.length()) {
+            FloatVector g = load(s, gate, gateOff, i);
+            store(g.mul(sigmoid(g)).mul(load(s, up, upOff, i)), out, outOff, i);
+        }
+        ScalarRowOps.swigluRange(i, n, gate, gateOff, up, upOff, out, outOff);
+    }
+
+    void swigluBackward(int n, MemorySegment gate, long gateOff, MemorySegment up, long upOff, MemorySegment dout, long doutOff,
+                        MemorySegment dgate, long dgateOff, MemorySegment dup, long dupOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int bound = s.loopBound(n); i < bound; i += s.length()) {
+            FloatVector g = load(s, gate, gateOff, i), u = load(s, up, upOff, i), d = load(s, dout, doutOff, i);
+            FloatVector sg = sigmoid(g);
+            FloatVector grad = sg.mul(g.mul(sg.neg().add(1f)).add(1f));
+            store(d.mul(u).mul(grad), dgate, dgateOff, i);
+            store(d.mul(g.mul(sg)), dup, dupOff, i);
+        }
+        ScalarRowOps.swigluBackwardRange(i, n, gate, gateOff, up, upOff, dout, doutOff, dgate, dgateOff, dup, dupOff);
+    }
+
+    void gelu(int n, MemorySegment x, long xOff, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            FloatVector v = load(s, x, xOff, i);
+            store(v.mul(geluGate(v)), out, outOff, i);
+        }
+        ScalarRowOps.geluRange(i, n, x, xOff, out, outOff);
+    }
+
+    void geluBackward(int n, MemorySegment x, long xOff, MemorySegment dout, long doutOff, MemorySegment dx, long dxOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            FloatVector g = load(s, dout, doutOff, i).mul(geluGrad(load(s, x, xOff, i)));
+            store(load(s, dx, dxOff, i).add(g), dx, dxOff, i);
+        }
+        ScalarRowOps.geluBackwardRange(i, n, x, xOff, dout, doutOff, dx, dxOff);
+    }
+
+    void geglu(int n, MemorySegment gate, long gateOff, MemorySegment up, long upOff, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int bound = s.loopBound(n); i < bound; i += s.length()) {
+            FloatVector g = load(s, gate, gateOff, i);
+            store(g.mul(geluGate(g)).mul(load(s, up, upOff, i)), out, outOff, i);
+        }
+        ScalarRowOps.gegluRange(i, n, gate, gateOff, up, upOff, out, outOff);
+    }
+
+    void gegluBackward(int n, MemorySegment gate, long gateOff, MemorySegment up, long upOff, MemorySegment dout, long doutOff,
+                       MemorySegment dgate, long dgateOff, MemorySegment dup, long dupOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int bound = s.loopBound(n); i < bound; i += s.length()) {
+            FloatVector g = load(s, gate, gateOff, i), u = load(s, up, upOff, i), d = load(s, dout, doutOff, i);
+            store(d.mul(u).mul(geluGrad(g)), dgate, dgateOff, i);
+            store(d.mul(g.mul(geluGate(g))), dup, dupOff, i);
+        }
+        ScalarRowOps.gegluBackwardRange(i, n, gate, gateOff, up, upOff, dout, doutOff, dgate, dgateOff, dup, dupOff);
+    }
+
+    void relu(int n, MemorySegment x, long xOff, MemorySegment out, long outOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) store(load(s, x, xOff, i).max(0f), out, outOff, i);
+        ScalarRowOps.reluRange(i, n, x, xOff, out, outOff);
+    }
+
+    void reluBackward(int n, MemorySegment x, long xOff, MemorySegment dout, long doutOff, MemorySegment dx, long dxOff) {
+        VectorSpecies<Float> s = species();
+        int i = 0;
+        for (int up = s.loopBound(n); i < up; i += s.length()) {
+            VectorMask<Float> pos = load(s, x, xOff, i).compare(VectorOperators.GT, 0f);
+            store(load(s, dx, dxOff, i).add(load(s, dout, doutOff, i), pos), dx, dxOff, i);
+        }
+        ScalarRowOps.reluBackwardRange(i, n, x, xOff, dout, doutOff, dx, dxOff);
+    }
+
+    // ---------------------------------------------------------------- rotary position embedding
+
+    /**
+     * NEOX pairs (i, i + rotDim/2) are two contiguous runs, so they vectorise directly; adjacent pairs (2i, 2i+1)
+     * would need lane shuffles and stay scalar (RoPE is O(heads·headDim) per token, negligible next to the
+     * projections around it).
+     */
+    void rope(int nHeads, int headDim, int rotDim, MemorySegment x, long xOff,
+              float[] cos, float[] sin, int tab, boolean neox, boolean inverse) {
+        VectorSpecies<Float> s = species();
+        int half = rotDim / 2;
+        int bound = neox ? s.loopBound(half) : 0;
+        for (int h = 0; h < nHeads; h++) {
+            long base = xOff + (long) h * headDim;
+            int i = 0;
+            for (; i < bound; i += s.length()) {
+                FloatVector c = FloatVector.fromArray(s, cos, tab + i);
+                FloatVector sn = FloatVector.fromArray(s, sin, tab + i);
+                if (inverse) sn = sn.neg();
+                FloatVector a = load(s, x, base, i), b = load(s, x, base, half + i);
+                store(a.mul(c).sub(b.mul(sn)), x, base, i);
+                store(a.mul(sn).add(b.mul(c)), x, base, half + i);
+            }
+            ScalarRowOps.ropeHead(i, half, rotDim, x, base, cos, sin, tab, neox, inverse);
+        }
+    }
+
+    // ---------------------------------------------------------------- gather / scatter
+
+    /** A bulk copy per row: MemorySegment.copy is already a vectorised memmove. */
+    void gatherRows(int count, int d, MemorySegment src, long srcOff, int ldSrc, int[] rows, int rowsOff,
+                    MemorySegment dst, long dstOff, int ldDst) {
+        for (int i = 0; i < count; i++) {
+            long from = (srcOff + (long) rows[rowsOff + i] * ldSrc) * Float.BYTES;
+            long to = (dstOff + (long) i * ldDst) * Float.BYTES;
+            MemorySegment.copy(src, from, dst, to, (long) d * Float.BYTES);
+        }
+    }
+
+    void scatterAddRows(int count, int d, MemorySegment src, long srcOff, int ldSrc, int[] rows, int rowsOff,
+                        float[] weights, int weightsOff, MemorySegment dst, long dstOff, int ldDst) {
+        for (int i = 0; i < count; i++) {
+            long from = srcOff + (long) i * ldSrc, to = dstOff + (long) rows[rowsOff + i] * ldDst;
+            if (weights == null) {
+                add(d, dst, to, src, from, dst, to);
+            } else {
+                axpy(d, weights[weightsOff + i], src, from, dst, to);
+            }
+        }
+    }
+
+    void scatterAddRowsBackward(int count, int d, MemorySegment dDst, long dDstOff, int ldDDst, int[] rows, int rowsOff,
+                                float[] weights, int weightsOff, MemorySegment src, long srcOff, int ldSrc,
+                                MemorySegment dSrc, long dSrcOff, int ldDSrc, float[] dWeights, int dWeightsOff) {
+        for (int i = 0; i < count; i++) {
+            long g = dDstOff + (long) rows[rowsOff + i] * ldDDst, t = dSrcOff + (long) i * ldDSrc;
+            if (dWeights != null) dWeights[dWeightsOff + i] += dot(d, dDst, g, src, srcOff + (long) i * ldSrc);
+            scaleInto(d, weights == null ? 1f : weights[weightsOff + i], dDst, g, dSrc, t);
+        }
+    }
+}
