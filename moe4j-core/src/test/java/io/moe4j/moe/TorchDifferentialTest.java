@@ -1,0 +1,111 @@
+package io.moe4j.moe;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.moe4j.kernel.Kernels;
+import io.moe4j.moe.loss.BalanceLoss;
+import io.moe4j.moe.router.DeepSeekRouter;
+import io.moe4j.nn.F32;
+import io.moe4j.nn.Param;
+import io.moe4j.parallel.WorkerPool;
+import io.moe4j.testutil.TorchPeer;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The MoE layer against an independent PyTorch implementation (test resource torch/moe_reference.py, float64,
+ * loop over experts with index_select/index_add_, autograd) on the same weights: output, aux losses, routing and
+ * every gradient. Skipped when Debian's python3-torch is not installed (dev/setup-peers installs it).
+ */
+class TorchDifferentialTest {
+    private static final int T = 24;
+
+    static Stream<Arguments> configs() {
+        MoeConfig.Builder b = MoeConfig.builder().dModel(16).numExperts(4).topK(2).expertHidden(12).maxTokens(T);
+        return Stream.of(
+                Arguments.of("softmax top-2 + gated shared expert", b.balanceLoss(BalanceLoss.HF).balanceCoef(0.01)
+                        .zLossCoef(1e-3).sharedExperts(1).sharedHidden(8).sharedGate(true).build()),
+                Arguments.of("softmax top-2 no renorm, GeGLU", b.sharedExperts(0).sharedHidden(0).sharedGate(false)
+                        .normalizeTopK(false).expertType(ExpertType.GEGLU).build()),
+                Arguments.of("switch top-1 with capacity", MoeConfig.builder().dModel(16).numExperts(4).topK(1)
+                        .router("switch").expertHidden(12).maxTokens(T).dispatch(DispatchMode.CAPACITY)
+                        .capacityRule(CapacityRule.FIXED).fixedCapacity(2).groupSize(8)
+                        .balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.01).zLossCoef(1e-3).build()),
+                Arguments.of("switch top-1, flaxformer capacity, ReLU MLP", MoeConfig.builder().dModel(16).numExperts(4)
+                        .topK(1).router("switch").expertHidden(12).expertType(ExpertType.MLP_RELU).maxTokens(T)
+                        .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FLAXFORMER).capacityFactor(1.0)
+                        .balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.01).build()),
+                Arguments.of("deepseek-v3", MoeConfig.builder().router("deepseek-v3").dModel(16).numExperts(8).topK(2)
+                        .expertHidden(6).nGroup(4).topkGroup(2).routedScale(2.5f).sharedExperts(1).sharedHidden(6)
+                        .balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(1e-2).groupSize(8).maxTokens(T).build()));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void matchesPyTorch(String name, MoeConfig c, @TempDir Path dir) throws Exception {
+        assumeTrue(TorchPeer.available(), "Debian python3-torch not installed");
+        Arena arena = Arena.ofAuto();
+        MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), WorkerPool.common());
+        SplittableRandom rng = new SplittableRandom(name.hashCode());
+        layer.init(rng, 0.4, 1.0);
+        float[] xs = MoeLayerTest.randn(rng, T * c.dModel(), 1.0), dys = MoeLayerTest.randn(rng, T * c.dModel(), 1.0);
+        Map<String, Object> in = new LinkedHashMap<>();
+        in.put("config", c);
+        in.put("tokens", T);
+        in.put("x", xs);
+        in.put("dy", dys);
+        String prefix = "layers." + c.layerIndex() + ".moe.";
+        for (Param p : layer.params()) in.put(p.name().substring(prefix.length()), p.toArray());
+        if (layer.router() instanceof DeepSeekRouter ds) {
+            for (int j = 0; j < c.numExperts(); j++) ds.bias()[j] = (float) (0.2 * MoeLayerTest.randn(rng, 1, 1)[0]);
+            in.put("bias", ds.bias());
+        }
+        JsonNode ref = TorchPeer.run("moe_reference.py", in, dir);
+
+        int n = T * c.dModel();
+        MemorySegment x = F32.alloc(arena, n), y = F32.alloc(arena, n), dy = F32.alloc(arena, n), dx = F32.alloc(arena, n);
+        F32.copyIn(xs, x, 0);
+        F32.copyIn(dys, dy, 0);
+        layer.forward(x, 0, T, y, 0, true);
+        layer.backward(x, 0, dy, 0, dx, 0);
+
+        Routing r = layer.routing();
+        JsonNode experts = ref.get("experts"), kept = ref.get("kept");
+        for (int s = 0; s < T * r.slots; s++) {
+            assertThat(r.expert[s]).as("expert of slot %d", s).isEqualTo(experts.get(s).asInt());
+            assertThat(r.kept[s]).as("kept slot %d", s).isEqualTo(kept.get(s).asBoolean());
+        }
+        assertClose("y", F32.toArray(y, 0, n), TorchPeer.floats(ref.get("y")));
+        assertThat(r.balanceLoss).isCloseTo(ref.get("balanceLoss").asDouble(), org.assertj.core.api.Assertions.within(1e-6));
+        assertThat(r.zLoss).isCloseTo(ref.get("zLoss").asDouble(), org.assertj.core.api.Assertions.within(1e-6));
+        assertClose("grad x", F32.toArray(dx, 0, n), TorchPeer.floats(ref.get("grad.x")));
+        for (Param p : layer.params()) {
+            String key = "grad." + p.name().substring(prefix.length());
+            assertThat(ref.has(key)).as("reference has " + key).isTrue();
+            assertClose(key, p.gradToArray(), TorchPeer.floats(ref.get(key)));
+        }
+    }
+
+    /** Relative to the tensor's largest magnitude: F32 against a float64 reference. */
+    private static void assertClose(String what, float[] got, float[] want) {
+        assertThat(got.length).as(what + " length").isEqualTo(want.length);
+        double max = 1e-6;
+        for (float v : want) max = Math.max(max, Math.abs(v));
+        for (int i = 0; i < got.length; i++) {
+            assertThat(Math.abs(got[i] - want[i]) / max).as("%s[%d]: %s vs torch %s", what, i, got[i], want[i])
+                    .isLessThan(2e-5);
+        }
+    }
+}
