@@ -30,6 +30,21 @@ import io.moe4j.moe.router.Routers;
  * @param nGroup         expert groups for group-limited routing (DeepSeek; 1 = off); must divide numExperts
  * @param topkGroup      groups kept per token in group-limited routing
  * @param biasUpdateSpeed DeepSeek-V3 bias update speed γ (0 = frozen bias)
+ * @param jitter         router-input jitter ε (training only): x ⊙ U[1−ε, 1+ε] (spec §3.8); 0 = off
+ * @param noiseEps       noisy top-k (§4.1): minimum noise std added to softplus(W_noise·x)
+ * @param secondExpert   GShard (§4.2) second-expert policy: "all", "random" or "sampling"
+ * @param secondExpertThreshold GShard "random" policy threshold (keep probability g2/threshold)
+ * @param legacyNormalize GShard legacy_mtf_behavior: renormalise top-2 gates before capacity
+ * @param topPThreshold  dynamic top-p (§4.12) cumulative-probability threshold
+ * @param entropyCoef    dynamic top-p entropy ("dynamic") loss coefficient
+ * @param l1Init         ReMoE (§4.13) initial L1 coefficient λ₀
+ * @param l1Multiplier   ReMoE λ update factor α
+ * @param temperatureMax EvoMoE (§4.17) initial Gumbel-softmax temperature
+ * @param temperatureMin EvoMoE final temperature
+ * @param temperatureDecaySteps EvoMoE steps over which the temperature decays (exponential schedule)
+ * @param hardAfterStep  EvoMoE step from which the gate is hard top-1 (−1 = from the start)
+ * @param vocabSize      hash routing (§4.11): vocabulary size of the token-id → expert table
+ * @param seed           seed of the router's random numbers (noise, random policies, Gumbel, hash table)
  * @param maxTokens      largest T one forward may see (buffers are preallocated for it)
  * @param layerIndex     used in names and error messages
  */
@@ -40,6 +55,10 @@ public record MoeConfig(
         DispatchMode dispatch, CapacityRule capacityRule, double capacityFactor, int fixedCapacity, PriorityOrder priority,
         BalanceLoss balanceLoss, double balanceCoef, double zLossCoef, int groupSize,
         int nGroup, int topkGroup, double biasUpdateSpeed,
+        double jitter, double noiseEps, String secondExpert, double secondExpertThreshold, boolean legacyNormalize,
+        double topPThreshold, double entropyCoef, double l1Init, double l1Multiplier,
+        double temperatureMax, double temperatureMin, int temperatureDecaySteps, int hardAfterStep,
+        int vocabSize, long seed,
         int maxTokens, int layerIndex) {
 
     public static Builder builder() { return new Builder(); }
@@ -53,6 +72,12 @@ public record MoeConfig(
         b.fixedCapacity = fixedCapacity; b.priority = priority; b.balanceLoss = balanceLoss;
         b.balanceCoef = balanceCoef; b.zLossCoef = zLossCoef; b.groupSize = groupSize; b.nGroup = nGroup;
         b.topkGroup = topkGroup; b.biasUpdateSpeed = biasUpdateSpeed; b.maxTokens = maxTokens; b.layerIndex = layerIndex;
+        b.jitter = jitter; b.noiseEps = noiseEps; b.secondExpert = secondExpert;
+        b.secondExpertThreshold = secondExpertThreshold; b.legacyNormalize = legacyNormalize;
+        b.topPThreshold = topPThreshold; b.entropyCoef = entropyCoef; b.l1Init = l1Init; b.l1Multiplier = l1Multiplier;
+        b.temperatureMax = temperatureMax; b.temperatureMin = temperatureMin;
+        b.temperatureDecaySteps = temperatureDecaySteps; b.hardAfterStep = hardAfterStep;
+        b.vocabSize = vocabSize; b.seed = seed;
         return b;
     }
 
@@ -86,6 +111,13 @@ public record MoeConfig(
         private double balanceCoef = 0.01, zLossCoef = 0;
         private int groupSize = 0, nGroup = 1, topkGroup = 1;
         private double biasUpdateSpeed = 0.001;
+        private double jitter = 0, noiseEps = 0.01, secondExpertThreshold = 0.0;
+        private String secondExpert = "all";
+        private boolean legacyNormalize = true;
+        private double topPThreshold = 0.4, entropyCoef = 0.0, l1Init = 1e-8, l1Multiplier = 1.2;
+        private double temperatureMax = 1.0, temperatureMin = 0.5;
+        private int temperatureDecaySteps = 1, hardAfterStep = -1, vocabSize = 0;
+        private long seed = 0;
         private int maxTokens = 4096, layerIndex = 0;
 
         public Builder dModel(int v) { dModel = v; return this; }
@@ -111,6 +143,21 @@ public record MoeConfig(
         public Builder nGroup(int v) { nGroup = v; return this; }
         public Builder topkGroup(int v) { topkGroup = v; return this; }
         public Builder biasUpdateSpeed(double v) { biasUpdateSpeed = v; return this; }
+        public Builder jitter(double v) { jitter = v; return this; }
+        public Builder noiseEps(double v) { noiseEps = v; return this; }
+        public Builder secondExpert(String v) { secondExpert = v; return this; }
+        public Builder secondExpertThreshold(double v) { secondExpertThreshold = v; return this; }
+        public Builder legacyNormalize(boolean v) { legacyNormalize = v; return this; }
+        public Builder topPThreshold(double v) { topPThreshold = v; return this; }
+        public Builder entropyCoef(double v) { entropyCoef = v; return this; }
+        public Builder l1Init(double v) { l1Init = v; return this; }
+        public Builder l1Multiplier(double v) { l1Multiplier = v; return this; }
+        public Builder temperatureMax(double v) { temperatureMax = v; return this; }
+        public Builder temperatureMin(double v) { temperatureMin = v; return this; }
+        public Builder temperatureDecaySteps(int v) { temperatureDecaySteps = v; return this; }
+        public Builder hardAfterStep(int v) { hardAfterStep = v; return this; }
+        public Builder vocabSize(int v) { vocabSize = v; return this; }
+        public Builder seed(long v) { seed = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -150,10 +197,26 @@ public record MoeConfig(
                             + numExperts / nGroup);
             require(biasUpdateSpeed >= 0 && Double.isFinite(biasUpdateSpeed),
                     "moe.biasUpdateSpeed must be >= 0, got " + biasUpdateSpeed);
+            require(jitter >= 0 && jitter < 1, "moe.jitter must be in [0, 1), got " + jitter);
+            require(noiseEps >= 0 && Double.isFinite(noiseEps), "moe.noiseEps must be >= 0, got " + noiseEps);
+            require(java.util.List.of("all", "random", "sampling").contains(secondExpert),
+                    "moe.secondExpert must be all, random or sampling, got '" + secondExpert + "'");
+            require(secondExpertThreshold >= 0 && Double.isFinite(secondExpertThreshold),
+                    "moe.secondExpertThreshold must be >= 0, got " + secondExpertThreshold);
+            require(topPThreshold > 0 && topPThreshold <= 1, "moe.topPThreshold must be in (0, 1], got " + topPThreshold);
+            require(entropyCoef >= 0 && Double.isFinite(entropyCoef), "moe.entropyCoef must be >= 0, got " + entropyCoef);
+            require(l1Init >= 0 && Double.isFinite(l1Init), "moe.l1Init must be >= 0, got " + l1Init);
+            require(l1Multiplier >= 1 && Double.isFinite(l1Multiplier), "moe.l1Multiplier must be >= 1, got " + l1Multiplier);
+            require(temperatureMin > 0 && temperatureMax >= temperatureMin && Double.isFinite(temperatureMax),
+                    "moe.temperatureMin/Max must satisfy 0 < min <= max, got " + temperatureMin + " / " + temperatureMax);
+            require(temperatureDecaySteps >= 1, "moe.temperatureDecaySteps must be >= 1, got " + temperatureDecaySteps);
+            require(vocabSize >= 0, "moe.vocabSize must be >= 0, got " + vocabSize);
             return new MoeConfig(dModel, numExperts, topK, expertHidden, expertType, router, normalizeTopK, routedScale,
                     sharedExperts, sharedHidden, sharedGate, dispatch, capacityRule, capacityFactor, fixedCapacity,
                     priority, balanceLoss == null ? BalanceLoss.NONE : balanceLoss, balanceCoef, zLossCoef, groupSize,
-                    nGroup, topkGroup, biasUpdateSpeed, maxTokens, layerIndex);
+                    nGroup, topkGroup, biasUpdateSpeed, jitter, noiseEps, secondExpert, secondExpertThreshold,
+                    legacyNormalize, topPThreshold, entropyCoef, l1Init, l1Multiplier, temperatureMax, temperatureMin,
+                    temperatureDecaySteps, hardAfterStep, vocabSize, seed, maxTokens, layerIndex);
         }
 
         private static void require(boolean ok, String message) {

@@ -122,9 +122,14 @@ public final class MoeLayer {
 
     /** y (T, d) = MoE(x (T, d)). y is overwritten. */
     public void forward(MemorySegment x, long xOff, int t, MemorySegment y, long yOff, boolean training) {
+        forward(x, xOff, t, null, y, yOff, training);
+    }
+
+    /** As {@link #forward(MemorySegment, long, int, MemorySegment, long, boolean)}, with the tokens' ids (hash routing). */
+    public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, MemorySegment y, long yOff, boolean training) {
         Routing r = routing;
         r.reset(t);
-        router.forward(x, xOff, t, r, training);
+        router.forward(x, xOff, t, tokenIds, r, training);
         if (config.dispatch() == DispatchMode.CAPACITY) {
             capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
         }

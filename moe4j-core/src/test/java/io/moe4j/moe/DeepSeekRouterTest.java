@@ -35,7 +35,7 @@ class DeepSeekRouterTest {
         for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * c.dModel());
         Routing r = new Routing(e, router.slots(), c.maxTokens());
         r.reset(z.length);
-        router.forward(x, 0, z.length, r, true);
+        router.forward(x, 0, z.length, null, r, true);
         return r;
     }
 

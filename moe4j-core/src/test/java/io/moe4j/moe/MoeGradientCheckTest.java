@@ -45,6 +45,8 @@ class MoeGradientCheckTest {
                 .nGroup(2).topkGroup(1).routedScale(2.5f).balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(0.1);
         out.add(Arguments.of("deepseek-v3", ds.router("deepseek-v3").normalizeTopK(true).sharedExperts(1).sharedHidden(4).build()));
         out.add(Arguments.of("deepseek-v2", ds.router("deepseek-v2").normalizeTopK(false).nGroup(1).build()));
+        out.add(Arguments.of("jitter 0.05 (fixed draw)", b.jitter(0.05).build()));
+        b.jitter(0);
         out.add(Arguments.of("k = E", b.sharedExperts(0).sharedHidden(0).sharedGate(false).topK(E).build()));
         return out.stream();
     }
@@ -64,6 +66,7 @@ class MoeGradientCheckTest {
         F32.copyIn(rs, dy, 0);
 
         for (Param p : layer.params()) p.zeroGrad();
+        resetNoise(layer);
         layer.forward(x, 0, T, y, 0, true);
         layer.backward(x, 0, dy, 0, dx, 0);
         float[] dxA = F32.toArray(dx, 0, T * D);
@@ -110,10 +113,16 @@ class MoeGradientCheckTest {
 
     /** L = Σ R ⊙ y + aux, in double. */
     private static double loss(MoeLayer layer, MemorySegment x, MemorySegment y, float[] r) {
+        resetNoise(layer);
         layer.forward(x, 0, T, y, 0, true);
         double l = layer.routing().auxLoss();
         for (int i = 0; i < T * D; i++) l += (double) r[i] * F32.get(y, i);
         return l;
+    }
+
+    /** Every evaluation sees the same noise draw, so finite differences probe one function. */
+    private static void resetNoise(MoeLayer layer) {
+        if (layer.router().rng() != null) layer.router().rng().setDraws(0);
     }
 
     interface Fn { double at(float h); }

@@ -34,7 +34,7 @@ class RoutingGoldenTest {
         for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * e);
         Routing r = new Routing(e, router.slots(), c.maxTokens());
         r.reset(z.length);
-        router.forward(x, 0, z.length, r, training);
+        router.forward(x, 0, z.length, null, r, training);
         return r;
     }
 

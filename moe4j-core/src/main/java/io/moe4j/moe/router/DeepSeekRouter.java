@@ -70,7 +70,8 @@ public final class DeepSeekRouter implements Router {
         this.balanceCoef = c.balanceCoef();
         this.zCoef = c.zLossCoef();
         this.gamma = c.biasUpdateSpeed();
-        this.gate = new LinearGate(arena, "layers." + layer + ".moe.router.weight", d, e, kernels, pool);
+        this.gate = new LinearGate(arena, "layers." + layer + ".moe.router.weight", d, e, kernels, pool,
+                c.jitter(), c.seed(), c.maxTokens());
         this.losses = new RouterLosses(e, c.maxTokens());
         int n = c.maxTokens() * e;
         this.bias = new float[e];
@@ -88,15 +89,16 @@ public final class DeepSeekRouter implements Router {
     @Override public String name() { return name; }
     @Override public int slots() { return k; }
     @Override public List<Param> params() { return List.of(gate.weight()); }
+    @Override public io.moe4j.nn.CounterRng rng() { return gate.rng(); }
     @Override public float[] state() { return sigmoid ? bias.clone() : new float[0]; }
 
     /** The V3 selection bias (e_score_correction_bias); mutable for checkpoint loading and tests. */
     public float[] bias() { return bias; }
 
     @Override
-    public void forward(MemorySegment x, long xOff, int t, Routing r, boolean training) {
+    public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, Routing r, boolean training) {
         float[] z = r.logits, s = r.scores;
-        gate.forward(x, xOff, t, z);
+        gate.forward(x, xOff, t, z, training);
         RouterMath.requireFinite(z, t, e, layer);
         for (int i = 0; i < t; i++) {
             int off = i * e;

@@ -27,11 +27,12 @@ public interface Router {
 
     /**
      * Routes {@code t} tokens, x row i at float offset xOff + i·d. {@code r} has been reset for t tokens.
+     * {@code tokenIds} (may be null) are the input token ids, for routers keyed on them (hash routing).
      * {@code training} enables noise and the auxiliary losses' gradients.
      *
      * @throws io.moe4j.moe.NonFiniteException if the router logits contain NaN or Inf
      */
-    void forward(MemorySegment x, long xOff, int t, Routing r, boolean training);
+    void forward(MemorySegment x, long xOff, int t, int[] tokenIds, Routing r, boolean training);
 
     /**
      * Backward: {@code dWeight[s]} = ∂L/∂(combine weight of slot s) (0 for empty or dropped slots). Accumulates
@@ -46,6 +47,9 @@ public interface Router {
      * step). No-op by default.
      */
     default void afterStep() {}
+
+    /** The router's random stream (noise, jitter, random policies), or null; its state belongs in checkpoints. */
+    default io.moe4j.nn.CounterRng rng() { return null; }
 
     /** Non-trainable routing state for checkpoints and metrics (e.g. the DeepSeek-V3 bias); empty by default. */
     default float[] state() { return new float[0]; }

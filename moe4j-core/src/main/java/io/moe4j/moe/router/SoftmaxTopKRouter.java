@@ -57,7 +57,8 @@ public final class SoftmaxTopKRouter implements Router {
         this.zCoef = c.zLossCoef();
         this.groupSize = c.groupSize();
         this.losses = new RouterLosses(e, c.maxTokens());
-        this.gate = new LinearGate(arena, "layers." + layer + ".moe.router.weight", d, e, kernels, pool);
+        this.gate = new LinearGate(arena, "layers." + layer + ".moe.router.weight", d, e, kernels, pool,
+                c.jitter(), c.seed(), c.maxTokens());
         int maxT = c.maxTokens();
         this.dProbs = new float[maxT * e];
         this.dLogits = new float[maxT * e];
@@ -67,12 +68,13 @@ public final class SoftmaxTopKRouter implements Router {
     @Override public String name() { return name; }
     @Override public int slots() { return k; }
     @Override public List<Param> params() { return List.of(gate.weight()); }
+    @Override public io.moe4j.nn.CounterRng rng() { return gate.rng(); }
     public LinearGate gate() { return gate; }
 
     @Override
-    public void forward(MemorySegment x, long xOff, int t, Routing r, boolean training) {
+    public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, Routing r, boolean training) {
         float[] z = r.logits, p = r.scores;
-        gate.forward(x, xOff, t, z);
+        gate.forward(x, xOff, t, z, training);
         RouterMath.requireFinite(z, t, e, layer);
         for (int i = 0; i < t; i++) {
             int off = i * e;
