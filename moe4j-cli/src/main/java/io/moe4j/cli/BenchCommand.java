@@ -30,8 +30,9 @@ final class BenchCommand {
 
     /** {@code moe4j bench kernels}. */
     @Command(name = "kernels", mixinStandardHelpOptions = true,
-            description = {"sgemm GFLOP/s against OpenBLAS, quantized matvec GB/s against the memory read bandwidth,",
-                    "all measured in the same run. Takes a few minutes; run it on a quiet machine."})
+            description = {"Kernel speed next to the machine's own references, measured in one run:",
+                    "sgemm GFLOP/s against OpenBLAS, quantized matvec GB/s against memory read bandwidth.",
+                    "The full run takes several minutes; run it on a quiet machine."})
     static final class Kernels implements Runnable {
 
         @Option(names = "--quick", description = "Small shapes, few repeats: a smoke test of a few seconds.")
