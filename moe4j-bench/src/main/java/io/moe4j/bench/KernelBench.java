@@ -300,9 +300,7 @@ public final class KernelBench {
         out.printf(Locale.ROOT, "  JVM       %s%n", m.jvm());
         out.printf(Locale.ROOT, "  kernels   %s (%s); gemm %s, quant %s; vector bits %d%n", m.kernels(), m.kernelReason(),
                 m.gemm(), m.quant(), m.vectorBits());
-        if (cfg.parts().contains(Part.SGEMM)) {
-            out.printf(Locale.ROOT, "  OpenBLAS  %s%n", blasConfig != null ? blasConfig : OpenBlas.NOT_FOUND);
-        }
+        if (blasConfig != null) out.printf(Locale.ROOT, "  OpenBLAS  %s%n", blasConfig);
         out.printf(Locale.ROOT, "  method    warm-up %.2f s, then %d timed calls (at most %.0f s each measurement); "
                 + "best = fastest call, median = median call%n", cfg.warmupSeconds(), cfg.repeat(), cfg.budgetSeconds());
         int maxT = cfg.threads().stream().mapToInt(Integer::intValue).max().orElse(1);
@@ -320,7 +318,9 @@ public final class KernelBench {
         try (MemoryBandwidth mb = new MemoryBandwidth(bytes)) {
             for (int t : cfg.threads()) {
                 progress.step("read bandwidth, " + threads(t));
-                rs.add(new BandwidthResult(t, mb.bytes(), mb.measure(pool(t), cfg.plan())));
+                // One pass takes tens of milliseconds: take at least 10 so the best is not a noisy one.
+                Stats.Plan plan = new Stats.Plan(cfg.warmupSeconds(), Math.max(10, cfg.repeat()), cfg.budgetSeconds());
+                rs.add(new BandwidthResult(t, mb.bytes(), mb.measure(pool(t), plan)));
             }
         }
         progress.clear();
@@ -403,7 +403,7 @@ public final class KernelBench {
             if (withBlas) {
                 row.add(num(r.blas().best(f)));
                 row.add(num(r.blas().median(f)));
-                row.add(r.moe4j() != null ? String.format(Locale.ROOT, "%.2f", r.moe4j().best(1) / r.blas().best(1)) : "-");
+                row.add(r.moe4j() != null ? ratio(r.moe4j().best(1) / r.blas().best(1)) : "-");
                 row.add(Double.isNaN(r.maxRelDiff()) ? "-" : String.format(Locale.ROOT, "%.0e", r.maxRelDiff()));
             }
             tb.add(row.toArray(String[]::new));
@@ -510,7 +510,7 @@ public final class KernelBench {
             if (r.moe4j() != null) {
                 double work = (double) c.weightBytes() * r.copies() / 1e9;
                 row.addAll(List.of(Integer.toString(r.moe4j().runs()), num(r.moe4j().best(work)), num(r.moe4j().median(work)), read,
-                        b != null ? String.format(Locale.ROOT, "%.2f", r.moe4j().best(work) * 1e9 / b.bestBytesPerSecond()) : "-"));
+                        b != null ? ratio(r.moe4j().best(work) * 1e9 / b.bestBytesPerSecond()) : "-"));
             } else {
                 row.addAll(List.of("-", r.note(), "-", read, "-"));
             }
@@ -527,6 +527,11 @@ public final class KernelBench {
 
     private static String mib(long bytes) {
         return bytes >= 1L << 30 && bytes % (1L << 30) == 0 ? (bytes >> 30) + " GiB" : (bytes >> 20) + " MiB";
+    }
+
+    /** A ratio: two decimals, three below 0.1 so that a slow placeholder kernel does not show as 0.00. */
+    static String ratio(double r) {
+        return String.format(Locale.ROOT, r < 0.1 ? "%.3f" : "%.2f", r);
     }
 
     /** Three significant digits, never scientific notation. */

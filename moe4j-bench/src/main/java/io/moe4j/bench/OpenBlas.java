@@ -14,7 +14,7 @@ import java.util.Optional;
 /**
  * The system OpenBLAS, called through FFM: {@code cblas_sgemm} as the reference for moe4j's GEMM, and its thread
  * count. Loaded from {@code -Dmoe4j.openblas=PATH} if given, else Debian's {@code libopenblas.so.0}
- * (package {@code libopenblas0-pthread}).
+ * (package {@code libopenblas0-pthread}); {@code -Dmoe4j.openblas=none} disables it.
  *
  * <p>Non-goals: no other BLAS routines, no column-major calls, no fallback to the reference {@code libblas.so.3}
  * (it has no thread control and is not a meaningful speed reference). Segments must be native (off-heap).
@@ -70,6 +70,7 @@ public final class OpenBlas {
     private static Optional<OpenBlas> tryLoad() {
         List<String> names = new ArrayList<>();
         String prop = System.getProperty("moe4j.openblas");
+        if (prop != null && prop.trim().equals("none")) return Optional.empty();
         if (prop != null && !prop.isBlank()) names.add(prop.trim());
         names.addAll(CANDIDATES);
         for (String name : names) {
