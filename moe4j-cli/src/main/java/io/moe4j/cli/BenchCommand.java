@@ -24,7 +24,7 @@ import java.util.Set;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks that run moe4j and the machine's references side by side.",
-        subcommands = {BenchCommand.Kernels.class},
+        subcommands = {BenchCommand.Kernels.class, BenchCommand.MoeLayerCmd.class},
         commandListHeading = "%nCommands:%n")
 final class BenchCommand {
 
@@ -113,6 +113,33 @@ final class BenchCommand {
                 }
             }
             return parts;
+        }
+    }
+
+    /** {@code moe4j bench moe-layer}. */
+    @Command(name = "moe-layer", mixinStandardHelpOptions = true,
+            description = {"The MoE FFN layer, forward and forward+backward, moe4j next to PyTorch's",
+                    "loop-over-experts implementation (Debian python3-torch) in the same run:",
+                    "T=2048, d=512, E=8 k=2 f=1024 SwiGLU, and E=64 k=8 f=256 with one shared expert."})
+    static final class MoeLayerCmd implements Runnable {
+        @Option(names = "--quick", description = "Small shapes: a smoke test of a few seconds.")
+        boolean quick;
+
+        @Option(names = "--threads", paramLabel = "N", defaultValue = "2", description = "Threads for both (default ${DEFAULT-VALUE}).")
+        int threads;
+
+        @Option(names = "--repeat", paramLabel = "N", defaultValue = "5", description = "Timed calls per measurement (default ${DEFAULT-VALUE}).")
+        int repeat;
+
+        @Option(names = "--no-torch", description = "Skip the PyTorch peer.")
+        boolean noTorch;
+
+        @Override
+        public void run() {
+            if (threads < 1) throw new UserException("--threads must be at least 1, got " + threads, 2);
+            if (repeat < 1) throw new UserException("--repeat must be at least 1, got " + repeat, 2);
+            io.moe4j.bench.MoeLayerBench.run(io.moe4j.bench.MoeLayerBench.defaultShapes(quick), threads, repeat, !noTorch,
+                    System.out, System.err);
         }
     }
 }

@@ -54,6 +54,7 @@ public final class MoeLayer {
     private final float[] gateGrad;       // (maxT) ∂L/∂(w_sg·x_t)
     private final int[] allTokens = new int[2]; // bins {0, T} for the shared FFN
     private MoeMetrics lastMetrics;
+    private final MoeProfile profile = new MoeProfile();
 
     public MoeLayer(MoeConfig config, Arena arena, Kernels kernels, WorkerPool pool) {
         this.config = config;
@@ -100,6 +101,8 @@ public final class MoeLayer {
     public Param sharedGate() { return sharedGate; }
     /** Metrics of the last forward. */
     public MoeMetrics metrics() { return lastMetrics; }
+    /** Time per phase, accumulated since the last {@link MoeProfile#reset()}. */
+    public MoeProfile profile() { return profile; }
 
     public List<Param> params() {
         List<Param> ps = new ArrayList<>(router.params());
@@ -128,20 +131,31 @@ public final class MoeLayer {
     /** As {@link #forward(MemorySegment, long, int, MemorySegment, long, boolean)}, with the tokens' ids (hash routing). */
     public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, MemorySegment y, long yOff, boolean training) {
         Routing r = routing;
+        long t0 = System.nanoTime();
         r.reset(t);
         router.forward(x, xOff, t, tokenIds, r, training);
         if (config.dispatch() == DispatchMode.CAPACITY) {
             capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
         }
+        long t1 = System.nanoTime();
         dispatch.plan(r);
         int rows = dispatch.rows();
         RowOps ops = kernels.rows();
         pool.parallelRanges(rows, 64, (from, to, w) ->
                 ops.gatherRows(to - from, d, x, xOff, d, dispatch.rowToken, from, xPerm, (long) from * d, d));
+        long t2 = System.nanoTime();
         experts.forward(xPerm, 0, dispatch.binStart);
+        long t3 = System.nanoTime();
         combine(t, y, yOff);
+        long t4 = System.nanoTime();
         if (shared != null) sharedForward(x, xOff, t, y, yOff);
-        lastMetrics = MoeMetrics.of(config.layerIndex(), r, null);
+        long t5 = System.nanoTime();
+        profile.add(MoeProfile.Phase.ROUTER, t1 - t0);
+        profile.add(MoeProfile.Phase.DISPATCH, t2 - t1);
+        profile.add(MoeProfile.Phase.EXPERTS, t3 - t2);
+        profile.add(MoeProfile.Phase.COMBINE, t4 - t3);
+        if (shared != null) profile.add(MoeProfile.Phase.SHARED, t5 - t4);
+        lastMetrics = MoeMetrics.of(config.layerIndex(), r, router.state());
     }
 
     /** y_t = Σ_r w·Yperm[row(t,r)], per token in rank order (deterministic, parallel over tokens). */
@@ -188,6 +202,7 @@ public final class MoeLayer {
         int rows = dispatch.rows();
         RowOps ops = kernels.rows();
         MemorySegment yp = experts.output();
+        long t0 = System.nanoTime();
         java.util.Arrays.fill(dWeight, 0, t * slots, 0f);
         // combine backward, per permuted row: dYperm = w·dy_t, dw = <dy_t, Yperm>
         pool.parallelRanges(rows, 64, (from, to, w) -> {
@@ -199,7 +214,9 @@ public final class MoeLayer {
                 ops.axpy(d, routing.weight[s], dy, dyo, dyPerm, ro);
             }
         });
+        long t1 = System.nanoTime();
         experts.backward(xPerm, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0);
+        long t2 = System.nanoTime();
         // gather backward: dx_t += Σ_r dXperm[row(t,r)]
         pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
             for (int i = from; i < to; i++) {
@@ -209,8 +226,15 @@ public final class MoeLayer {
                 }
             }
         });
+        long t3 = System.nanoTime();
         router.backward(x, xOff, t, routing, dWeight, dx, dxOff);
+        long t4 = System.nanoTime();
         if (shared != null) sharedBackward(x, xOff, t, dy, dyOff, dx, dxOff);
+        long t5 = System.nanoTime();
+        profile.add(MoeProfile.Phase.COMBINE_BWD, (t1 - t0) + (t3 - t2));
+        profile.add(MoeProfile.Phase.EXPERTS_BWD, t2 - t1);
+        profile.add(MoeProfile.Phase.ROUTER_BWD, t4 - t3);
+        if (shared != null) profile.add(MoeProfile.Phase.SHARED_BWD, t5 - t4);
     }
 
     private void sharedBackward(MemorySegment x, long xOff, int t, MemorySegment dy, long dyOff,

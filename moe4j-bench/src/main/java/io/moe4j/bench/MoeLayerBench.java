@@ -1,0 +1,176 @@
+package io.moe4j.bench;
+
+import io.moe4j.kernel.Kernels;
+import io.moe4j.moe.MoeConfig;
+import io.moe4j.moe.MoeLayer;
+import io.moe4j.moe.MoeProfile;
+import io.moe4j.nn.F32;
+import io.moe4j.parallel.WorkerPool;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code moe4j bench moe-layer}: the MoE FFN layer, forward and forward+backward, moe4j next to the usual PyTorch
+ * loop-over-experts implementation (index_select / index_add_) run in the same benchmark with the same shapes and
+ * thread count. Reports tokens/s, GFLOP/s, the ratio to PyTorch, and where moe4j's time goes — including the expert
+ * GEMMs' throughput relative to moe4j's own sgemm on one GEMM of the same total size.
+ *
+ * <p>PyTorch gets its best settings on this machine kind (see shared/PEERS.md): Debian's /usr/bin/python3,
+ * {@code OMP_WAIT_POLICY=PASSIVE}, {@code OPENBLAS_NUM_THREADS} = threads. When torch is not installed the table
+ * says so and shows moe4j alone.
+ *
+ * <p>FLOPs counted: 2·(3·d·f) per routed assignment, 2·(3·d·f_s) per token for the shared expert, 2·d·E for the
+ * router; backward = 2× forward.
+ */
+public final class MoeLayerBench {
+    private MoeLayerBench() {}
+
+    /** One benchmarked shape. */
+    public record Shape(String name, int tokens, int d, int experts, int k, int f, int sharedF) {
+        double forwardFlops() {
+            return 2.0 * tokens * ((double) k * 3 * d * f + 3.0 * d * sharedF + (double) d * experts);
+        }
+    }
+
+    public static List<Shape> defaultShapes(boolean quick) {
+        if (quick) {
+            return List.of(new Shape("E=8 k=2 (small)", 256, 128, 8, 2, 256, 0),
+                    new Shape("E=16 k=4 +shared (small)", 256, 128, 16, 4, 64, 64));
+        }
+        return List.of(new Shape("E=8 k=2 f=1024", 2048, 512, 8, 2, 1024, 0),
+                new Shape("E=64 k=8 f=256 +1 shared", 2048, 512, 64, 8, 256, 256));
+    }
+
+    public static void run(List<Shape> shapes, int threads, int repeat, boolean withTorch, PrintStream out, PrintStream err) {
+        Kernels kernels = Kernels.get();
+        out.printf(Locale.ROOT, "moe4j bench moe-layer — %s, %d threads, kernels %s%n",
+                Machine.detect().cpu(), threads, kernels);
+        out.println("tokens/s and GFLOP/s: best (median) of " + repeat + " timed calls after warm-up");
+        Table table = new Table("shape", "pass", "moe4j tok/s", "moe4j GFLOP/s", "PyTorch tok/s", "PyTorch GFLOP/s",
+                "moe4j/PyTorch");
+        List<String> notes = new ArrayList<>();
+        try (WorkerPool pool = new WorkerPool(threads); Arena arena = Arena.ofShared()) {
+            for (Shape s : shapes) {
+                err.printf("  %s: moe4j...%n", s.name());
+                MoeConfig c = MoeConfig.builder().dModel(s.d()).numExperts(s.experts()).topK(s.k()).expertHidden(s.f())
+                        .sharedExperts(s.sharedF() > 0 ? 1 : 0).sharedHidden(s.sharedF()).maxTokens(s.tokens())
+                        .balanceCoef(0.01).build();
+                MoeLayer layer = new MoeLayer(c, arena, kernels, pool);
+                layer.init(new SplittableRandom(0), 0.02, 1.0);
+                int n = s.tokens() * s.d();
+                MemorySegment x = F32.alloc(arena, n), y = F32.alloc(arena, n), dy = F32.alloc(arena, n), dx = F32.alloc(arena, n);
+                SplittableRandom rng = new SplittableRandom(1);
+                for (int i = 0; i < n; i++) {
+                    F32.set(x, i, (float) rng.nextGaussian());
+                    F32.set(dy, i, (float) rng.nextGaussian());
+                }
+                Stats.Plan plan = new Stats.Plan(2.0, repeat, 120);
+                Stats fwd = Stats.measure(() -> layer.forward(x, 0, s.tokens(), y, 0, false), plan);
+                layer.profile().reset();
+                Stats fb = Stats.measure(() -> {
+                    layer.forward(x, 0, s.tokens(), y, 0, true);
+                    layer.backward(x, 0, dy, 0, dx, 0);
+                }, plan);
+                MoeProfile prof = layer.profile();
+                double ff = s.forwardFlops();
+                double[] torch = withTorch ? torch(s, threads, repeat, err, notes) : null;
+                addRow(table, s.name(), "forward", s.tokens(), fwd, ff, torch == null ? null : new double[]{torch[0], torch[1]});
+                addRow(table, s.name(), "fwd+bwd", s.tokens(), fb, 3 * ff, torch == null ? null : new double[]{torch[2], torch[3]});
+                // expert GEMM efficiency: the forward experts phase against one sgemm of the same total work
+                double expertFlops = 2.0 * s.tokens() * s.k() * 3.0 * s.d() * s.f();
+                long calls = Math.max(1, prof.calls(MoeProfile.Phase.EXPERTS));
+                double expertGflops = expertFlops / (prof.nanos(MoeProfile.Phase.EXPERTS) / (double) calls);
+                double sgemm = sgemmGflops(kernels, pool, arena, s.tokens() * s.k(), s.d(), s.f());
+                notes.add(String.format(Locale.ROOT, "%s: forward expert GEMMs %.1f GFLOP/s = %.0f%% of moe4j's sgemm on one "
+                                + "%dx%dx%d NT product (%.1f GFLOP/s)%n    mean time per phase in fwd+bwd: %s", s.name(),
+                        expertGflops, 100 * expertGflops / sgemm, s.tokens() * s.k(), s.d(), s.f(), sgemm, prof));
+            }
+        }
+        table.print(out);
+        for (String note : notes) out.println("  " + note);
+    }
+
+    private static void addRow(Table t, String shape, String pass, int tokens, Stats st, double flops, double[] torchBestMedian) {
+        double bestTok = st.best(tokens), medTok = st.median(tokens);
+        String torchTok = "-", torchG = "-", ratio = "-";
+        if (torchBestMedian != null) {
+            double tb = tokens / torchBestMedian[0], tm = tokens / torchBestMedian[1];
+            torchTok = fmt(tb) + " (" + fmt(tm) + ")";
+            torchG = String.format(Locale.ROOT, "%.1f (%.1f)", flops / torchBestMedian[0] / 1e9, flops / torchBestMedian[1] / 1e9);
+            ratio = String.format(Locale.ROOT, "%.2f", bestTok / tb);
+        }
+        t.add(shape, pass, fmt(bestTok) + " (" + fmt(medTok) + ")",
+                String.format(Locale.ROOT, "%.1f (%.1f)", st.best(flops) / 1e9, st.median(flops) / 1e9), torchTok, torchG, ratio);
+    }
+
+    private static String fmt(double v) {
+        return v >= 1000 ? String.format(Locale.ROOT, "%.2fk", v / 1000) : String.format(Locale.ROOT, "%.0f", v);
+    }
+
+    private static double sgemmGflops(Kernels k, WorkerPool pool, Arena arena, int m, int d, int f) {
+        MemorySegment a = F32.alloc(arena, (long) m * d), b = F32.alloc(arena, (long) f * d), c = F32.alloc(arena, (long) m * f);
+        Stats st = Stats.measure(() -> k.gemm().nt(pool, m, f, d, a, 0, d, b, 0, d, c, 0, f, false), new Stats.Plan(1.0, 5, 30));
+        return st.best(2.0 * m * d * f) / 1e9;
+    }
+
+    /** Runs the PyTorch peer; returns {fwd best, fwd median, fwdbwd best, fwdbwd median} seconds, or null. */
+    private static double[] torch(Shape s, int threads, int repeat, PrintStream err, List<String> notes) {
+        err.printf("  %s: PyTorch...%n", s.name());
+        try {
+            Path script = Files.createTempFile("moe4j-moe-layer-bench", ".py");
+            try (InputStream in = MoeLayerBench.class.getResourceAsStream("/torch/moe_layer_bench.py")) {
+                Files.copy(in, script, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+            ProcessBuilder pb = new ProcessBuilder("/usr/bin/python3", script.toString(), "" + s.tokens(), "" + s.d(),
+                    "" + s.experts(), "" + s.k(), "" + s.f(), "" + s.sharedF(), "2", "" + repeat);
+            pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
+            pb.environment().put("OPENBLAS_NUM_THREADS", "" + threads);
+            pb.environment().put("OMP_NUM_THREADS", "" + threads);
+            pb.redirectError(ProcessBuilder.Redirect.DISCARD);
+            Process p = pb.start();
+            String json = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            boolean done = p.waitFor(600, TimeUnit.SECONDS);
+            Files.deleteIfExists(script);
+            if (!done || p.exitValue() != 0 || json.isBlank()) {
+                notes.add("PyTorch peer not available (install Debian's python3-torch); moe4j shown alone");
+                return null;
+            }
+            return new double[]{minOf(json, "fwd"), medianOf(json, "fwd"), minOf(json, "fwdbwd"), medianOf(json, "fwdbwd")};
+        } catch (IOException e) {
+            notes.add("PyTorch peer could not run: " + e.getMessage());
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        }
+    }
+
+    private static double[] times(String json, String key) {
+        int i = json.indexOf('"' + key + '"');
+        int a = json.indexOf('[', i), b = json.indexOf(']', a);
+        String[] parts = json.substring(a + 1, b).split(",");
+        double[] v = new double[parts.length];
+        for (int j = 0; j < v.length; j++) v[j] = Double.parseDouble(parts[j].trim());
+        java.util.Arrays.sort(v);
+        return v;
+    }
+
+    private static double minOf(String json, String key) { return times(json, key)[0]; }
+
+    private static double medianOf(String json, String key) {
+        double[] v = times(json, key);
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+}

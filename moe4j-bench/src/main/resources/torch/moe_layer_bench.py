@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""PyTorch peer for `moe4j bench moe-layer`: the usual loop-over-experts MoE FFN (index_select / index_add_),
+timed forward (no grad) and forward+backward, printed as JSON.
+
+Usage: moe_layer_bench.py T d E k f shared_f warmup repeat
+Run with Debian's /usr/bin/python3 and, set by the caller BEFORE Python starts:
+OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=<threads> OMP_NUM_THREADS=<threads>
+(Debian's torch does its matmuls in OpenBLAS, which ignores torch.set_num_threads.)
+"""
+import json
+import sys
+import time
+
+import torch
+
+
+def main():
+    T, d, E, k, f, fs, warmup, repeat = (int(a) for a in sys.argv[1:9])
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    router = torch.nn.Parameter(torch.randn(E, d, generator=g) * 0.02)
+    w1 = torch.nn.Parameter(torch.randn(E, f, d, generator=g) * 0.02)
+    w3 = torch.nn.Parameter(torch.randn(E, f, d, generator=g) * 0.02)
+    w2 = torch.nn.Parameter(torch.randn(E, d, f, generator=g) * 0.02)
+    params = [router, w1, w3, w2]
+    if fs > 0:
+        s1 = torch.nn.Parameter(torch.randn(fs, d, generator=g) * 0.02)
+        s3 = torch.nn.Parameter(torch.randn(fs, d, generator=g) * 0.02)
+        s2 = torch.nn.Parameter(torch.randn(d, fs, generator=g) * 0.02)
+        params += [s1, s3, s2]
+    x0 = torch.randn(T, d, generator=g)
+    dy = torch.randn(T, d, generator=g)
+
+    def moe(x):
+        p = torch.softmax(x @ router.T, dim=-1)
+        w, idx = torch.topk(p, k, dim=-1)
+        w = w / w.sum(-1, keepdim=True)
+        y = torch.zeros_like(x)
+        for e in range(E):
+            tok, r = torch.nonzero(idx == e, as_tuple=True)
+            if tok.numel() == 0:
+                continue
+            xe = x.index_select(0, tok)
+            h = torch.nn.functional.silu(xe @ w1[e].T) * (xe @ w3[e].T)
+            y.index_add_(0, tok, (h @ w2[e].T) * w[tok, r].unsqueeze(-1))
+        if fs > 0:
+            y = y + (torch.nn.functional.silu(x @ s1.T) * (x @ s3.T)) @ s2.T
+        return y
+
+    def fwd():
+        with torch.no_grad():
+            moe(x0)
+
+    def fwdbwd():
+        for q in params:
+            q.grad = None
+        x = x0.clone().requires_grad_()
+        y = moe(x)
+        y.backward(dy)
+
+    out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)):
+        for _ in range(warmup):
+            fn()
+        ts = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        out[name] = ts
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
