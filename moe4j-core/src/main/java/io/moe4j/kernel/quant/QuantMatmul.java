@@ -13,6 +13,8 @@ import java.lang.foreign.MemorySegment;
  *   W: R rows of K elements in wType, row r at byte wOff + r·wType.byteSize(K)  (K a multiple of the block size)
  *   X: N rows of F32, row stride ldx floats;  Y: N rows of F32, row stride ldy floats
  * </pre>
+ * {@code wOff} counts bytes (quantized rows are not float-addressable); {@code xOff} and {@code yOff} count floats,
+ * as in {@link io.moe4j.kernel.gemm.Gemm}. Codecs for every format: {@link io.moe4j.tensor.quant.Quant}.
  *
  * <p>Activation rounding follows ggml's {@code vec_dot_type}, so that results match llama.cpp closely:
  * before the dot, each X row is converted to Q8_0 blocks for Q8_0 and Q4_0 weights, to F16 for F16 weights, to
@@ -20,6 +22,9 @@ import java.lang.foreign.MemorySegment;
  * {@code d_w · d_x} and accumulated in F32.
  *
  * <p>Determinism: bit-identical for any thread count (work is split over output rows only).
+ *
+ * <p>Errors: {@link IllegalArgumentException} when K is not a multiple of the weight type's block size or a stride
+ * is shorter than a row; {@link IndexOutOfBoundsException} when W, X or Y does not fit its segment.
  */
 public interface QuantMatmul {
 

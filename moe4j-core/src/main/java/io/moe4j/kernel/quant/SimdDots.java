@@ -1,0 +1,376 @@
+package io.moe4j.kernel.quant;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Vector API dot products of one weight row with one or four activation rows, for every weight format.
+ *
+ * <p><b>Why an abstract class with species accessors.</b> The Vector API is only fast when C2 sees each species as a
+ * compile-time constant; a species read from an instance field is not one, and every vector operation then falls
+ * back to slow Java code. Each width is therefore a tiny subclass ({@link W512}, {@link W256}, {@link W128}) whose
+ * accessors return {@code static final} species; in a JVM that instantiates one width (production: the preferred
+ * one) the accessor calls inline to constants. Tests that mix widths in one JVM stay correct but run slower.
+ *
+ * <p><b>Integer dot of a Q8_0 / Q4_0 block</b> (32 weights × 32 Q8_0 activations): weights are widened to shorts
+ * and multiplied with the activation quants, pre-widened to shorts in {@link Activations}. A product fits a short
+ * (|w| ≤ 128, |x| ≤ 127), and so does the sum of two products. Reinterpreting the shorts as ints and adding each
+ * int's high and low short ({@link #pairSum}) gives per-int-lane partial sums of the block — the Java
+ * equivalent of x86's {@code pmaddwd}, which the Vector API does not expose. The int lanes are converted to float
+ * and FMA'd with the block scale {@code d_w·d_x} into per-lane accumulators, reduced once per row: no
+ * horizontal reduction in the hot loop. Each block's integer sum is exact; the float accumulation order differs
+ * from {@link ScalarQuantMatmul}'s block order, so results agree to rounding, not bit for bit.
+ *
+ * <p>Accumulators: two per activation row, even blocks in one and odd blocks in the other (two FMA chains in
+ * flight). The one-row and four-row kernels use the same scheme, so a row's result does not depend on N.
+ */
+abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W128 {
+    static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** Floats: accumulators. */
+    abstract VectorSpecies<Float> f();
+    /** Ints, as many lanes as {@link #f()}: per-lane block sums. */
+    abstract VectorSpecies<Integer> i();
+    /** Shorts at full width (twice the float lanes): weight × activation products. */
+    abstract VectorSpecies<Short> s();
+    /** Shorts at half width (as many lanes as floats): F16 / BF16 weights. */
+    abstract VectorSpecies<Short> sHalf();
+    /** Bytes at half width (as many lanes as {@link #s()}): Q8_0 / Q4_0 weight bytes to widen. */
+    abstract VectorSpecies<Byte> bHalf();
+    /** Bytes at quarter width (as many lanes as ints): Q4_0 bytes on the paired-halves path. */
+    abstract VectorSpecies<Byte> bQuarter();
+    /**
+     * True when a whole 32-value block fits one short vector (512 bits): then Q4_0 nibbles are unpacked into int
+     * lanes as (low, high) short pairs, and activations are stored as pairs (x[j], x[j+16]) to match.
+     */
+    abstract boolean q4PairedHalves();
+    /** False for 128-bit vectors, where a block needs four short vectors: Q8_0/Q4_0 then use the scalar dots. */
+    abstract boolean quantized();
+
+    // ------------------------------------------------------------------------------------------- Q8_0 / Q4_0
+    //
+    // One method per format and row count, one block per loop iteration: C2 gives up inlining (and the Vector API
+    // then boxes every vector) once a method's IR grows past NodeCountInliningCutoff, which a shared
+    // "format flag" kernel or a two-block unroll reaches. Even/odd blocks still go to separate accumulators, by
+    // swapping the pair after each block.
+
+    /**
+     * Q8_0·Q8_0 dots of weight row {@code off} ({@code nb} blocks) with {@code rowsX} (1..4) activation rows
+     * starting at quant {@code xo} / scale {@code xdo}, one row every {@code 32·nb} quants: results in
+     * {@code out[0..rowsX)}.
+     */
+    final void dotQ8(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX) {
+        if (!quantized()) {
+            for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ8_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
+        } else if (rowsX == 4) {
+            dotQ8x4(w, off, nb, xq, xo, xd, xdo, out);
+        } else {
+            for (int t = 0; t < rowsX; t++) out[t] = dotQ8x1(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
+        }
+    }
+
+    /** As {@link #dotQ8} for Q4_0 weights. */
+    final void dotQ4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX) {
+        if (!quantized()) {
+            for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ4_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
+        } else if (rowsX == 4) {
+            dotQ4x4(w, off, nb, xq, xo, xd, xdo, out);
+        } else {
+            for (int t = 0; t < rowsX; t++) out[t] = dotQ4x1(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
+        }
+    }
+
+    private float dotQ8x1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo) {
+        FloatVector even = FloatVector.zero(f()), odd = even;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 34L * b;
+            IntVector sum = q8Sum(q8Lo(w, o), q8Hi(w, o), xq, xo + 32 * b);
+            FloatVector acc = fmaScaled(sum, dw(w, o) * xd[xdo + b], even);
+            even = odd; // next block goes to the other accumulator
+            odd = acc;
+        }
+        return even.add(odd).reduceLanes(VectorOperators.ADD);
+    }
+
+    private void dotQ8x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
+        int k = 32 * nb;
+        FloatVector e0 = FloatVector.zero(f()), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 34L * b;
+            ShortVector lo = q8Lo(w, o), hi = q8Hi(w, o); // unpacked once for four activation rows
+            float d = dw(w, o);
+            int xb = xo + 32 * b, db = xdo + b;
+            FloatVector n0 = fmaScaled(q8Sum(lo, hi, xq, xb), d * xd[db], e0);
+            FloatVector n1 = fmaScaled(q8Sum(lo, hi, xq, xb + k), d * xd[db + nb], e1);
+            FloatVector n2 = fmaScaled(q8Sum(lo, hi, xq, xb + 2 * k), d * xd[db + 2 * nb], e2);
+            FloatVector n3 = fmaScaled(q8Sum(lo, hi, xq, xb + 3 * k), d * xd[db + 3 * nb], e3);
+            e0 = o0; e1 = o1; e2 = o2; e3 = o3;
+            o0 = n0; o1 = n1; o2 = n2; o3 = n3;
+        }
+        out[0] = e0.add(o0).reduceLanes(VectorOperators.ADD);
+        out[1] = e1.add(o1).reduceLanes(VectorOperators.ADD);
+        out[2] = e2.add(o2).reduceLanes(VectorOperators.ADD);
+        out[3] = e3.add(o3).reduceLanes(VectorOperators.ADD);
+    }
+
+    private float dotQ4x1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo) {
+        FloatVector even = FloatVector.zero(f()), odd = even;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 18L * b;
+            IntVector sum = q4Sum(q4Lo(w, o), q4Hi(w, o), xq, xo + 32 * b);
+            FloatVector acc = fmaScaled(sum, dw(w, o) * xd[xdo + b], even);
+            even = odd;
+            odd = acc;
+        }
+        return even.add(odd).reduceLanes(VectorOperators.ADD);
+    }
+
+    private void dotQ4x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
+        int k = 32 * nb;
+        FloatVector e0 = FloatVector.zero(f()), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 18L * b;
+            ShortVector lo = q4Lo(w, o), hi = q4Hi(w, o);
+            float d = dw(w, o);
+            int xb = xo + 32 * b, db = xdo + b;
+            FloatVector n0 = fmaScaled(q4Sum(lo, hi, xq, xb), d * xd[db], e0);
+            FloatVector n1 = fmaScaled(q4Sum(lo, hi, xq, xb + k), d * xd[db + nb], e1);
+            FloatVector n2 = fmaScaled(q4Sum(lo, hi, xq, xb + 2 * k), d * xd[db + 2 * nb], e2);
+            FloatVector n3 = fmaScaled(q4Sum(lo, hi, xq, xb + 3 * k), d * xd[db + 3 * nb], e3);
+            e0 = o0; e1 = o1; e2 = o2; e3 = o3;
+            o0 = n0; o1 = n1; o2 = n2; o3 = n3;
+        }
+        out[0] = e0.add(o0).reduceLanes(VectorOperators.ADD);
+        out[1] = e1.add(o1).reduceLanes(VectorOperators.ADD);
+        out[2] = e2.add(o2).reduceLanes(VectorOperators.ADD);
+        out[3] = e3.add(o3).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** The weight block's scale d_w (fp16 at the block start). */
+    private static float dw(MemorySegment w, long blockOff) {
+        return Float.float16ToFloat(w.get(SHORT_LE, blockOff));
+    }
+
+    /** acc + float(sum) · scale, lane by lane. */
+    private FloatVector fmaScaled(IntVector sum, float scale, FloatVector acc) {
+        return sum.convert(VectorOperators.I2F, 0).reinterpretAsFloats().fma(FloatVector.broadcast(f(), scale), acc);
+    }
+
+    /*
+     * A block's weights as one or two short vectors (lo, hi), multiplied by the matching activation shorts:
+     *   512 bits, Q8_0: lo = all 32 weights (hi unused)
+     *   512 bits, Q4_0: lo = (q0, q16, q1, q17, …) − 8 against activations stored (x0, x16, x1, x17, …) (hi unused)
+     *   256 bits:       lo = weights 0..15, hi = weights 16..31 (Q4_0: the low nibbles, the high nibbles, − 8)
+     * Bytes are sign-extended (B2S/B2I): measured faster here than the zero-extending conversions, and the
+     * nibble masks make the extension irrelevant.
+     */
+
+    private ShortVector q8Lo(MemorySegment w, long o) {
+        return (ShortVector) ByteVector.fromMemorySegment(bHalf(), w, o + 2, LE).convertShape(VectorOperators.B2S, s(), 0);
+    }
+
+    private ShortVector q8Hi(MemorySegment w, long o) {
+        if (s().length() == 32) return null;
+        return (ShortVector) ByteVector.fromMemorySegment(bHalf(), w, o + 18, LE).convertShape(VectorOperators.B2S, s(), 0);
+    }
+
+    private ShortVector q4Lo(MemorySegment w, long o) {
+        if (q4PairedHalves()) {
+            // int lane j = byte j; low nibble to the low short, high nibble to the high short of the lane
+            IntVector v = (IntVector) ByteVector.fromMemorySegment(bQuarter(), w, o + 2, LE)
+                    .convertShape(VectorOperators.B2I, i(), 0);
+            return v.and(0x0F).or(v.and(0xF0).lanewise(VectorOperators.LSHL, 12)).reinterpretAsShorts().sub((short) 8);
+        }
+        return q4Bytes(w, o).and((short) 0x0F).sub((short) 8);
+    }
+
+    private ShortVector q4Hi(MemorySegment w, long o) {
+        if (q4PairedHalves()) return null;
+        return q4Bytes(w, o).lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).sub((short) 8);
+    }
+
+    private ShortVector q4Bytes(MemorySegment w, long o) {
+        return (ShortVector) ByteVector.fromMemorySegment(bHalf(), w, o + 2, LE).convertShape(VectorOperators.B2S, s(), 0);
+    }
+
+    /** Per-int-lane partial sums of a Q8_0 block's integer dot; the lanes add up to the exact block sum. */
+    private IntVector q8Sum(ShortVector lo, ShortVector hi, short[] xq, int xb) {
+        VectorSpecies<Short> S = s();
+        ShortVector p = lo.mul(ShortVector.fromArray(S, xq, xb));
+        if (S.length() == 32) return pairSum(p);
+        // each short now holds up to 2·128·127: the pair may overflow a short, so add it in ints
+        return pairSumWide(p.add(hi.mul(ShortVector.fromArray(S, xq, xb + 16))));
+    }
+
+    /** As {@link #q8Sum} for a Q4_0 block (products ≤ 8·127, so every partial sum fits a short). */
+    private IntVector q4Sum(ShortVector lo, ShortVector hi, short[] xq, int xb) {
+        VectorSpecies<Short> S = s();
+        ShortVector p = lo.mul(ShortVector.fromArray(S, xq, xb));
+        if (S.length() == 32) return pairSum(p);
+        return pairSum(p.add(hi.mul(ShortVector.fromArray(S, xq, xb + 16))));
+    }
+
+    /** Adds the two shorts of each int lane; valid while their sum fits a short. Three operations. */
+    private static IntVector pairSum(ShortVector p) {
+        IntVector a = p.reinterpretAsInts();
+        return a.add(a.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+    }
+
+    /** Adds the two shorts of each int lane, any values. Four operations. */
+    private static IntVector pairSumWide(ShortVector p) {
+        IntVector a = p.reinterpretAsInts();
+        return a.lanewise(VectorOperators.ASHR, 16).add(a.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16));
+    }
+
+    // ------------------------------------------------------------------------------------------- F32 / F16 / BF16
+
+    /** Σ w[j]·x[xo+j] over {@code len} F32 weights at byte {@code off}. */
+    final float dotF32(MemorySegment w, long off, float[] x, int xo, int len) {
+        VectorSpecies<Float> F = f();
+        int L = F.length();
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        int j = 0;
+        for (; j + 4 * L <= len; j += 4 * L) {
+            long o = off + 4L * j;
+            s0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = FloatVector.fromMemorySegment(F, w, o + 4L * L, LE).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+            s2 = FloatVector.fromMemorySegment(F, w, o + 8L * L, LE).fma(FloatVector.fromArray(F, x, xo + j + 2 * L), s2);
+            s3 = FloatVector.fromMemorySegment(F, w, o + 12L * L, LE).fma(FloatVector.fromArray(F, x, xo + j + 3 * L), s3);
+        }
+        for (; j + L <= len; j += L) {
+            s0 = FloatVector.fromMemorySegment(F, w, off + 4L * j, LE).fma(FloatVector.fromArray(F, x, xo + j), s0);
+        }
+        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        return sum + ScalarQuantMatmul.dotF32(w, off + 4L * j, x, xo + j, len - j);
+    }
+
+    /** Σ w[j]·x[xo+j] over {@code len} F16 weights at byte {@code off}. */
+    final float dotF16(MemorySegment w, long off, float[] x, int xo, int len) {
+        VectorSpecies<Float> F = f();
+        int L = F.length();
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        int j = 0;
+        for (; j + 4 * L <= len; j += 4 * L) {
+            long o = off + 2L * j;
+            s0 = halfToFloat(w, o).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = halfToFloat(w, o + 2L * L).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+            s2 = halfToFloat(w, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + j + 2 * L), s2);
+            s3 = halfToFloat(w, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + j + 3 * L), s3);
+        }
+        for (; j + L <= len; j += L) s0 = halfToFloat(w, off + 2L * j).fma(FloatVector.fromArray(F, x, xo + j), s0);
+        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        return sum + ScalarQuantMatmul.dotF16(w, off + 2L * j, x, xo + j, len - j);
+    }
+
+    /** Σ w[j]·x[xo+j] over {@code len} BF16 weights at byte {@code off}. */
+    final float dotBf16(MemorySegment w, long off, float[] x, int xo, int len) {
+        VectorSpecies<Float> F = f();
+        int L = F.length();
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        int j = 0;
+        for (; j + 4 * L <= len; j += 4 * L) {
+            long o = off + 2L * j;
+            s0 = bf16ToFloat(w, o).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = bf16ToFloat(w, o + 2L * L).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+            s2 = bf16ToFloat(w, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + j + 2 * L), s2);
+            s3 = bf16ToFloat(w, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + j + 3 * L), s3);
+        }
+        for (; j + L <= len; j += L) s0 = bf16ToFloat(w, off + 2L * j).fma(FloatVector.fromArray(F, x, xo + j), s0);
+        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        return sum + ScalarQuantMatmul.dotBf16(w, off + 2L * j, x, xo + j, len - j);
+    }
+
+    /** BF16 → float: the bits shifted into the upper half of an int. */
+    private FloatVector bf16ToFloat(MemorySegment w, long o) {
+        return ((IntVector) ShortVector.fromMemorySegment(sHalf(), w, o, LE).convertShape(VectorOperators.S2I, i(), 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /**
+     * F16 → float without a conversion instruction (the Vector API has none): place exponent and mantissa at the
+     * top of a float's fields ({@code << 13}) and multiply by 2^112 to rebias the exponent (15 → 127). That is
+     * exact for normals and, since the shifted half subnormal is a float subnormal, for subnormals too.
+     * Infinity and NaN (half exponent 31) get the float exponent 255 by OR, and NaNs the quiet bit, as
+     * {@link Float#float16ToFloat} and x86's {@code vcvtph2ps} do; the sign is OR'd back.
+     */
+    FloatVector halfToFloat(MemorySegment w, long o) {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(sHalf(), w, o, LE).convertShape(VectorOperators.S2I, i(), 0);
+        IntVector em = h.and(0x7fff);
+        IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
+                .or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+        bits = bits.lanewise(VectorOperators.OR, 0x7f800000, em.compare(VectorOperators.GE, 0x7c00))
+                .lanewise(VectorOperators.OR, 0x00400000, em.compare(VectorOperators.GT, 0x7c00));
+        return bits.reinterpretAsFloats();
+    }
+
+    // ------------------------------------------------------------------------------------------- widths
+
+    static SimdDots forBits(int bits) {
+        return switch (bits) {
+            case 512 -> new W512();
+            case 256 -> new W256();
+            case 128 -> new W128();
+            default -> throw new IllegalArgumentException("no quantized kernels for " + bits + "-bit vectors");
+        };
+    }
+
+    static final class W512 extends SimdDots {
+        private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+        private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+        private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
+        private static final VectorSpecies<Short> SH = ShortVector.SPECIES_256;
+        private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_256;
+        private static final VectorSpecies<Byte> BQ = ByteVector.SPECIES_128;
+        @Override VectorSpecies<Float> f() { return F; }
+        @Override VectorSpecies<Integer> i() { return I; }
+        @Override VectorSpecies<Short> s() { return S; }
+        @Override VectorSpecies<Short> sHalf() { return SH; }
+        @Override VectorSpecies<Byte> bHalf() { return BH; }
+        @Override VectorSpecies<Byte> bQuarter() { return BQ; }
+        @Override boolean q4PairedHalves() { return true; }
+        @Override boolean quantized() { return true; }
+    }
+
+    static final class W256 extends SimdDots {
+        private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+        private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+        private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+        private static final VectorSpecies<Short> SH = ShortVector.SPECIES_128;
+        private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_128;
+        private static final VectorSpecies<Byte> BQ = ByteVector.SPECIES_64;
+        @Override VectorSpecies<Float> f() { return F; }
+        @Override VectorSpecies<Integer> i() { return I; }
+        @Override VectorSpecies<Short> s() { return S; }
+        @Override VectorSpecies<Short> sHalf() { return SH; }
+        @Override VectorSpecies<Byte> bHalf() { return BH; }
+        @Override VectorSpecies<Byte> bQuarter() { return BQ; }
+        @Override boolean q4PairedHalves() { return false; }
+        @Override boolean quantized() { return true; }
+    }
+
+    static final class W128 extends SimdDots {
+        private static final VectorSpecies<Float> F = FloatVector.SPECIES_128;
+        private static final VectorSpecies<Integer> I = IntVector.SPECIES_128;
+        private static final VectorSpecies<Short> S = ShortVector.SPECIES_128;
+        private static final VectorSpecies<Short> SH = ShortVector.SPECIES_64;
+        private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_64;
+        private static final VectorSpecies<Byte> BQ = ByteVector.SPECIES_64;
+        @Override VectorSpecies<Float> f() { return F; }
+        @Override VectorSpecies<Integer> i() { return I; }
+        @Override VectorSpecies<Short> s() { return S; }
+        @Override VectorSpecies<Short> sHalf() { return SH; }
+        @Override VectorSpecies<Byte> bHalf() { return BH; }
+        @Override VectorSpecies<Byte> bQuarter() { return BQ; }
+        @Override boolean q4PairedHalves() { return false; }
+        @Override boolean quantized() { return false; }
+    }
+}

@@ -1,0 +1,253 @@
+package io.moe4j.kernel.quant;
+
+import io.moe4j.parallel.WorkerPool;
+import io.moe4j.tensor.DType;
+import io.moe4j.tensor.quant.Bf16;
+import io.moe4j.tensor.quant.Fp16;
+import io.moe4j.tensor.quant.Q8_0;
+import io.moe4j.tensor.quant.Quant;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+/**
+ * The quantized matmul at three levels: scalar against a float64 reference (exact where all scales are powers of
+ * two), SIMD against scalar over awkward sizes, strides and widths, and determinism over thread counts and N.
+ */
+class QuantMatmulTest {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final Arena ARENA = Arena.ofShared();
+    private static final WorkerPool POOL2 = new WorkerPool(2);
+    private static final ScalarQuantMatmul SCALAR = new ScalarQuantMatmul();
+
+    @AfterAll
+    static void close() {
+        POOL2.close();
+        ARENA.close();
+    }
+
+    /** A problem: weights in wType at byte wOff, X at float xOff with stride ldx, Y at yOff with stride ldy. */
+    record Case(DType t, int rows, int k, int n, MemorySegment w, long wOff, MemorySegment x, long xOff, int ldx,
+                long yOff, int ldy) {
+        MemorySegment newY(float fill) {
+            MemorySegment y = ARENA.allocate(4L * (yOff + (long) (n - 1) * ldy + rows) + 4);
+            for (long i = 0; i < y.byteSize() / 4; i++) y.setAtIndex(ValueLayout.JAVA_FLOAT, i, fill);
+            return y;
+        }
+
+        MemorySegment run(QuantMatmul q, WorkerPool pool, boolean accumulate) {
+            MemorySegment y = newY(accumulate ? 0.75f : Float.NaN);
+            q.matmul(pool, t, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate);
+            return y;
+        }
+
+        float y(MemorySegment y, int i, int r) {
+            return y.get(F32, 4 * (yOff + (long) i * ldy + r));
+        }
+    }
+
+    static Case randomCase(DType t, int rows, int k, int n, long seed, boolean odd) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        long wOff = odd ? 5 : 0;
+        int xOff = odd ? 3 : 0, ldx = odd ? k + 5 : k, yOff = odd ? 7 : 0, ldy = odd ? rows + 3 : rows;
+        MemorySegment w = ARENA.allocate(wOff + t.byteSize((long) rows * k) + 8);
+        float[] row = new float[k];
+        for (int r = 0; r < rows; r++) {
+            double scale = Math.exp(rnd.nextDouble(-3, 1));
+            for (int j = 0; j < k; j++) row[j] = (float) (rnd.nextGaussian() * scale);
+            Quant.quantize(t, row, 0, w, wOff + r * t.byteSize(k), k);
+        }
+        MemorySegment x = ARENA.allocate(4L * (xOff + (long) (n - 1) * ldx + k));
+        for (long i = 0; i < x.byteSize() / 4; i++) x.setAtIndex(F32, i, (float) rnd.nextGaussian());
+        return new Case(t, rows, k, n, w, wOff, x, xOff, ldx, yOff, ldy);
+    }
+
+    // ------------------------------------------------------------------ float64 reference
+
+    /** Y[i][r] in float64 from dequantized weights and activations rounded as the kernels round them. */
+    static double[][] reference(Case c, boolean absolute) {
+        double[][] y = new double[c.n][c.rows];
+        float[] w = new float[c.k];
+        float[] x = new float[c.k];
+        short[] xq = new short[32];
+        for (int i = 0; i < c.n; i++) {
+            MemorySegment.copy(c.x, F32, 4 * (c.xOff + (long) i * c.ldx), x, 0, c.k);
+            double[] xs = new double[c.k];
+            for (int j = 0; j < c.k; j++) {
+                xs[j] = switch (c.t) {
+                    case F32 -> x[j];
+                    case F16 -> Fp16.round(x[j]);
+                    case BF16 -> Bf16.round(x[j]);
+                    case Q8_0, Q4_0 -> 0;
+                };
+            }
+            if (c.t.isQuantized()) {
+                for (int b = 0; b < c.k / 32; b++) {
+                    float d = Fp16.decode(Q8_0.quantizeBlock(x, 32 * b, xq, 0));
+                    for (int j = 0; j < 32; j++) xs[32 * b + j] = xq[j] * (double) d;
+                }
+            }
+            for (int r = 0; r < c.rows; r++) {
+                Quant.dequantize(c.t, c.w, c.wOff + r * c.t.byteSize(c.k), w, 0, c.k);
+                double s = 0;
+                for (int j = 0; j < c.k; j++) s += absolute ? Math.abs(w[j] * xs[j]) : w[j] * xs[j];
+                y[i][r] = s;
+            }
+        }
+        return y;
+    }
+
+    /** Room for two float sums of {@code terms} terms (any order) to differ: relative to Σ|terms|. */
+    static double tolerance(int terms, double absSum) {
+        return (terms + 64) * 0x1p-23 * absSum + 1e-30;
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void scalarMatchesFloat64Reference(DType t) {
+        Case c = randomCase(t, 13, t.isQuantized() ? 96 : 37, 3, 11, true);
+        MemorySegment y = c.run(SCALAR, POOL2, false);
+        double[][] ref = reference(c, false), abs = reference(c, true);
+        for (int i = 0; i < c.n; i++) {
+            for (int r = 0; r < c.rows; r++) {
+                assertThat((double) c.y(y, i, r)).isCloseTo(ref[i][r], within(tolerance(c.k, abs[i][r])));
+            }
+        }
+    }
+
+    /** With every block scale 1.0, all sums are small integers: the integer path must be exact. */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    void integerPathIsExactWithUnitScales(DType t) {
+        int rows = 9, k = 128, n = 5;
+        SplittableRandom rnd = new SplittableRandom(5);
+        int wMax = t == DType.Q8_0 ? 127 : 8;
+        MemorySegment w = ARENA.allocate(t.byteSize((long) rows * k));
+        float[] row = new float[k];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < k; j++) row[j] = rnd.nextInt(-wMax + 1, wMax);
+            for (int b = 0; b < k / 32; b++) row[32 * b + rnd.nextInt(32)] = t == DType.Q8_0 ? 127 : -8; // d = 1
+            Quant.quantize(t, row, 0, w, r * t.byteSize(k), k);
+        }
+        MemorySegment x = ARENA.allocate(4L * n * k);
+        for (int i = 0; i < n * k; i++) x.setAtIndex(F32, i, rnd.nextInt(-126, 127));
+        for (int i = 0; i < n * k; i += 32) x.setAtIndex(F32, i + rnd.nextInt(32), -127); // d_x = 1
+        Case c = new Case(t, rows, k, n, w, 0, x, 0, k, 0, rows);
+        double[][] ref = reference(c, false);
+        for (QuantMatmul q : List.of(SCALAR, new SimdQuantMatmul())) {
+            MemorySegment y = c.run(q, POOL2, false);
+            for (int i = 0; i < n; i++) {
+                for (int r = 0; r < rows; r++) assertThat(c.y(y, i, r)).as(q.name()).isEqualTo((float) ref[i][r]);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ SIMD vs scalar
+
+    static List<VectorSpecies<Float>> species() {
+        List<VectorSpecies<Float>> s = new ArrayList<>(List.of(FloatVector.SPECIES_PREFERRED));
+        if (FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512) s.add(FloatVector.SPECIES_256);
+        s.add(FloatVector.SPECIES_128);
+        return s;
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void simdMatchesScalarOnAwkwardShapes(DType t) {
+        int[][] shapes = t.isQuantized()
+                ? new int[][] {{1, 32, 1}, {7, 64, 3}, {13, 96, 8}, {31, 4128, 1}, {33, 4128, 3}, {255, 32, 8}, {4098, 32, 3}}
+                : new int[][] {{1, 1, 1}, {7, 33, 3}, {13, 96, 8}, {31, 4129, 1}, {33, 250, 3}, {255, 17, 8}, {4098, 32, 3}};
+        long seed = 100;
+        for (int[] s : shapes) {
+            for (boolean odd : new boolean[] {false, true}) {
+                Case c = randomCase(t, s[0], s[1], s[2], seed++, odd);
+                boolean accumulate = odd;
+                MemorySegment expected = c.run(SCALAR, POOL2, accumulate);
+                double[][] abs = reference(c, true);
+                int terms = t.isQuantized() ? c.k / 32 : c.k;
+                for (VectorSpecies<Float> sp : species()) {
+                    SimdQuantMatmul simd = new SimdQuantMatmul(sp);
+                    MemorySegment y = c.run(simd, POOL2, accumulate);
+                    for (int i = 0; i < c.n; i++) {
+                        for (int r = 0; r < c.rows; r++) {
+                            assertThat(c.y(y, i, r)).as("%s %s rows=%d k=%d n=%d i=%d r=%d", simd.name(), t, c.rows, c.k, c.n, i, r)
+                                    .isCloseTo(c.y(expected, i, r), within((float) tolerance(terms, abs[i][r])));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void resultsDoNotDependOnThreadsOrBatchSize(DType t) {
+        Case c = randomCase(t, 203, 96, 6, 77, true);
+        SimdQuantMatmul simd = new SimdQuantMatmul();
+        MemorySegment y1;
+        try (WorkerPool p1 = new WorkerPool(1); WorkerPool p3 = new WorkerPool(3)) {
+            y1 = c.run(simd, p1, false);
+            MemorySegment y2 = c.run(simd, POOL2, false), y3 = c.run(simd, p3, false);
+            assertThat(y2.mismatch(y1)).isEqualTo(-1);
+            assertThat(y3.mismatch(y1)).isEqualTo(-1);
+            MemorySegment s1 = c.run(SCALAR, p1, false), s3 = c.run(SCALAR, p3, false);
+            assertThat(s3.mismatch(s1)).isEqualTo(-1);
+        }
+        // each activation row alone (N = 1) gives the same bits as inside the batch of 6 (four-row tile + two)
+        for (int i = 0; i < c.n; i++) {
+            MemorySegment y = ARENA.allocate(4L * c.rows);
+            simd.matvec(POOL2, t, c.w, c.wOff, c.rows, c.k, c.x, c.xOff + (long) i * c.ldx, y, 0);
+            for (int r = 0; r < c.rows; r++) assertThat(y.getAtIndex(F32, r)).isEqualTo(c.y(y1, i, r));
+        }
+    }
+
+    @Test
+    void halfToFloatMatchesJavaForAllBitPatterns() {
+        SimdDots dots = SimdDots.forBits(FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        int lanes = dots.f().length();
+        MemorySegment h = ARENA.allocate(2L * 65536);
+        for (int i = 0; i < 65536; i++) h.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) i);
+        float[] out = new float[lanes];
+        for (int i = 0; i < 65536; i += lanes) {
+            dots.halfToFloat(h, 2L * i).intoArray(out, 0);
+            for (int l = 0; l < lanes; l++) {
+                assertThat(Float.floatToRawIntBits(out[l])).as("half 0x%04x", i + l)
+                        .isEqualTo(Float.floatToRawIntBits(Float.float16ToFloat((short) (i + l))));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ bad input
+
+    @Test
+    void rejectsBadShapesWithClearMessages() {
+        MemorySegment w = ARENA.allocate(34 * 4), x = ARENA.allocate(4 * 64), y = ARENA.allocate(4 * 4);
+        for (QuantMatmul q : List.of(SCALAR, new SimdQuantMatmul())) {
+            assertThatThrownBy(() -> q.matmul(POOL2, DType.Q8_0, w, 0, 1, 33, x, 0, 33, 1, y, 0, 1, false))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("K = 33 is not a multiple of 32");
+            assertThatThrownBy(() -> q.matmul(POOL2, DType.Q8_0, w, 0, 5, 32, x, 0, 32, 1, y, 0, 5, false))
+                    .isInstanceOf(IndexOutOfBoundsException.class).hasMessageContaining("W: 5 rows");
+            assertThatThrownBy(() -> q.matmul(POOL2, DType.Q4_0, w, 0, 2, 32, x, 40, 32, 1, y, 0, 2, false))
+                    .isInstanceOf(IndexOutOfBoundsException.class).hasMessageContaining("X:");
+            assertThatThrownBy(() -> q.matmul(POOL2, DType.F32, w, 0, 2, 16, x, 0, 16, 3, y, 0, 2, false))
+                    .isInstanceOf(IndexOutOfBoundsException.class).hasMessageContaining("Y:");
+            assertThatThrownBy(() -> q.matmul(POOL2, DType.F16, w, 0, 2, 16, x, 0, 8, 1, y, 0, 2, false))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("row stride 8 < columns 16");
+        }
+    }
+}
