@@ -16,7 +16,7 @@ import static io.moe4j.kernel.row.ScalarRowOps.GELU_K1;
  *
  * <p>Why an abstract class with one tiny subclass per width: C2 only compiles Vector API calls to vector
  * instructions when the species is a compile-time constant. A species read from an instance field is not, and
- * measured 10× slower than scalar-speed-plus (dot, n = 4096: 2.9 µs vs 0.28 µs). Here every kernel starts with
+ * measured 10× slower (dot, n = 4096: 2.9 µs vs 0.28 µs). Here every kernel starts with
  * {@code species()}, which each subclass answers with its own {@code static final}; a JVM that uses one width
  * (production) sees a monomorphic call, inlines it and gets the constant. A JVM that mixes widths (the tests) stays
  * correct but runs the slow path.
