@@ -12,6 +12,10 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Single-threaded by design: callers parallelise over rows with {@link io.moe4j.parallel.WorkerPool}.
  * Transcendentals (exp, tanh) may differ from {@link Math} in the last bits in SIMD implementations.
+ *
+ * <p>Every method validates its arguments (lengths, offsets, that operands fit their segments and arrays, row
+ * indices) in O(1) or O(count) and throws {@link IllegalArgumentException} naming the bad operand. Nothing
+ * allocates.
  */
 public interface RowOps {
 
@@ -33,7 +37,7 @@ public interface RowOps {
 
     /**
      * out = x · rstd ⊙ w with rstd = 1/sqrt(mean(x²) + eps); returns rstd (saved for the backward).
-     * In place allowed (out == x).
+     * In place allowed (out == x). Needs n ≥ 1.
      */
     float rmsnorm(int n, MemorySegment x, long xOff, MemorySegment w, long wOff, float eps,
                   MemorySegment out, long outOff);
@@ -48,7 +52,11 @@ public interface RowOps {
 
     // ---------------------------------------------------------------- softmax
 
-    /** Numerically stable softmax in place (max-shifted). A row of all −∞ or NaN is an error of the caller. */
+    /**
+     * Numerically stable softmax in place (max-shifted). Needs n ≥ 1. A row without a finite maximum (all −∞, or
+     * any NaN or +∞) is an error of the caller: implementations detect it from the sum and throw
+     * IllegalArgumentException, after having overwritten the row.
+     */
     void softmax(int n, MemorySegment x, long xOff);
 
     /** dx = y ⊙ (dy − ⟨dy, y⟩) where y is the softmax output; dx is overwritten (may alias dy). */
@@ -106,12 +114,16 @@ public interface RowOps {
     /**
      * The {@code k} largest of {@code x[0..n)} in descending order, ties broken by lower index, NaN ranked below
      * −∞. Writes indices to {@code idx[idxOff..idxOff+k)} and values to {@code vals[valsOff..)} (vals may be null).
+     * Values compare numerically, so −0 and +0 tie. 0 ≤ k ≤ n.
      */
     void topK(int n, int k, MemorySegment x, long xOff, int[] idx, int idxOff, float[] vals, int valsOff);
 
     // ---------------------------------------------------------------- gather / scatter (MoE dispatch and combine)
 
-    /** dst row i (i < count) = src row rows[rowsOff + i]; rows are d floats with strides ldSrc / ldDst. */
+    /**
+     * dst row i (i &lt; count) = src row rows[rowsOff + i]; rows are d floats with strides ldSrc / ldDst. Indices may
+     * repeat; src and dst must not overlap.
+     */
     void gatherRows(int count, int d, MemorySegment src, long srcOff, int ldSrc, int[] rows, int rowsOff,
                     MemorySegment dst, long dstOff, int ldDst);
 
@@ -124,7 +136,8 @@ public interface RowOps {
 
     /**
      * Backward of {@link #scatterAddRows}: dSrc row i = w_i · dDst row rows[i] (overwritten), and, when dWeights is
-     * not null, dWeights[i] += ⟨dDst row rows[i], src row i⟩.
+     * not null, dWeights[i] += ⟨dDst row rows[i], src row i⟩. {@code src} is only read for dWeights and may be null
+     * when dWeights is; {@code weights == null} means weight 1, as in the forward.
      */
     void scatterAddRowsBackward(int count, int d, MemorySegment dDst, long dDstOff, int ldDDst, int[] rows, int rowsOff,
                                 float[] weights, int weightsOff, MemorySegment src, long srcOff, int ldSrc,

@@ -1,7 +1,6 @@
 package io.moe4j.kernel.row;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -22,15 +21,14 @@ final class RowTestData {
     static final int[] LENGTHS = {1, 7, 13, 31, 33, 255, 4098};
 
     static List<SimdRowOps> simdImpls() {
-        return List.of(new SimdRowOps(FloatVector.SPECIES_128), new SimdRowOps(FloatVector.SPECIES_256),
-                new SimdRowOps(FloatVector.SPECIES_512), new SimdRowOps());
+        // 64-bit exercises the generic-width path (two lanes: many tails)
+        return List.of(new SimdRowOps(FloatVector.SPECIES_64), new SimdRowOps(FloatVector.SPECIES_128),
+                new SimdRowOps(FloatVector.SPECIES_256), new SimdRowOps(FloatVector.SPECIES_512), new SimdRowOps());
     }
 
     static List<RowOps> allImpls() {
         return List.of(new ScalarRowOps(), new SimdRowOps(FloatVector.SPECIES_256), new SimdRowOps());
     }
-
-    static VectorSpecies<Float> preferred() { return FloatVector.SPECIES_PREFERRED; }
 
     static float[] uniform(Random r, int n, float lo, float hi) {
         float[] v = new float[n];
