@@ -48,6 +48,14 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("jitter 0.05 (fixed draw)", b.jitter(0.05).build()));
         b.jitter(0);
         out.add(Arguments.of("k = E", b.sharedExperts(0).sharedHidden(0).sharedGate(false).topK(E).build()));
+
+        // Variable experts per token (slots = E).
+        MoeConfig.Builder v = MoeConfig.builder().dModel(D).numExperts(E).topK(2).expertHidden(F).maxTokens(T)
+                .zLossCoef(0.01);
+        out.add(Arguments.of("top-p 0.6 + entropy + HF loss", v.router("top-p").topPThreshold(0.6)
+                .entropyCoef(0.1).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).build()));
+        out.add(Arguments.of("top-p 0.5 + megablocks loss, GeGLU", v.topPThreshold(0.5)
+                .balanceLoss(BalanceLoss.MEGABLOCKS).expertType(ExpertType.GEGLU).build()));
         return out.stream();
     }
 

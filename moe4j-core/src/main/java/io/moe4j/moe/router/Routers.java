@@ -13,9 +13,19 @@ public final class Routers {
     private Routers() {}
 
     /** Names accepted by {@code MoeConfig.router}. */
-    public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3");
+    public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
+            "top-p");
+
+    /** Routers with a variable number of experts per token (slots = E). */
+    private static final List<String> VARIABLE_COUNT = List.of("top-p");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
+        if (VARIABLE_COUNT.contains(c.router()) && c.routedScale() != 1f) {
+            // Their weights are the raw scores by definition (spec §4.12); a silently ignored scale
+            // would make a DeepSeek-style config behave differently from what it says.
+            throw new InvalidConfigException("moe.routedScale = " + c.routedScale() + " is not supported by moe.router = "
+                    + c.router() + " (its combine weights are the raw router scores); leave it at 1");
+        }
         return switch (c.router()) {
             case "softmax-topk" -> new SoftmaxTopKRouter("softmax-topk", c, arena, kernels, pool);
             case "switch" -> {
@@ -23,6 +33,7 @@ public final class Routers {
                 yield new SoftmaxTopKRouter("switch", c, arena, kernels, pool);
             }
             case "deepseek-v2", "deepseek-v3" -> new DeepSeekRouter(c.router(), c, arena, kernels, pool);
+            case "top-p" -> new TopPRouter(c, arena, kernels, pool);
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
