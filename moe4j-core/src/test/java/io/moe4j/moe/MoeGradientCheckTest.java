@@ -56,6 +56,8 @@ class MoeGradientCheckTest {
                 .entropyCoef(0.1).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).build()));
         out.add(Arguments.of("top-p 0.5 + megablocks loss, GeGLU", v.topPThreshold(0.5)
                 .balanceLoss(BalanceLoss.MEGABLOCKS).expertType(ExpertType.GEGLU).build()));
+        out.add(Arguments.of("remoe", v.router("remoe").expertType(ExpertType.SWIGLU).l1Init(0.2).build()));
+        out.add(Arguments.of("remoe + shared expert + jitter", v.sharedExperts(1).sharedHidden(3).jitter(0.05).build()));
         return out.stream();
     }
 

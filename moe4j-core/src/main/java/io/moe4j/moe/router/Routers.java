@@ -14,14 +14,14 @@ public final class Routers {
 
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
-            "top-p");
+            "top-p", "remoe");
 
     /** Routers with a variable number of experts per token (slots = E). */
-    private static final List<String> VARIABLE_COUNT = List.of("top-p");
+    private static final List<String> VARIABLE_COUNT = List.of("top-p", "remoe");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         if (VARIABLE_COUNT.contains(c.router()) && c.routedScale() != 1f) {
-            // Their weights are the raw scores by definition (spec §4.12); a silently ignored scale
+            // Their weights are the raw scores by definition (spec §4.12, §4.13); a silently ignored scale
             // would make a DeepSeek-style config behave differently from what it says.
             throw new InvalidConfigException("moe.routedScale = " + c.routedScale() + " is not supported by moe.router = "
                     + c.router() + " (its combine weights are the raw router scores); leave it at 1");
@@ -34,6 +34,7 @@ public final class Routers {
             }
             case "deepseek-v2", "deepseek-v3" -> new DeepSeekRouter(c.router(), c, arena, kernels, pool);
             case "top-p" -> new TopPRouter(c, arena, kernels, pool);
+            case "remoe" -> new ReMoERouter(c, arena, kernels, pool);
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
