@@ -58,6 +58,11 @@ class MoeGradientCheckTest {
                 .balanceLoss(BalanceLoss.MEGABLOCKS).expertType(ExpertType.GEGLU).build()));
         out.add(Arguments.of("remoe", v.router("remoe").expertType(ExpertType.SWIGLU).l1Init(0.2).build()));
         out.add(Arguments.of("remoe + shared expert + jitter", v.sharedExperts(1).sharedHidden(3).jitter(0.05).build()));
+        MoeConfig.Builder ec = MoeConfig.builder().router("expert-choice").dModel(D).numExperts(E).expertHidden(F)
+                .maxTokens(T).zLossCoef(0.01).capacityRule(CapacityRule.FIXED);
+        out.add(Arguments.of("expert-choice C = 3", ec.fixedCapacity(3).build()));
+        out.add(Arguments.of("expert-choice groups of 4, C = 2, shared expert", ec.groupSize(4).fixedCapacity(2)
+                .sharedExperts(1).sharedHidden(3).build()));
         return out.stream();
     }
 
