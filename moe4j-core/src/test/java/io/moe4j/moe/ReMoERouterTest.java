@@ -138,6 +138,23 @@ class ReMoERouterTest {
         return F32.toArray(y, 0, 3);
     }
 
+    /** Per-token routing: a token's output does not depend on the rest of the batch (§5.8.4); L_reg does. */
+    @Test
+    void outputIsBatchInvariant() {
+        int d = 8, t = 9;
+        MoeConfig c = MoeConfig.builder().router("remoe").dModel(d).numExperts(4).topK(1).expertHidden(6).l1Init(0.1)
+                .maxTokens(t).build();
+        MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), WorkerPool.common());
+        layer.init(new SplittableRandom(5), 0.5, 1.0);
+        MemorySegment x = F32.alloc(arena, (long) t * d), y = F32.alloc(arena, (long) t * d), y2 = F32.alloc(arena, (long) t * d);
+        F32.copyIn(MoeLayerTest.randn(new SplittableRandom(6), t * d, 1.0), x, 0);
+        layer.forward(x, 0, t, y, 0, false);
+        double fullReg = layer.routing().otherLoss;
+        layer.forward(x, 4L * d, 3, y2, 0, false);
+        assertThat(F32.toArray(y2, 0, 3 * d)).containsExactly(F32.toArray(y, 4L * d, 3 * d), within(1e-6f));
+        assertThat(layer.routing().otherLoss).isNotEqualTo(fullReg);
+    }
+
     /** A token with no active expert produces 0 (the residual carries it); metrics count the active experts. */
     @Test
     void tokenWithNoActiveExpertGivesZero() {
