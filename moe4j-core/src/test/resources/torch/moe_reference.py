@@ -46,6 +46,25 @@ def capacity(cfg, n):
     raise ValueError(rule)
 
 
+def expert_choice(cfg, p):
+    """Expert Choice: per group, each expert takes the tokens with the C largest p[:, e] (C capped at the group
+    size); combine weight p[s, e]. Returns per-token slots in ascending expert id, padded with -1, and weights."""
+    T, E = p.shape
+    g = T if cfg["groupSize"] <= 0 or cfg["groupSize"] > T else cfg["groupSize"]
+    chosen = torch.zeros(T, E, dtype=torch.bool)
+    for s0 in range(0, T, g):
+        n = min(g, T - s0)
+        cap = min(capacity(cfg, n), n)
+        top = p[s0:s0 + n].detach().topk(cap, dim=0).indices        # [cap, E] token offsets per expert
+        chosen[s0:s0 + n].scatter_(0, top, True)
+    idx = torch.full((T, E), -1, dtype=torch.long)
+    for i in range(T):
+        es = chosen[i].nonzero().flatten()
+        idx[i, :es.numel()] = es
+    w = p.gather(1, idx.clamp(min=0)) * (idx >= 0)
+    return idx, w
+
+
 def balance(kind, pi, idx, k, coef, group):
     """Balance loss averaged over groups of `group` tokens; idx [T, k] selected experts (before dropping)."""
     T, E = pi.shape
@@ -113,11 +132,15 @@ def main():
         w = vals / (vals.sum(-1, keepdim=True) + 1e-20) if c["normalizeTopK"] else vals
         w = w * scale
         pi = s / s.sum(-1, keepdim=True)
+    elif router == "expert-choice":
+        p = torch.softmax(z, dim=-1)
+        idx, w = expert_choice(c, p)
+        pi = p
     else:
         raise ValueError(router)
 
-    # capacity: rank-major, position order
-    keepm = torch.ones(T, k, dtype=torch.bool)
+    # capacity: rank-major, position order; empty slots (expert -1, variable-count routers) are never kept
+    keepm = idx >= 0
     if c["dispatch"] == "CAPACITY":
         g = T if c["groupSize"] <= 0 or c["groupSize"] > T else c["groupSize"]
         for s0 in range(0, T, g):
@@ -158,7 +181,10 @@ def main():
             sh = sh * torch.sigmoid(x @ wsg.T)
         y = y + sh
 
-    bal = balance(c["balanceLoss"], pi, idx, k, c["balanceCoef"], c["groupSize"])
+    if router == "expert-choice":
+        bal = z.sum() * 0                                   # balanced by construction: no balance loss
+    else:
+        bal = balance(c["balanceLoss"], pi, idx, k, c["balanceCoef"], c["groupSize"])
     lse = torch.logsumexp(z, dim=-1)
     zl = c["zLossCoef"] * (lse ** 2).mean()
     loss = (dy * y).sum() + bal + zl

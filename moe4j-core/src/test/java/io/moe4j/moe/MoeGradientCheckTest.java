@@ -48,6 +48,21 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("jitter 0.05 (fixed draw)", b.jitter(0.05).build()));
         b.jitter(0);
         out.add(Arguments.of("k = E", b.sharedExperts(0).sharedHidden(0).sharedGate(false).topK(E).build()));
+
+        // Variable experts per token (slots = E).
+        MoeConfig.Builder v = MoeConfig.builder().dModel(D).numExperts(E).topK(2).expertHidden(F).maxTokens(T)
+                .zLossCoef(0.01);
+        out.add(Arguments.of("top-p 0.6 + entropy + HF loss", v.router("top-p").topPThreshold(0.6)
+                .entropyCoef(0.1).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).build()));
+        out.add(Arguments.of("top-p 0.5 + megablocks loss, GeGLU", v.topPThreshold(0.5)
+                .balanceLoss(BalanceLoss.MEGABLOCKS).expertType(ExpertType.GEGLU).build()));
+        out.add(Arguments.of("remoe", v.router("remoe").expertType(ExpertType.SWIGLU).l1Init(0.2).build()));
+        out.add(Arguments.of("remoe + shared expert + jitter", v.sharedExperts(1).sharedHidden(3).jitter(0.05).build()));
+        MoeConfig.Builder ec = MoeConfig.builder().router("expert-choice").dModel(D).numExperts(E).expertHidden(F)
+                .maxTokens(T).zLossCoef(0.01).capacityRule(CapacityRule.FIXED);
+        out.add(Arguments.of("expert-choice C = 3", ec.fixedCapacity(3).build()));
+        out.add(Arguments.of("expert-choice groups of 4, C = 2, shared expert", ec.groupSize(4).fixedCapacity(2)
+                .sharedExperts(1).sharedHidden(3).build()));
         return out.stream();
     }
 

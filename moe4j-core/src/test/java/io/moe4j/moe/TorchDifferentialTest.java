@@ -49,7 +49,14 @@ class TorchDifferentialTest {
                         .balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.01).build()),
                 Arguments.of("deepseek-v3", MoeConfig.builder().router("deepseek-v3").dModel(16).numExperts(8).topK(2)
                         .expertHidden(6).nGroup(4).topkGroup(2).routedScale(2.5f).sharedExperts(1).sharedHidden(6)
-                        .balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(1e-2).groupSize(8).maxTokens(T).build()));
+                        .balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(1e-2).groupSize(8).maxTokens(T).build()),
+                // the configured HF balance loss must be ignored: expert choice has none
+                Arguments.of("expert-choice, flaxformer CF 1 in groups of 12 + shared expert", MoeConfig.builder()
+                        .router("expert-choice").dModel(16).numExperts(4).expertHidden(12).capacityFactor(1.0)
+                        .groupSize(12).zLossCoef(1e-3).sharedExperts(1).sharedHidden(8).maxTokens(T).build()),
+                Arguments.of("expert-choice, fixed C = 5, ReLU MLP", MoeConfig.builder().router("expert-choice")
+                        .dModel(16).numExperts(4).expertHidden(12).expertType(ExpertType.MLP_RELU)
+                        .capacityRule(CapacityRule.FIXED).fixedCapacity(5).maxTokens(T).build()));
     }
 
     @ParameterizedTest(name = "{0}")

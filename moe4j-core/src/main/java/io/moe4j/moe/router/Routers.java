@@ -1,6 +1,7 @@
 package io.moe4j.moe.router;
 
 import io.moe4j.kernel.Kernels;
+import io.moe4j.moe.DispatchMode;
 import io.moe4j.moe.InvalidConfigException;
 import io.moe4j.moe.MoeConfig;
 import io.moe4j.parallel.WorkerPool;
@@ -13,9 +14,19 @@ public final class Routers {
     private Routers() {}
 
     /** Names accepted by {@code MoeConfig.router}. */
-    public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3");
+    public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
+            "expert-choice", "top-p", "remoe");
+
+    /** Routers with a variable number of experts per token (slots = E). */
+    private static final List<String> VARIABLE_COUNT = List.of("expert-choice", "top-p", "remoe");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
+        if (VARIABLE_COUNT.contains(c.router()) && c.routedScale() != 1f) {
+            // Their weights are the raw scores by definition (spec §4.9, §4.12, §4.13); a silently ignored scale
+            // would make a DeepSeek-style config behave differently from what it says.
+            throw new InvalidConfigException("moe.routedScale = " + c.routedScale() + " is not supported by moe.router = "
+                    + c.router() + " (its combine weights are the raw router scores); leave it at 1");
+        }
         return switch (c.router()) {
             case "softmax-topk" -> new SoftmaxTopKRouter("softmax-topk", c, arena, kernels, pool);
             case "switch" -> {
@@ -23,6 +34,18 @@ public final class Routers {
                 yield new SoftmaxTopKRouter("switch", c, arena, kernels, pool);
             }
             case "deepseek-v2", "deepseek-v3" -> new DeepSeekRouter(c.router(), c, arena, kernels, pool);
+            case "expert-choice" -> {
+                // The router already caps every expert at C tokens; a second, token-choice capacity pass would
+                // drop some of the experts' picks and break the "every expert is exactly full" guarantee.
+                if (c.dispatch() == DispatchMode.CAPACITY) {
+                    throw new InvalidConfigException("moe.dispatch = CAPACITY is not allowed with moe.router = "
+                            + "expert-choice: expert choice is capacity-limited by construction and runs dropless at "
+                            + "the layer; use DROPLESS and set moe.capacityRule / moe.capacityFactor");
+                }
+                yield new ExpertChoiceRouter(c, arena, kernels, pool);
+            }
+            case "top-p" -> new TopPRouter(c, arena, kernels, pool);
+            case "remoe" -> new ReMoERouter(c, arena, kernels, pool);
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
