@@ -24,11 +24,11 @@ public final class Dispatch {
     private final int[] cursor;
     private int rows;
 
-    public Dispatch(int numExperts, int slots, int maxTokens) {
+    public Dispatch(int numExperts, int slots, int maxTokens, int maxRows) {
         this.numExperts = numExperts;
         this.binStart = new int[numExperts + 1];
-        this.rowSlot = new int[maxTokens * slots];
-        this.rowToken = new int[maxTokens * slots];
+        this.rowSlot = new int[maxRows];
+        this.rowToken = new int[maxRows];
         this.slotRow = new int[maxTokens * slots];
         this.cursor = new int[numExperts];
     }
@@ -45,6 +45,9 @@ public final class Dispatch {
         binStart[0] = 0;
         for (int e = 0; e < numExperts; e++) binStart[e + 1] = binStart[e] + r.load[e];
         rows = binStart[numExperts];
+        if (rows > rowSlot.length) {
+            throw new IllegalStateException("router produced " + rows + " assignments, more than its bound " + rowSlot.length);
+        }
         System.arraycopy(binStart, 0, cursor, 0, numExperts);
         Arrays.fill(slotRow, 0, n, -1);
         for (int s = 0; s < n; s++) {

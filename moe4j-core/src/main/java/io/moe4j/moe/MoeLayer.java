@@ -64,10 +64,10 @@ public final class MoeLayer {
         this.router = Routers.create(config, arena, kernels, pool);
         int slots = router.slots();
         int maxT = config.maxTokens();
-        int maxRows = maxT * slots;
+        int maxRows = router.maxRows(maxT);
         this.routing = new Routing(config.numExperts(), slots, maxT);
         this.capacity = new CapacityPlanner(config.numExperts(), maxT);
-        this.dispatch = new Dispatch(config.numExperts(), slots, maxT);
+        this.dispatch = new Dispatch(config.numExperts(), slots, maxT, maxRows);
         String prefix = "layers." + config.layerIndex() + ".moe";
         this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), config.numExperts(), d,
                 config.expertHidden(), maxRows, kernels, pool);
@@ -86,7 +86,7 @@ public final class MoeLayer {
         this.xPerm = F32.alloc(arena, (long) maxRows * d);
         this.dyPerm = F32.alloc(arena, (long) maxRows * d);
         this.dxPerm = F32.alloc(arena, (long) maxRows * d);
-        this.dWeight = new float[maxRows];
+        this.dWeight = new float[maxT * slots];
         this.gateVal = new float[maxT];
         this.gateGrad = new float[maxT];
     }

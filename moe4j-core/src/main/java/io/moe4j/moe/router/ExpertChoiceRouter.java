@@ -86,6 +86,25 @@ public final class ExpertChoiceRouter implements Router {
     @Override public io.moe4j.nn.CounterRng rng() { return gate.rng(); }
     public LinearGate gate() { return gate; }
 
+    /**
+     * Each expert takes at most min(C, S) tokens per group, so the rows are bounded by full groups of the
+     * configured size plus the largest possible last group — far below slots·T = E·T when C ≪ S.
+     */
+    @Override
+    public int maxRows(int maxTokens) {
+        int g = config.groupSize() <= 0 || config.groupSize() > maxTokens ? 0 : config.groupSize();
+        long best = 0;
+        if (g == 0) {
+            for (int t = 1; t <= maxTokens; t++) best = Math.max(best, (long) e * capacity(t));
+        } else {
+            long full = (long) (maxTokens / g) * e * capacity(g);
+            long tail = 0;
+            for (int r = 1; r < g && r <= maxTokens; r++) tail = Math.max(tail, (long) e * capacity(r));
+            best = full + tail;
+        }
+        return Math.toIntExact(Math.min(best, (long) e * maxTokens));
+    }
+
     /** Tokens each expert takes from a routing group of {@code groupTokens} tokens: min(capacity rule, S). */
     public int capacity(int groupTokens) {
         return Math.max(0, Math.min(config.capacity(groupTokens), groupTokens));

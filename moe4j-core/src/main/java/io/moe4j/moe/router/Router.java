@@ -22,6 +22,12 @@ public interface Router {
     /** Maximum experts per token (columns of the Routing's slot table). */
     int slots();
 
+    /**
+     * Upper bound on the assignments (permuted rows) one forward of at most {@code maxTokens} tokens can produce;
+     * the layer sizes its expert buffers by it. Default: every slot of every token.
+     */
+    default int maxRows(int maxTokens) { return Math.multiplyExact(slots(), maxTokens); }
+
     /** Trainable parameters (empty for parameter-free routers). */
     List<Param> params();
 
