@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <h2>Determinism</h2>
  * Every element of C is computed the same way wherever its tile lies: a chain of FMAs over p in order within each
- * KC block (KC blocks start at multiples of KC), then {@code C + acc}. Tasks only choose which tiles a thread
+ * KC block (KC blocks start at multiples of KC), then {@code acc + C} (or {@code acc + 0}). Tasks only choose which tiles a thread
  * computes, so C is bit-identical for any thread count, any task split, and any vector width.
  *
  * <h2>Buffers</h2>
@@ -103,7 +103,10 @@ public final class SimdGemm implements Gemm {
             return;
         }
         Job job = spare.getAndSet(null);
-        if (job == null) job = new Job();
+        if (job == null) {
+            GemmJit.ensureC2Only(); // once per JVM, before the kernels get hot
+            job = new Job();
+        }
         try {
             job.run(pool, transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
         } finally {
@@ -249,8 +252,8 @@ public final class SimdGemm implements Gemm {
             for (int r = 0; r < rows; r++) {
                 long row = cOff + (long) (i + r) * ldc + j;
                 for (int jj = 0; jj < cols; jj++) {
-                    float v = t[r * nr + jj];
-                    c.setAtIndex(F, row + jj, add ? c.getAtIndex(F, row + jj) + v : v);
+                    // acc + (C or 0): exactly the kernel's masked add, so a tile rounds the same wherever it lies.
+                    c.setAtIndex(F, row + jj, t[r * nr + jj] + (add ? c.getAtIndex(F, row + jj) : 0f));
                 }
             }
         }
