@@ -39,6 +39,18 @@ abstract class GemmKernel {
     abstract void multiply(int kc, float[] a, int ai, float[] b, int bi, MemorySegment c, long cOff, long ldc,
                            boolean add);
 
+    /**
+     * Packs one full B panel whose NR columns are contiguous in memory (op(B) = B, row stride {@code ld}):
+     * {@code dst[d + p*NR + j] = src[srcIndex + p*ld + j]} for p < kc, j < NR. Vector copies.
+     */
+    abstract void packRuns(MemorySegment src, long srcIndex, long ld, int kc, float[] dst, int d);
+
+    /**
+     * Packs one full B panel stored transposed (op(B) = Bᵀ: NR rows of B, each contiguous along K):
+     * {@code dst[d + p*NR + j] = src[srcIndex + j*ld + p]} for p < kc, j < NR. In-register block transposes.
+     */
+    abstract void packTransposed(MemorySegment src, long srcIndex, long ld, int kc, float[] dst, int d);
+
     /** The kernel for a vector width: 512, 256 or 128 bits. */
     static GemmKernel of(VectorSpecies<Float> species) {
         if (species.elementType() != float.class) {

@@ -262,6 +262,12 @@ public final class SimdGemm implements Gemm {
         private void packB(float[] bp, int pc, int kc, int j0, int nc) {
             for (int j = j0, base = 0; j < j0 + nc; j += nr, base += nr * kc) {
                 int cols = Math.min(nr, j0 + nc - j);
+                if (cols == nr) {
+                    // Full panels (all but the last of C's width): vector copies or in-register transposes.
+                    if (!transB) kernel.packRuns(b, bOff + (long) pc * ldb + j, ldb, kc, bp, base);
+                    else kernel.packTransposed(b, bOff + (long) j * ldb + pc, ldb, kc, bp, base);
+                    continue;
+                }
                 if (!transB) {
                     // B is K×N: the NR values of one step p are contiguous.
                     for (int p = 0; p < kc; p++) {

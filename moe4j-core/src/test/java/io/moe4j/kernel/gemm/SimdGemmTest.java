@@ -175,7 +175,7 @@ class SimdGemmTest {
     @ParameterizedTest(name = "form={0}")
     @ValueSource(ints = {0, 1, 2, 3})
     void bitIdenticalForAnyThreadCountAndWidth(int form) {
-        int[][] shapes = {{64, 1024, 600}, {300, 40, 513}, {5, 700, 257}};
+        int[][] shapes = {{64, 520, 300}, {300, 40, 513}, {5, 300, 257}};
         for (int[] s : shapes) {
             try (Arena arena = Arena.ofShared()) {
                 GemmOperands o = new GemmOperands(arena, false, (form & 2) != 0, (form & 1) != 0, s[0], s[1], s[2], 1, form);
