@@ -38,6 +38,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * B block and nothing is packed twice: for the MoE expert shape (64×2048 activations times 1024×2048 weights)
  * that is 64 × 2048 floats of A once, then four tasks of 256 weight rows each.
  *
+ * <p>Measured on the 2-core Zen4 dev VM (GemmTiming, best of rounds, machine shared so ±30 %): 512-bit, 1 thread
+ * 2048³ 90–94 GFLOP/s in all forms, 64×2048×1024 NT 93; 2 threads 2048³ NT 197, 64×2048×1024 NT 174, NN 139.
+ * OpenBLAS 0.3.21 in the same session: 1 thread 2048³ ≈ 100, 64×2048×1024 ≈ 59; 2 threads ≈ 199 and ≈ 133.
+ *
  * <h2>Determinism</h2>
  * Every element of C is computed the same way wherever its tile lies: a chain of FMAs over p in order within each
  * KC block (KC blocks start at multiples of KC), then {@code acc + C} (or {@code acc + 0}). Tasks only choose which tiles a thread
