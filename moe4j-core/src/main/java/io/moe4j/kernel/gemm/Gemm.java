@@ -19,6 +19,11 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Determinism: the result is bit-identical for any thread count (work is split over C tiles only; the K
  * reduction order is fixed). Implementations must not allocate per call on the hot path.
+ *
+ * <p>The pool's threads read and write the segments, so they must be accessible from any thread (global, auto or
+ * shared arenas, or heap segments; not a confined arena). C must not overlap A or B. {@code k = 0} sets C to zero,
+ * or leaves it unchanged when accumulating; {@code m = 0} or {@code n = 0} does nothing. Shapes, strides and
+ * bounds are checked up front ({@link IllegalArgumentException}, {@link IndexOutOfBoundsException}).
  */
 public interface Gemm {
 
