@@ -78,11 +78,14 @@ public final class MoeLayerBench {
                 }
                 Stats.Plan plan = new Stats.Plan(2.0, repeat, 120);
                 Stats fwd = Stats.measure(() -> layer.forward(x, 0, s.tokens(), y, 0, false), plan);
-                layer.profile().reset();
-                Stats fb = Stats.measure(() -> {
+                Runnable fwdBwd = () -> {
                     layer.forward(x, 0, s.tokens(), y, 0, true);
                     layer.backward(x, 0, dy, 0, dx, 0);
-                }, plan);
+                };
+                Stats fb = Stats.measure(fwdBwd, plan);
+                // the phase profile of warm (JIT-compiled) calls only
+                layer.profile().reset();
+                for (int i = 0; i < Math.max(2, fb.runs()); i++) fwdBwd.run();
                 MoeProfile prof = layer.profile();
                 double ff = s.forwardFlops();
                 double[] torch = withTorch ? torch(s, threads, repeat, err, notes) : null;
