@@ -1,23 +1,23 @@
 package io.moe4j.moe;
 
 /** Double-precision reference expert FFNs for tests (independent of the kernels). */
-final class RefFfn {
+public final class RefFfn {
     private RefFfn() {}
 
-    static double silu(double v) { return v / (1 + Math.exp(-v)); }
+    public static double silu(double v) { return v / (1 + Math.exp(-v)); }
 
-    static double geluTanh(double v) {
+    public static double geluTanh(double v) {
         return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
     }
 
     /** Exact GELU x·Φ(x) through {@link #erf} — independent of the kernel's erfc fit. */
-    static double geluErf(double v) { return 0.5 * v * (1 + erf(v / Math.sqrt(2))); }
+    public static double geluErf(double v) { return 0.5 * v * (1 + erf(v / Math.sqrt(2))); }
 
     /**
      * erf in double: Maclaurin series for |x| ≤ 3 (cancellation costs at most ~4 digits there), beyond it the
      * continued fraction erfc(x) = e^{−x²}/√π · 1/(x + ½/(x + 1/(x + 3⁄2/(x + …)))), evaluated bottom-up.
      */
-    static double erf(double x) {
+    public static double erf(double x) {
         double a = Math.abs(x);
         if (a <= 3) {
             double term = x, sum = x;
@@ -34,7 +34,7 @@ final class RefFfn {
     }
 
     /** FFN of expert e on x[xo..xo+d): weights stacked (E, f, d) for gate/up, (E, d, f) for down. */
-    static double[] ffn(ExpertType type, float[] x, int xo, int d, int f, float[] gate, float[] up, float[] down, int e) {
+    public static double[] ffn(ExpertType type, float[] x, int xo, int d, int f, float[] gate, float[] up, float[] down, int e) {
         double[] a = new double[f];
         for (int i = 0; i < f; i++) {
             double h = 0, u = 0;
