@@ -24,16 +24,25 @@ import static org.assertj.core.api.Assertions.within;
 /** MoLE (spec §4.16): training forward against a double reference, the lookup-table properties 1–3, backward. */
 class MoleLayerTest {
     private static final WorkerPool POOL = new WorkerPool(2);
+    /** Finite differences run hundreds of tiny forwards: one thread avoids waking workers on a busy machine. */
+    private static final WorkerPool SERIAL = new WorkerPool(1);
     private static final int D = 8, E = 3, F = 6, FS = 5, V = 37;
     private final Arena arena = Arena.ofAuto();
 
     @AfterAll
-    static void close() { POOL.close(); }
+    static void close() {
+        POOL.close();
+        SERIAL.close();
+    }
 
     private MoleLayer layer(int layerIndex, int maxTokens, long seed) {
+        return layer(layerIndex, maxTokens, seed, POOL);
+    }
+
+    private MoleLayer layer(int layerIndex, int maxTokens, long seed, WorkerPool pool) {
         MoleConfig c = MoleConfig.builder().dModel(D).numExperts(E).expertHidden(F).sharedHidden(FS)
                 .maxTokens(maxTokens).layerIndex(layerIndex).build();
-        MoleLayer m = new MoleLayer(c, arena, Kernels.get(), POOL);
+        MoleLayer m = new MoleLayer(c, arena, Kernels.get(), pool);
         m.init(new SplittableRandom(seed), 0.5, 1.0);
         // a non-trivial norm weight, so the test sees it applied
         float[] w = randn(new SplittableRandom(seed + 1), D, 0.3);
@@ -154,7 +163,7 @@ class MoleLayerTest {
     @Test
     void backwardMatchesFiniteDifferences() {
         int t = 5;
-        MoleLayer m = layer(0, t, 51);
+        MoleLayer m = layer(0, t, 51, SERIAL);
         SplittableRandom rng = new SplittableRandom(52);
         float[] rs = randn(rng, t * D, 1.0);
         MemorySegment u = seg(arena, randn(rng, t * D, 1.0)), emb = seg(arena, randn(rng, t * D, 1.0));
