@@ -20,7 +20,9 @@ import java.lang.foreign.MemorySegment;
  * order (deterministic).
  *
  * <p>The bank must have been built with room for {@code E·maxTokens} rows. Preallocated; the hot path allocates
- * nothing.
+ * nothing. Non-goals: mixing (the caller weights the rows) and skipping experts (sparse routing is {@link
+ * io.moe4j.moe.Dispatch}'s job). A fused up-projection over all experts (one GEMM of width E·f) would save the
+ * copies and E−1 GEMM calls; not done, so that the bank and its weight layout stay shared with the sparse layers.
  */
 public final class DenseExperts {
     private static final int TOKEN_CHUNK = 8;
