@@ -24,6 +24,8 @@ def act(kind, h):
         return torch.nn.functional.silu(h)
     if kind in ("GEGLU", "MLP_GELU"):
         return torch.nn.functional.gelu(h, approximate="tanh")
+    if kind == "MLP_GELU_ERF":
+        return torch.nn.functional.gelu(h)
     if kind == "MLP_RELU":
         return torch.relu(h)
     raise ValueError(kind)

@@ -2,6 +2,7 @@ package io.moe4j.moe;
 
 import io.moe4j.kernel.Kernels;
 import io.moe4j.kernel.gemm.Gemm;
+import io.moe4j.kernel.row.ErfGelu;
 import io.moe4j.kernel.row.RowOps;
 import io.moe4j.nn.F32;
 import io.moe4j.nn.Param;
@@ -154,6 +155,7 @@ public final class ExpertBank {
                     case GEGLU -> ops.geglu(f, h, o, u, o, a, o);
                     case MLP_RELU -> ops.relu(f, h, o, a, o);
                     case MLP_GELU -> ops.gelu(f, h, o, a, o);
+                    case MLP_GELU_ERF -> ErfGelu.forward(f, h, o, a, o);
                 }
             }
         });
@@ -174,6 +176,10 @@ public final class ExpertBank {
                     case MLP_GELU -> {
                         F32.zero(dH, o, f);
                         ops.geluBackward(f, h, o, dA, o, dH, o);
+                    }
+                    case MLP_GELU_ERF -> {
+                        F32.zero(dH, o, f);
+                        ErfGelu.backward(f, h, o, dA, o, dH, o);
                     }
                 }
             }

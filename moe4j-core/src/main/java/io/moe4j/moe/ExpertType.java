@@ -12,7 +12,9 @@ public enum ExpertType {
     /** down · relu(up·x) — Switch v1. */
     MLP_RELU(false),
     /** down · gelu_tanh(up·x). */
-    MLP_GELU(false);
+    MLP_GELU(false),
+    /** down · gelu(up·x) with the exact erf GELU — MoLE experts and shared FFN (spec §3.1, §4.16). */
+    MLP_GELU_ERF(false);
 
     private final boolean gated;
 

@@ -1,17 +1,40 @@
 package io.moe4j.moe;
 
 /** Double-precision reference expert FFNs for tests (independent of the kernels). */
-final class RefFfn {
+public final class RefFfn {
     private RefFfn() {}
 
-    static double silu(double v) { return v / (1 + Math.exp(-v)); }
+    public static double silu(double v) { return v / (1 + Math.exp(-v)); }
 
-    static double geluTanh(double v) {
+    public static double geluTanh(double v) {
         return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
     }
 
+    /** Exact GELU x·Φ(x) through {@link #erf} — independent of the kernel's erfc fit. */
+    public static double geluErf(double v) { return 0.5 * v * (1 + erf(v / Math.sqrt(2))); }
+
+    /**
+     * erf in double: Maclaurin series for |x| ≤ 3 (cancellation costs at most ~4 digits there), beyond it the
+     * continued fraction erfc(x) = e^{−x²}/√π · 1/(x + ½/(x + 1/(x + 3⁄2/(x + …)))), evaluated bottom-up.
+     */
+    public static double erf(double x) {
+        double a = Math.abs(x);
+        if (a <= 3) {
+            double term = x, sum = x;
+            for (int n = 1; n < 200 && Math.abs(term) > 1e-18; n++) {
+                term *= -x * x / n;
+                sum += term / (2 * n + 1);
+            }
+            return 2 / Math.sqrt(Math.PI) * sum;
+        }
+        double cf = a;
+        for (int k = 100; k >= 1; k--) cf = a + (k / 2.0) / cf;
+        double erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / cf;
+        return Math.signum(x) * (1 - erfc);
+    }
+
     /** FFN of expert e on x[xo..xo+d): weights stacked (E, f, d) for gate/up, (E, d, f) for down. */
-    static double[] ffn(ExpertType type, float[] x, int xo, int d, int f, float[] gate, float[] up, float[] down, int e) {
+    public static double[] ffn(ExpertType type, float[] x, int xo, int d, int f, float[] gate, float[] up, float[] down, int e) {
         double[] a = new double[f];
         for (int i = 0; i < f; i++) {
             double h = 0, u = 0;
@@ -24,6 +47,7 @@ final class RefFfn {
                 case GEGLU -> geluTanh(h) * u;
                 case MLP_RELU -> Math.max(0, u);
                 case MLP_GELU -> geluTanh(u);
+                case MLP_GELU_ERF -> geluErf(u);
             };
         }
         double[] y = new double[d];
