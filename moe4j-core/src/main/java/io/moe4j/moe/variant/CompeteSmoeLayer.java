@@ -111,7 +111,7 @@ public final class CompeteSmoeLayer {
         this.router = new SoftmaxTopKRouter("softmax-topk", rc, arena, kernels, pool);
         this.gate = router.gate();
         this.routing = new Routing(e, k, maxT);
-        this.dispatch = new Dispatch(e, k, maxT);
+        this.dispatch = new Dispatch(e, k, maxT, k * maxT);
         this.experts = new ExpertBank(arena, "layers." + config.layerIndex() + ".moe.experts", config.expertType(), e,
                 d, config.expertHidden(), e * maxT, kernels, pool);
         this.dense = new DenseExperts(arena, experts, e, d, maxT, kernels, pool);
