@@ -48,6 +48,11 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("jitter 0.05 (fixed draw)", b.jitter(0.05).build()));
         b.jitter(0);
         out.add(Arguments.of("k = E", b.sharedExperts(0).sharedHidden(0).sharedGate(false).topK(E).build()));
+
+        MoeConfig.Builder noisy = MoeConfig.builder().router("noisy-topk").dModel(D).numExperts(E).topK(2).expertHidden(F)
+                .maxTokens(T).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("noisy-topk k=2 (fixed draw)", noisy.build()));
+        out.add(Arguments.of("noisy-topk k=1, groups of 4", noisy.topK(1).groupSize(4).build()));
         return out.stream();
     }
 
