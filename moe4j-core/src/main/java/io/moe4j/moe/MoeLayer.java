@@ -130,7 +130,7 @@ public final class MoeLayer {
         Routing r = routing;
         r.reset(t);
         router.forward(x, xOff, t, tokenIds, r, training);
-        if (config.dispatch() == DispatchMode.CAPACITY) {
+        if (config.dispatch() == DispatchMode.CAPACITY && !router.appliesOwnCapacity()) {
             capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
         }
         dispatch.plan(r);

@@ -53,6 +53,15 @@ class MoeGradientCheckTest {
                 .maxTokens(T).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
         out.add(Arguments.of("noisy-topk k=2 (fixed draw)", noisy.build()));
         out.add(Arguments.of("noisy-topk k=1, groups of 4", noisy.topK(1).groupSize(4).build()));
+
+        MoeConfig.Builder gshard = MoeConfig.builder().router("gshard").dModel(D).numExperts(E).topK(2).expertHidden(F)
+                .maxTokens(T).balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.1).zLossCoef(0.01)
+                .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED).fixedCapacity(1).groupSize(4);
+        out.add(Arguments.of("gshard legacy, capacity 1 per group of 4", gshard.build()));
+        out.add(Arguments.of("gshard renormalised after drops, random policy", gshard.legacyNormalize(false)
+                .secondExpert("random").secondExpertThreshold(0.5).build()));
+        out.add(Arguments.of("gshard sampling, jitter, dropless", gshard.legacyNormalize(true).secondExpert("sampling")
+                .jitter(0.05).dispatch(DispatchMode.DROPLESS).build()));
         return out.stream();
     }
 

@@ -49,7 +49,17 @@ class TorchDifferentialTest {
                         .balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.01).build()),
                 Arguments.of("deepseek-v3", MoeConfig.builder().router("deepseek-v3").dModel(16).numExperts(8).topK(2)
                         .expertHidden(6).nGroup(4).topkGroup(2).routedScale(2.5f).sharedExperts(1).sharedHidden(6)
-                        .balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(1e-2).groupSize(8).maxTokens(T).build()));
+                        .balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(1e-2).groupSize(8).maxTokens(T).build()),
+                Arguments.of("gshard top-2, policy all, lingvo capacity", gshard().build()),
+                Arguments.of("gshard top-2, renormalised after drops", gshard().legacyNormalize(false)
+                        .capacityFactor(1.5).build()));
+    }
+
+    /** GShard with capacity C = floor(8·CF/4) per group of 8: drops both top-1 and top-2 choices. */
+    private static MoeConfig.Builder gshard() {
+        return MoeConfig.builder().router("gshard").dModel(16).numExperts(4).topK(2).expertHidden(12).maxTokens(T)
+                .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.GSHARD).capacityFactor(1.0).groupSize(8)
+                .balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.01).zLossCoef(1e-3);
     }
 
     @ParameterizedTest(name = "{0}")

@@ -3,6 +3,8 @@ package io.moe4j.moe.router;
 import io.moe4j.kernel.Kernels;
 import io.moe4j.moe.InvalidConfigException;
 import io.moe4j.moe.MoeConfig;
+import io.moe4j.moe.PriorityOrder;
+import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.parallel.WorkerPool;
 
 import java.lang.foreign.Arena;
@@ -14,7 +16,7 @@ public final class Routers {
 
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
-            "noisy-topk");
+            "noisy-topk", "gshard");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         return switch (c.router()) {
@@ -28,6 +30,18 @@ public final class Routers {
                 if (c.jitter() > 0) throw new InvalidConfigException("moe.jitter must be 0 for the noisy-topk router "
                         + "(its noise is the learned Gaussian noise, moe.noiseEps), got " + c.jitter());
                 yield new NoisyTopKRouter(c, arena, kernels, pool);
+            }
+            case "gshard" -> {
+                if (c.topK() != 2) throw new InvalidConfigException("moe.topK must be 2 for the gshard router, got " + c.topK());
+                if (c.balanceLoss() != BalanceLoss.SWITCH && c.balanceLoss() != BalanceLoss.NONE) {
+                    throw new InvalidConfigException("moe.balanceLoss must be SWITCH (GShard's top-1 loss) or NONE for "
+                            + "the gshard router, got " + c.balanceLoss());
+                }
+                if (c.priority() != PriorityOrder.POSITION) {
+                    throw new InvalidConfigException("moe.priority must be POSITION for the gshard router (GShard claims "
+                            + "capacity in position order, top-1 choices first), got " + c.priority());
+                }
+                yield new GShardRouter(c, arena, kernels, pool);
             }
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
