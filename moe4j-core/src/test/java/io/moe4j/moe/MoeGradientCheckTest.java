@@ -26,6 +26,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class MoeGradientCheckTest {
     private static final int T = 7, D = 6, F = 5, E = 4;
+    /** Token ids for routers keyed on them (hash); the others ignore them. */
+    private static final int[] TOKEN_IDS = {3, 1, 4, 1, 5, 9, 2};
     private final Arena arena = Arena.ofAuto();
 
     static Stream<Arguments> configs() {
@@ -62,6 +64,9 @@ class MoeGradientCheckTest {
                 .secondExpert("random").secondExpertThreshold(0.5).build()));
         out.add(Arguments.of("gshard sampling, jitter, dropless", gshard.legacyNormalize(true).secondExpert("sampling")
                 .jitter(0.05).dispatch(DispatchMode.DROPLESS).build()));
+        out.add(Arguments.of("hash, capacity 2", MoeConfig.builder().router("hash").vocabSize(10).dModel(D).numExperts(E)
+                .topK(1).expertHidden(F).maxTokens(T).dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED)
+                .fixedCapacity(2).build()));
         return out.stream();
     }
 
@@ -81,7 +86,7 @@ class MoeGradientCheckTest {
 
         for (Param p : layer.params()) p.zeroGrad();
         resetNoise(layer);
-        layer.forward(x, 0, T, y, 0, true);
+        layer.forward(x, 0, T, TOKEN_IDS, y, 0, true);
         layer.backward(x, 0, dy, 0, dx, 0);
         float[] dxA = F32.toArray(dx, 0, T * D);
 
@@ -128,7 +133,7 @@ class MoeGradientCheckTest {
     /** L = Σ R ⊙ y + aux, in double. */
     private static double loss(MoeLayer layer, MemorySegment x, MemorySegment y, float[] r) {
         resetNoise(layer);
-        layer.forward(x, 0, T, y, 0, true);
+        layer.forward(x, 0, T, TOKEN_IDS, y, 0, true);
         double l = layer.routing().auxLoss();
         for (int i = 0; i < T * D; i++) l += (double) r[i] * F32.get(y, i);
         return l;

@@ -16,7 +16,7 @@ public final class Routers {
 
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
-            "noisy-topk", "gshard");
+            "noisy-topk", "gshard", "hash");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         return switch (c.router()) {
@@ -42,6 +42,17 @@ public final class Routers {
                             + "capacity in position order, top-1 choices first), got " + c.priority());
                 }
                 yield new GShardRouter(c, arena, kernels, pool);
+            }
+            case "hash" -> {
+                if (c.vocabSize() <= 0) {
+                    throw new InvalidConfigException("moe.vocabSize must be > 0 for the hash router, got " + c.vocabSize());
+                }
+                if (c.topK() != 1) throw new InvalidConfigException("moe.topK must be 1 for the hash router, got " + c.topK());
+                if (c.jitter() > 0 || c.zLossCoef() > 0) {
+                    throw new InvalidConfigException("moe.jitter and moe.zLossCoef must be 0 for the hash router "
+                            + "(it has no router logits), got " + c.jitter() + " and " + c.zLossCoef());
+                }
+                yield new HashRouter(c);
             }
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
