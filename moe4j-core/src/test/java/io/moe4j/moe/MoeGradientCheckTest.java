@@ -67,6 +67,12 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("hash, capacity 2", MoeConfig.builder().router("hash").vocabSize(10).dModel(D).numExperts(E)
                 .topK(1).expertHidden(F).maxTokens(T).dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED)
                 .fixedCapacity(2).build()));
+
+        MoeConfig.Builder evo = MoeConfig.builder().router("evomoe").dModel(D).numExperts(E).topK(1).expertHidden(F)
+                .maxTokens(T).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("evomoe hard phase, groups of 4, jitter", evo.groupSize(4).jitter(0.05).build()));
+        out.add(Arguments.of("evomoe soft phase, tau 0.7", evo.groupSize(0).jitter(0).hardAfterStep(100)
+                .temperatureMax(0.7).temperatureMin(0.7).build()));
         return out.stream();
     }
 

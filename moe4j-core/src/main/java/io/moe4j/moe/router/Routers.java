@@ -1,6 +1,7 @@
 package io.moe4j.moe.router;
 
 import io.moe4j.kernel.Kernels;
+import io.moe4j.moe.DispatchMode;
 import io.moe4j.moe.InvalidConfigException;
 import io.moe4j.moe.MoeConfig;
 import io.moe4j.moe.PriorityOrder;
@@ -16,7 +17,7 @@ public final class Routers {
 
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
-            "noisy-topk", "gshard", "hash");
+            "noisy-topk", "gshard", "hash", "evomoe");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         return switch (c.router()) {
@@ -53,6 +54,17 @@ public final class Routers {
                             + "(it has no router logits), got " + c.jitter() + " and " + c.zLossCoef());
                 }
                 yield new HashRouter(c);
+            }
+            case "evomoe" -> {
+                if (c.topK() != 1) {
+                    throw new InvalidConfigException("moe.topK must be 1 for the evomoe router (its hard phase is top-1), got "
+                            + c.topK());
+                }
+                if (c.dispatch() != DispatchMode.DROPLESS) {
+                    throw new InvalidConfigException("moe.dispatch must be DROPLESS for the evomoe router (EvoMoE never "
+                            + "drops tokens), got " + c.dispatch());
+                }
+                yield new EvoMoeRouter(c, arena, kernels, pool);
             }
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
