@@ -42,6 +42,9 @@ import java.util.List;
  * <p>Backward (Gumbel-softmax relaxation, noise constant): ∂L/∂G_e = dWeight + the aux term
  * {@code coef·E·mean_t(chosen_e)/S} on chosen (t, e); {@code ∂L/∂z = G ⊙ (dG − ⟨dG, G⟩) / τ}. The threshold and the
  * argmax carry no gradient.
+ *
+ * <p>Non-goals: the linear schedule, the softmax-gates variant ({@code use_gumbel_gates = false}) and the
+ * "expert-diversify" stage before it (unverified, spec §6 item 10).
  */
 public final class EvoMoeRouter implements Router {
     /** EvoMoE's GUMBEL_THRESHOLD: an expert is used in the soft phase when its gate exceeds this. */

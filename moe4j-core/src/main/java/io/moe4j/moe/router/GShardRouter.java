@@ -48,6 +48,8 @@ import java.util.function.IntUnaryOperator;
  * so a dropped choice still shapes the survivor's gradient; otherwise over the survivors) → ∂L/∂raw, plus the
  * aux loss's {@code coef·E·f¹_e/S} on every token → softmax Jacobian → z; plus the z-loss. No gradient through i1,
  * i2, the random decision or the capacity decision.
+ *
+ * <p>Non-goals: lingvo's padding masks (the layer has no padding input) and its over-capacity metrics.
  */
 public final class GShardRouter implements Router {
     private enum Policy { ALL, RANDOM, SAMPLING }

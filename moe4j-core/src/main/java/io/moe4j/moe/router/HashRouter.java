@@ -23,6 +23,8 @@ import java.util.PriorityQueue;
  * gradient: {@code balanceLoss} is ignored (there are no router probabilities to balance); jitter and the z-loss
  * are rejected by {@link Routers}. Capacity, if configured, is the layer's, in position order (lingvo
  * {@code HashGatingOnLogits}). Deterministic, causal-safe and batch-invariant.
+ *
+ * <p>Non-goals: the paper's bigram, clustered and multi-hash variants (unverified details, spec §6 item 6).
  */
 public final class HashRouter implements Router {
     private final int e, vocab;

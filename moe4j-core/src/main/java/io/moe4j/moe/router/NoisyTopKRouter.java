@@ -43,6 +43,9 @@ import java.util.List;
  * gives ∂L/∂noisy; {@code noisy = clean + n·std} sends it to W_g (through clean) and to W_noise (through
  * {@code std = softplus(h) + ε}, softplus' = σ). The load term adds ∂P/∂clean_e, ∂P/∂std_e and, because the
  * thresholds are not detached, −∂P/∂Δ on the noisy logit of the threshold expert. Indices: no gradient.
+ *
+ * <p>Non-goals: the paper's hierarchical MoE and its separate importance/load weights; the V-MoE noisy router
+ * (§4.10), which differs (softmax before top-k, fixed noise std, clean-softmax importance).
  */
 public final class NoisyTopKRouter implements Router {
     private static final double SQRT2 = Math.sqrt(2);
