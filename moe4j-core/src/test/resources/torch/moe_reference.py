@@ -45,6 +45,9 @@ def capacity(cfg, n):
         return cfg["fixedCapacity"]
     if rule == "FLAXFORMER":
         return max(int(round(cf * n / E)), 4)
+    if rule == "GSHARD":
+        c = int(cf * n // E)
+        return 4 if c == 0 else c
     raise ValueError(rule)
 
 
@@ -137,13 +140,45 @@ def main():
     elif router == "expert-choice":
         p = torch.softmax(z, dim=-1)
         idx, w = expert_choice(c, p)
+    elif router == "gshard":
+        # lingvo Top2GatingOnLogits, policy "all": one-hot masks and exclusive cumulative sums per group
+        p = torch.softmax(z, dim=-1)
+        mask1 = torch.nn.functional.one_hot(p.argmax(-1), E).double()
+        mask2 = torch.nn.functional.one_hot((p * (1 - mask1)).argmax(-1), E).double()
+        g1, g2 = (p * mask1).sum(-1), (p * mask2).sum(-1)
+        legacy = c["legacyNormalize"]
+        if legacy:
+            den = g1 + g2 + 1e-9
+            g1, g2 = g1 / den, g2 / den
+        keep1, keep2 = torch.ones(T, dtype=torch.bool), torch.ones(T, dtype=torch.bool)
+        if c["dispatch"] == "CAPACITY":
+            grp = T if c["groupSize"] <= 0 or c["groupSize"] > T else c["groupSize"]
+            for s0 in range(0, T, grp):
+                m1, m2 = mask1[s0:s0 + grp], mask2[s0:s0 + grp]
+                cap = capacity(c, m1.shape[0])
+                pos1 = torch.cumsum(m1, 0) - m1
+                m1_kept = m1 * (pos1 < cap)
+                keep1[s0:s0 + grp] = m1_kept.sum(-1) > 0
+                pos2 = torch.cumsum(m2, 0) - m2 + m1_kept.sum(0, keepdim=True)
+                keep2[s0:s0 + grp] = (m2 * (pos2 < cap)).sum(-1) > 0
+        g1, g2 = g1 * keep1, g2 * keep2
+        if not legacy:
+            den = g1 + g2
+            den = torch.where(den > 0, den, torch.ones_like(den))
+            g1, g2 = g1 / den, g2 / den
+        idx = torch.stack([mask1.argmax(-1), mask2.argmax(-1)], -1)
+        w = torch.stack([g1, g2], -1)
+        gshard_keep = torch.stack([keep1, keep2], -1)
         pi = p
     else:
         raise ValueError(router)
 
-    # capacity: rank-major, position order; empty slots (expert -1, variable-count routers) are never kept
+    # capacity: rank-major, position order; empty slots (expert -1, variable-count routers) are never kept;
+    # GShard's own capacity is computed above
     keepm = idx >= 0
-    if c["dispatch"] == "CAPACITY":
+    if router == "gshard":
+        keepm = gshard_keep
+    elif c["dispatch"] == "CAPACITY":
         g = T if c["groupSize"] <= 0 or c["groupSize"] > T else c["groupSize"]
         for s0 in range(0, T, g):
             n = min(g, T - s0)

@@ -134,7 +134,7 @@ public final class MoeLayer {
         long t0 = System.nanoTime();
         r.reset(t);
         router.forward(x, xOff, t, tokenIds, r, training);
-        if (config.dispatch() == DispatchMode.CAPACITY) {
+        if (config.dispatch() == DispatchMode.CAPACITY && !router.appliesOwnCapacity()) {
             capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
         }
         long t1 = System.nanoTime();

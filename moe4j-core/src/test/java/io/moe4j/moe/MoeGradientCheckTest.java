@@ -26,6 +26,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class MoeGradientCheckTest {
     private static final int T = 7, D = 6, F = 5, E = 4;
+    /** Token ids for routers keyed on them (hash); the others ignore them. */
+    private static final int[] TOKEN_IDS = {3, 1, 4, 1, 5, 9, 2};
     private final Arena arena = Arena.ofAuto();
 
     static Stream<Arguments> configs() {
@@ -63,6 +65,29 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("expert-choice C = 3", ec.fixedCapacity(3).build()));
         out.add(Arguments.of("expert-choice groups of 4, C = 2, shared expert", ec.groupSize(4).fixedCapacity(2)
                 .sharedExperts(1).sharedHidden(3).build()));
+
+        MoeConfig.Builder noisy = MoeConfig.builder().router("noisy-topk").dModel(D).numExperts(E).topK(2).expertHidden(F)
+                .maxTokens(T).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("noisy-topk k=2 (fixed draw)", noisy.build()));
+        out.add(Arguments.of("noisy-topk k=1, groups of 4", noisy.topK(1).groupSize(4).build()));
+
+        MoeConfig.Builder gshard = MoeConfig.builder().router("gshard").dModel(D).numExperts(E).topK(2).expertHidden(F)
+                .maxTokens(T).balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.1).zLossCoef(0.01)
+                .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED).fixedCapacity(1).groupSize(4);
+        out.add(Arguments.of("gshard legacy, capacity 1 per group of 4", gshard.build()));
+        out.add(Arguments.of("gshard renormalised after drops, random policy", gshard.legacyNormalize(false)
+                .secondExpert("random").secondExpertThreshold(0.5).build()));
+        out.add(Arguments.of("gshard sampling, jitter, dropless", gshard.legacyNormalize(true).secondExpert("sampling")
+                .jitter(0.05).dispatch(DispatchMode.DROPLESS).build()));
+        out.add(Arguments.of("hash, capacity 2", MoeConfig.builder().router("hash").vocabSize(10).dModel(D).numExperts(E)
+                .topK(1).expertHidden(F).maxTokens(T).dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED)
+                .fixedCapacity(2).build()));
+
+        MoeConfig.Builder evo = MoeConfig.builder().router("evomoe").dModel(D).numExperts(E).topK(1).expertHidden(F)
+                .maxTokens(T).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("evomoe hard phase, groups of 4, jitter", evo.groupSize(4).jitter(0.05).build()));
+        out.add(Arguments.of("evomoe soft phase, tau 0.7", evo.groupSize(0).jitter(0).hardAfterStep(100)
+                .temperatureMax(0.7).temperatureMin(0.7).build()));
         return out.stream();
     }
 
@@ -82,7 +107,7 @@ class MoeGradientCheckTest {
 
         for (Param p : layer.params()) p.zeroGrad();
         resetNoise(layer);
-        layer.forward(x, 0, T, y, 0, true);
+        layer.forward(x, 0, T, TOKEN_IDS, y, 0, true);
         layer.backward(x, 0, dy, 0, dx, 0);
         float[] dxA = F32.toArray(dx, 0, T * D);
 
@@ -129,7 +154,7 @@ class MoeGradientCheckTest {
     /** L = Σ R ⊙ y + aux, in double. */
     private static double loss(MoeLayer layer, MemorySegment x, MemorySegment y, float[] r) {
         resetNoise(layer);
-        layer.forward(x, 0, T, y, 0, true);
+        layer.forward(x, 0, T, TOKEN_IDS, y, 0, true);
         double l = layer.routing().auxLoss();
         for (int i = 0; i < T * D; i++) l += (double) r[i] * F32.get(y, i);
         return l;

@@ -56,7 +56,17 @@ class TorchDifferentialTest {
                         .groupSize(12).zLossCoef(1e-3).sharedExperts(1).sharedHidden(8).maxTokens(T).build()),
                 Arguments.of("expert-choice, fixed C = 5, ReLU MLP", MoeConfig.builder().router("expert-choice")
                         .dModel(16).numExperts(4).expertHidden(12).expertType(ExpertType.MLP_RELU)
-                        .capacityRule(CapacityRule.FIXED).fixedCapacity(5).maxTokens(T).build()));
+                        .capacityRule(CapacityRule.FIXED).fixedCapacity(5).maxTokens(T).build()),
+                Arguments.of("gshard top-2, policy all, lingvo capacity", gshard().build()),
+                Arguments.of("gshard top-2, renormalised after drops", gshard().legacyNormalize(false)
+                        .capacityFactor(1.5).build()));
+    }
+
+    /** GShard with capacity C = floor(8·CF/4) per group of 8: drops both top-1 and top-2 choices. */
+    private static MoeConfig.Builder gshard() {
+        return MoeConfig.builder().router("gshard").dModel(16).numExperts(4).topK(2).expertHidden(12).maxTokens(T)
+                .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.GSHARD).capacityFactor(1.0).groupSize(8)
+                .balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.01).zLossCoef(1e-3);
     }
 
     @ParameterizedTest(name = "{0}")

@@ -54,6 +54,12 @@ public interface Router {
      */
     default void afterStep() {}
 
+    /**
+     * True if {@link #forward} already applies the expert capacity with the router's own semantics (e.g. GShard's
+     * post-drop renormalisation); the layer then skips its {@link io.moe4j.moe.CapacityPlanner}. False by default.
+     */
+    default boolean appliesOwnCapacity() { return false; }
+
     /** The router's random stream (noise, jitter, random policies), or null; its state belongs in checkpoints. */
     default io.moe4j.nn.CounterRng rng() { return null; }
 

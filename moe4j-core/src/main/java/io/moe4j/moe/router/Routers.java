@@ -4,6 +4,8 @@ import io.moe4j.kernel.Kernels;
 import io.moe4j.moe.DispatchMode;
 import io.moe4j.moe.InvalidConfigException;
 import io.moe4j.moe.MoeConfig;
+import io.moe4j.moe.PriorityOrder;
+import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.parallel.WorkerPool;
 
 import java.lang.foreign.Arena;
@@ -15,7 +17,7 @@ public final class Routers {
 
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
-            "expert-choice", "top-p", "remoe");
+            "expert-choice", "top-p", "remoe", "noisy-topk", "gshard", "hash", "evomoe");
 
     /** Routers with a variable number of experts per token (slots = E). */
     private static final List<String> VARIABLE_COUNT = List.of("expert-choice", "top-p", "remoe");
@@ -46,6 +48,45 @@ public final class Routers {
             }
             case "top-p" -> new TopPRouter(c, arena, kernels, pool);
             case "remoe" -> new ReMoERouter(c, arena, kernels, pool);
+            case "noisy-topk" -> {
+                if (c.jitter() > 0) throw new InvalidConfigException("moe.jitter must be 0 for the noisy-topk router "
+                        + "(its noise is the learned Gaussian noise, moe.noiseEps), got " + c.jitter());
+                yield new NoisyTopKRouter(c, arena, kernels, pool);
+            }
+            case "gshard" -> {
+                if (c.topK() != 2) throw new InvalidConfigException("moe.topK must be 2 for the gshard router, got " + c.topK());
+                if (c.balanceLoss() != BalanceLoss.SWITCH && c.balanceLoss() != BalanceLoss.NONE) {
+                    throw new InvalidConfigException("moe.balanceLoss must be SWITCH (GShard's top-1 loss) or NONE for "
+                            + "the gshard router, got " + c.balanceLoss());
+                }
+                if (c.priority() != PriorityOrder.POSITION) {
+                    throw new InvalidConfigException("moe.priority must be POSITION for the gshard router (GShard claims "
+                            + "capacity in position order, top-1 choices first), got " + c.priority());
+                }
+                yield new GShardRouter(c, arena, kernels, pool);
+            }
+            case "hash" -> {
+                if (c.vocabSize() <= 0) {
+                    throw new InvalidConfigException("moe.vocabSize must be > 0 for the hash router, got " + c.vocabSize());
+                }
+                if (c.topK() != 1) throw new InvalidConfigException("moe.topK must be 1 for the hash router, got " + c.topK());
+                if (c.jitter() > 0 || c.zLossCoef() > 0) {
+                    throw new InvalidConfigException("moe.jitter and moe.zLossCoef must be 0 for the hash router "
+                            + "(it has no router logits), got " + c.jitter() + " and " + c.zLossCoef());
+                }
+                yield new HashRouter(c);
+            }
+            case "evomoe" -> {
+                if (c.topK() != 1) {
+                    throw new InvalidConfigException("moe.topK must be 1 for the evomoe router (its hard phase is top-1), got "
+                            + c.topK());
+                }
+                if (c.dispatch() != DispatchMode.DROPLESS) {
+                    throw new InvalidConfigException("moe.dispatch must be DROPLESS for the evomoe router (EvoMoE never "
+                            + "drops tokens), got " + c.dispatch());
+                }
+                yield new EvoMoeRouter(c, arena, kernels, pool);
+            }
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
