@@ -4,12 +4,10 @@ import io.moe4j.kernel.Kernels;
 import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.moe.router.DeepSeekRouter;
 import io.moe4j.moe.router.Routers;
-import io.moe4j.nn.F32;
 import io.moe4j.parallel.WorkerPool;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -27,16 +25,7 @@ class DeepSeekRouterTest {
 
     /** Routes the rows of z (fed exactly through W_r = I). */
     private Routing route(DeepSeekRouter router, MoeConfig c, float[]... z) {
-        int e = c.numExperts();
-        float[] eye = new float[e * c.dModel()];
-        for (int i = 0; i < e; i++) eye[i * c.dModel() + i] = 1;
-        router.params().get(0).set(eye);
-        MemorySegment x = F32.alloc(arena, (long) z.length * c.dModel());
-        for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * c.dModel());
-        Routing r = new Routing(e, router.slots(), c.maxTokens());
-        r.reset(z.length);
-        router.forward(x, 0, z.length, null, r, true);
-        return r;
+        return RouterHarness.routeLogits(router, c, arena, z, true);
     }
 
     private DeepSeekRouter create(MoeConfig c) {

@@ -4,12 +4,10 @@ import io.moe4j.kernel.Kernels;
 import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.moe.router.EvoMoeRouter;
 import io.moe4j.moe.router.Routers;
-import io.moe4j.nn.F32;
 import io.moe4j.parallel.WorkerPool;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -36,12 +34,7 @@ class EvoMoeRouterTest {
     }
 
     private Routing route(EvoMoeRouter router, MoeConfig c, float[][] z, boolean training) {
-        MemorySegment x = F32.alloc(arena, (long) z.length * E);
-        for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * E);
-        Routing r = new Routing(E, router.slots(), c.maxTokens());
-        r.reset(z.length);
-        router.forward(x, 0, z.length, null, r, training);
-        return r;
+        return RouterHarness.route(router, c, arena, z, null, training);
     }
 
     private static float[][] randomLogits(long seed, int t) {

@@ -2,7 +2,6 @@ package io.moe4j.moe;
 
 import io.moe4j.kernel.Kernels;
 import io.moe4j.moe.loss.BalanceLoss;
-import io.moe4j.moe.router.ExpertChoiceRouter;
 import io.moe4j.moe.router.Routers;
 import io.moe4j.nn.F32;
 import io.moe4j.parallel.WorkerPool;
@@ -31,17 +30,7 @@ class ExpertChoiceRouterTest {
 
     /** Routes the rows of z, fed exactly through W_r = I (dModel = E). */
     private Routing route(MoeConfig c, float[][] z) {
-        ExpertChoiceRouter router = (ExpertChoiceRouter) Routers.create(c, arena, Kernels.get(), WorkerPool.common());
-        int e = c.numExperts();
-        float[] eye = new float[e * e];
-        for (int i = 0; i < e; i++) eye[i * e + i] = 1;
-        router.params().get(0).set(eye);
-        MemorySegment x = F32.alloc(arena, (long) z.length * e);
-        for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * e);
-        Routing r = new Routing(e, router.slots(), c.maxTokens());
-        r.reset(z.length);
-        router.forward(x, 0, z.length, null, r, true);
-        return r;
+        return RouterHarness.routeLogits(Routers.create(c, arena, Kernels.get(), WorkerPool.common()), c, arena, z, true);
     }
 
     /** combine[t][e] rebuilt from the slots; also checks that ranks are in ascending expert id. */

@@ -39,16 +39,7 @@ class GShardRouterTest {
 
     /** Routes the rows of z exactly (W_r = I, d = E). */
     private Routing route(Router router, MoeConfig c, float[][] z, boolean training) {
-        int e = c.numExperts();
-        float[] eye = new float[e * e];
-        for (int i = 0; i < e; i++) eye[i * e + i] = 1;
-        router.params().get(0).set(eye);
-        MemorySegment x = F32.alloc(arena, (long) z.length * e);
-        for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * e);
-        Routing r = new Routing(e, router.slots(), c.maxTokens());
-        r.reset(z.length);
-        router.forward(x, 0, z.length, null, r, training);
-        return r;
+        return RouterHarness.routeLogits(router, c, arena, z, training);
     }
 
     private Routing route(MoeConfig c, float[][] z, boolean training) {

@@ -31,11 +31,7 @@ class HashRouterTest {
     }
 
     private Routing route(HashRouter router, MoeConfig c, int[] ids) {
-        MemorySegment x = F32.alloc(arena, (long) ids.length * c.dModel());
-        Routing r = new Routing(E, router.slots(), c.maxTokens());
-        r.reset(ids.length);
-        router.forward(x, 0, ids.length, ids, r, true);
-        return r;
+        return RouterHarness.route(router, c, arena, null, ids, true);
     }
 
     private static int[] randomIds(long seed, int n) {

@@ -35,12 +35,7 @@ class NoisyTopKRouterTest {
 
     /** Routes x (rows of d = E values) with the router's current weights. */
     private Routing route(NoisyTopKRouter router, MoeConfig c, float[][] x, boolean training) {
-        MemorySegment xs = F32.alloc(arena, (long) x.length * E);
-        for (int t = 0; t < x.length; t++) F32.copyIn(x[t], xs, (long) t * E);
-        Routing r = new Routing(E, router.slots(), c.maxTokens());
-        r.reset(x.length);
-        router.forward(xs, 0, x.length, null, r, training);
-        return r;
+        return RouterHarness.route(router, c, arena, x, null, training);
     }
 
     private static float[] eye() {

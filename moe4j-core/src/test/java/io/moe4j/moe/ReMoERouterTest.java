@@ -33,13 +33,7 @@ class ReMoERouterTest {
 
     /** Routes the rows of z, fed exactly through W_r = I (dModel = E). */
     private Routing route(ReMoERouter router, MoeConfig c, float[][] z, boolean training) {
-        int e = c.numExperts();
-        MemorySegment x = F32.alloc(arena, (long) z.length * e);
-        for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * e);
-        Routing r = new Routing(e, router.slots(), c.maxTokens());
-        r.reset(z.length);
-        router.forward(x, 0, z.length, null, r, training);
-        return r;
+        return RouterHarness.route(router, c, arena, z, null, training);
     }
 
     @Test

@@ -5,12 +5,10 @@ import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.moe.loss.ZLoss;
 import io.moe4j.moe.router.Router;
 import io.moe4j.moe.router.Routers;
-import io.moe4j.nn.F32;
 import io.moe4j.parallel.WorkerPool;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
@@ -25,17 +23,7 @@ class RoutingGoldenTest {
     private final Arena arena = Arena.ofAuto();
 
     private Routing route(MoeConfig c, float[][] z, boolean training) {
-        Router router = Routers.create(c, arena, Kernels.get(), WorkerPool.common());
-        int e = c.numExperts();
-        float[] eye = new float[e * e];
-        for (int i = 0; i < e; i++) eye[i * e + i] = 1;
-        router.params().get(0).set(eye);
-        MemorySegment x = F32.alloc(arena, (long) z.length * e);
-        for (int t = 0; t < z.length; t++) F32.copyIn(z[t], x, (long) t * e);
-        Routing r = new Routing(e, router.slots(), c.maxTokens());
-        r.reset(z.length);
-        router.forward(x, 0, z.length, null, r, training);
-        return r;
+        return RouterHarness.routeLogits(Routers.create(c, arena, Kernels.get(), WorkerPool.common()), c, arena, z, training);
     }
 
     private static MoeConfig.Builder base() {
