@@ -35,6 +35,10 @@ import java.util.List;
  */
 public final class ExpertBank {
     private static final int ROW_CHUNK = 16;
+    /** Bins up to this many rows on average are run one expert per task (see {@link #splitByExpert}). */
+    private static final int SPLIT_MAX_ROWS = Integer.getInteger("moe4j.moe.splitMaxRows", 512);
+    private static final String EXPERT_PARALLEL = System.getProperty("moe4j.moe.expertParallel", "auto");
+    private String splitMode = EXPERT_PARALLEL;
 
     private final Kernels kernels;
     private final WorkerPool pool;
@@ -77,6 +81,14 @@ public final class ExpertBank {
         return ps;
     }
 
+    /** "auto" (default), "on" (one expert per task) or "off" (parallel inside each GEMM); see {@link #splitByExpert}. */
+    public void splitMode(String mode) {
+        if (!java.util.List.of("auto", "on", "off").contains(mode)) {
+            throw new IllegalArgumentException("split mode must be auto, on or off, got '" + mode + "'");
+        }
+        this.splitMode = mode;
+    }
+
     public Param gate() { return gate; }
     public Param up() { return up; }
     public Param down() { return down; }
@@ -91,25 +103,10 @@ public final class ExpertBank {
      * {@link #output()}.
      */
     public void forward(MemorySegment x, long xOff, int[] binStart) {
-        Gemm g = kernels.gemm();
-        long wIn = (long) f * d;
-        for (int j = 0; j < e; j++) {
-            int r0 = binStart[j], n = binStart[j + 1] - r0;
-            if (n == 0) continue;
-            long xo = xOff + (long) r0 * d, ho = (long) r0 * f;
-            if (gate != null) {
-                g.nt(pool, n, f, d, x, xo, d, gate.data(), j * wIn, d, h, ho, f, false);
-                g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, u, ho, f, false);
-            } else {
-                g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, f, false);
-            }
-        }
-        int rows = binStart[e];
-        activate(rows);
-        for (int j = 0; j < e; j++) {
-            int r0 = binStart[j], n = binStart[j + 1] - r0;
-            if (n == 0) continue;
-            g.nt(pool, n, d, f, a, (long) r0 * f, f, down.data(), j * wIn, f, y, (long) r0 * d, d, false);
+        if (splitByExpert(binStart)) {
+            pool.parallelFor(e, (j, w) -> forwardExpert(j, x, xOff, binStart));
+        } else {
+            for (int j = 0; j < e; j++) forwardExpert(j, x, xOff, binStart);
         }
     }
 
@@ -118,37 +115,74 @@ public final class ExpertBank {
      */
     public void backward(MemorySegment x, long xOff, int[] binStart, MemorySegment dy, long dyOff,
                          MemorySegment dx, long dxOff) {
-        Gemm g = kernels.gemm();
-        long wIn = (long) f * d;
-        for (int j = 0; j < e; j++) {
-            int r0 = binStart[j], n = binStart[j + 1] - r0;
-            if (n == 0) continue;
-            long yo = dyOff + (long) r0 * d, ao = (long) r0 * f;
-            g.nn(pool, n, f, d, dy, yo, d, down.data(), j * wIn, f, dA, ao, f, false);
-            g.tn(pool, d, f, n, dy, yo, d, a, ao, f, down.gradData(), j * wIn, f, true);
-        }
-        int rows = binStart[e];
-        activateBackward(rows);
-        for (int j = 0; j < e; j++) {
-            int r0 = binStart[j], n = binStart[j + 1] - r0;
-            if (n == 0) continue;
-            long xo = xOff + (long) r0 * d, ho = (long) r0 * f, dxo = dxOff + (long) r0 * d;
-            if (gate != null) {
-                g.tn(pool, f, d, n, dH, ho, f, x, xo, d, gate.gradData(), j * wIn, d, true);
-                g.tn(pool, f, d, n, dU, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
-                g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wIn, d, dx, dxo, d, false);
-                g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
-            } else {
-                g.tn(pool, f, d, n, dH, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
-                g.nn(pool, n, d, f, dH, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);
-            }
+        if (splitByExpert(binStart)) {
+            pool.parallelFor(e, (j, w) -> backwardExpert(j, x, xOff, binStart, dy, dyOff, dx, dxOff));
+        } else {
+            for (int j = 0; j < e; j++) backwardExpert(j, x, xOff, binStart, dy, dyOff, dx, dxOff);
         }
     }
 
-    private void activate(int rows) {
+    /**
+     * Two ways to use the cores: one expert per task (each expert's GEMMs single-threaded, no synchronisation
+     * inside; best when there are many small bins, e.g. 64 fine-grained experts) or expert after expert with each
+     * GEMM parallel inside (best for few large bins, where per-expert tasks would leave cores idle). Both give
+     * bit-identical results: every expert's GEMMs are computed by one fixed code path and its weight gradients
+     * are written by one task. {@code -Dmoe4j.moe.expertParallel=on|off|auto} overrides the choice.
+     */
+    private boolean splitByExpert(int[] binStart) {
+        if (pool.threads() == 1) return false;
+        String mode = splitMode;
+        if (mode.equals("on")) return true;
+        if (mode.equals("off")) return false;
+        int nonEmpty = 0;
+        for (int j = 0; j < e; j++) if (binStart[j + 1] > binStart[j]) nonEmpty++;
+        int rows = binStart[e];
+        return nonEmpty >= 4 * pool.threads() && rows / Math.max(1, nonEmpty) <= SPLIT_MAX_ROWS;
+    }
+
+    private void forwardExpert(int j, MemorySegment x, long xOff, int[] binStart) {
+        int r0 = binStart[j], n = binStart[j + 1] - r0;
+        if (n == 0) return;
+        Gemm g = kernels.gemm();
+        long wIn = (long) f * d;
+        long xo = xOff + (long) r0 * d, ho = (long) r0 * f;
+        if (gate != null) {
+            g.nt(pool, n, f, d, x, xo, d, gate.data(), j * wIn, d, h, ho, f, false);
+            g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, u, ho, f, false);
+        } else {
+            g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, f, false);
+        }
+        activate(r0, r0 + n);
+        g.nt(pool, n, d, f, a, ho, f, down.data(), j * wIn, f, y, (long) r0 * d, d, false);
+    }
+
+    private void backwardExpert(int j, MemorySegment x, long xOff, int[] binStart, MemorySegment dy, long dyOff,
+                                MemorySegment dx, long dxOff) {
+        int r0 = binStart[j], n = binStart[j + 1] - r0;
+        if (n == 0) return;
+        Gemm g = kernels.gemm();
+        long wIn = (long) f * d;
+        long yo = dyOff + (long) r0 * d, ho = (long) r0 * f;
+        g.nn(pool, n, f, d, dy, yo, d, down.data(), j * wIn, f, dA, ho, f, false);
+        g.tn(pool, d, f, n, dy, yo, d, a, ho, f, down.gradData(), j * wIn, f, true);
+        activateBackward(r0, r0 + n);
+        long xo = xOff + (long) r0 * d, dxo = dxOff + (long) r0 * d;
+        if (gate != null) {
+            g.tn(pool, f, d, n, dH, ho, f, x, xo, d, gate.gradData(), j * wIn, d, true);
+            g.tn(pool, f, d, n, dU, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
+            g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wIn, d, dx, dxo, d, false);
+            g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
+        } else {
+            g.tn(pool, f, d, n, dH, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
+            g.nn(pool, n, d, f, dH, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);
+        }
+    }
+
+    /** Activation of rows [r0, r1) (parallel when called outside a pool task, inline inside one). */
+    private void activate(int r0, int r1) {
         RowOps ops = kernels.rows();
-        pool.parallelRanges(rows, ROW_CHUNK, (from, to, w) -> {
-            for (int r = from; r < to; r++) {
+        pool.parallelRanges(r1 - r0, ROW_CHUNK, (from, to, w) -> {
+            for (int r = r0 + from; r < r0 + to; r++) {
                 long o = (long) r * f;
                 switch (type) {
                     case SWIGLU -> ops.swiglu(f, h, o, u, o, a, o);
@@ -161,10 +195,10 @@ public final class ExpertBank {
         });
     }
 
-    private void activateBackward(int rows) {
+    private void activateBackward(int r0, int r1) {
         RowOps ops = kernels.rows();
-        pool.parallelRanges(rows, ROW_CHUNK, (from, to, w) -> {
-            for (int r = from; r < to; r++) {
+        pool.parallelRanges(r1 - r0, ROW_CHUNK, (from, to, w) -> {
+            for (int r = r0 + from; r < r0 + to; r++) {
                 long o = (long) r * f;
                 switch (type) {
                     case SWIGLU -> ops.swigluBackward(f, h, o, u, o, dA, o, dH, o, dU, o);

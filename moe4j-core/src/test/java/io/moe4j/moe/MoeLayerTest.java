@@ -183,6 +183,30 @@ class MoeLayerTest {
         assertThat(dws[1]).isEqualTo(dws[0]);
     }
 
+    /** One expert per task and parallel-inside-each-GEMM give the same bits (fixed code path per expert). */
+    @Test
+    void expertParallelAndGemmParallelAgree() {
+        int d = 32, f = 24, e = 16, t = 64;
+        MoeConfig c = MoeConfig.builder().dModel(d).numExperts(e).topK(4).expertHidden(f).maxTokens(t).build();
+        float[][] ys = new float[2][], dxs = new float[2][], dws = new float[2][];
+        String[] modes = {"on", "off"};
+        for (int i = 0; i < 2; i++) {
+            MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), POOL);
+            layer.experts().splitMode(modes[i]);
+            layer.init(new SplittableRandom(20), 0.3, 1.0);
+            MemorySegment x = seg(arena, randn(new SplittableRandom(21), t * d, 1.0));
+            MemorySegment y = F32.alloc(arena, (long) t * d), dx = F32.alloc(arena, (long) t * d);
+            layer.forward(x, 0, t, y, 0, true);
+            layer.backward(x, 0, seg(arena, randn(new SplittableRandom(22), t * d, 1.0)), 0, dx, 0);
+            ys[i] = F32.toArray(y, 0, t * d);
+            dxs[i] = F32.toArray(dx, 0, t * d);
+            dws[i] = layer.experts().down().gradToArray();
+        }
+        assertThat(ys[1]).isEqualTo(ys[0]);
+        assertThat(dxs[1]).isEqualTo(dxs[0]);
+        assertThat(dws[1]).isEqualTo(dws[0]);
+    }
+
     @Test
     void nanInRouterLogitsIsReportedWithTheLayer() {
         MoeConfig c = MoeConfig.builder().dModel(4).numExperts(4).topK(2).expertHidden(4).layerIndex(7).maxTokens(2).build();
