@@ -1,6 +1,9 @@
 #!/usr/bin/python3
-"""PyTorch peer for `moe4j bench moe-layer`: the usual loop-over-experts MoE FFN (index_select / index_add_),
-timed forward (no grad) and forward+backward, printed as JSON.
+"""PyTorch peer for `moe4j bench moe-layer`: two MoE FFN implementations, timed forward (no grad) and
+forward+backward, printed as JSON:
+  loop    - the usual loop over experts with index_select / index_add_ per expert (HF Mixtral style);
+  sorted  - assignments sorted by expert once, one gather, per-expert matmuls on contiguous chunks, one
+            index_add (the stronger baseline: autograd keeps one scatter instead of one per expert).
 
 Usage: moe_layer_bench.py T d E k f shared_f warmup repeat
 Run with Debian's /usr/bin/python3 and, set by the caller BEFORE Python starts:
@@ -47,27 +50,53 @@ def main():
             y = y + (torch.nn.functional.silu(x @ s1.T) * (x @ s3.T)) @ s2.T
         return y
 
-    def fwd():
-        with torch.no_grad():
-            moe(x0)
-
-    def fwdbwd():
-        for q in params:
-            q.grad = None
-        x = x0.clone().requires_grad_()
-        y = moe(x)
-        y.backward(dy)
+    def moe_sorted(x):
+        p = torch.softmax(x @ router.T, dim=-1)
+        w, idx = torch.topk(p, k, dim=-1)
+        w = w / w.sum(-1, keepdim=True)
+        flat = idx.reshape(-1)
+        order = torch.argsort(flat, stable=True)
+        tok = order // k
+        counts = torch.bincount(flat, minlength=E).tolist()
+        xs = x.index_select(0, tok)
+        outs = []
+        start = 0
+        for e in range(E):
+            n = counts[e]
+            if n == 0:
+                continue
+            xe = xs[start:start + n]
+            h = torch.nn.functional.silu(xe @ w1[e].T) * (xe @ w3[e].T)
+            outs.append(h @ w2[e].T)
+            start += n
+        ys = torch.cat(outs, 0) * w.reshape(-1)[order].unsqueeze(-1)
+        y = torch.zeros_like(x).index_add(0, tok, ys)
+        if fs > 0:
+            y = y + (torch.nn.functional.silu(x @ s1.T) * (x @ s3.T)) @ s2.T
+        return y
 
     out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
-    for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)):
-        for _ in range(warmup):
-            fn()
-        ts = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        out[name] = ts
+    for variant, impl in (("loop", moe), ("sorted", moe_sorted)):
+        def fwd():
+            with torch.no_grad():
+                impl(x0)
+
+        def fwdbwd():
+            for q in params:
+                q.grad = None
+            x = x0.clone().requires_grad_()
+            y = impl(x)
+            y.backward(dy)
+
+        for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)):
+            for _ in range(warmup):
+                fn()
+            ts = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
+            out[variant + "_" + name] = ts
     print(json.dumps(out))
 
 

@@ -1,6 +1,7 @@
 package io.moe4j.parallel;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -36,11 +37,14 @@ public final class WorkerPool implements AutoCloseable {
     private final ReentrantLock submitLock = new ReentrantLock();
     private final ThreadLocal<Boolean> insideTask = ThreadLocal.withInitial(() -> Boolean.FALSE);
 
-    // Job state: written by the submitting thread before the generation bump (volatile write publishes it).
-    private Body body;
-    private int taskCount;
-    private final AtomicInteger nextTask = new AtomicInteger();
-    private final AtomicInteger busyWorkers = new AtomicInteger();
+    // Job state. Task claims are tagged with the job's generation: `claim` holds (generation << 32 | next task),
+    // so a worker that wakes up late — after its job has finished and maybe after newer jobs started — can never
+    // claim a task of a job it did not read. The submitter waits only for the job's tasks to complete, never for
+    // workers to wake up: on a busy machine a descheduled worker costs nothing, the caller runs its tasks.
+    private final Body[] bodies = new Body[2];   // body of generation g at [g & 1]
+    private final int[] taskCounts = new int[2]; // task count of generation g at [g & 1]
+    private final AtomicLong claim = new AtomicLong();
+    private final AtomicInteger completed = new AtomicInteger();
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private volatile int generation;
     private volatile boolean closed;
@@ -106,27 +110,28 @@ public final class WorkerPool implements AutoCloseable {
         }
         submitLock.lock();
         try {
-            this.body = body;
-            this.taskCount = n;
-            this.failure.set(null);
-            this.nextTask.set(0);
-            this.busyWorkers.set(workers.length);
-            this.submitter = Thread.currentThread();
-            generation++; // publishes the job
+            int g = generation + 1;
+            bodies[g & 1] = body;
+            taskCounts[g & 1] = n;
+            failure.set(null);
+            completed.set(0);
+            claim.set((long) g << 32);
+            submitter = Thread.currentThread();
+            generation = g; // publishes the job (volatile write after the plain writes above)
             for (Thread w : workers) LockSupport.unpark(w);
 
             insideTask.set(Boolean.TRUE);
             try {
-                drain(0);
+                drain(g, 0);
             } finally {
                 insideTask.set(Boolean.FALSE);
             }
             int spins = 0;
-            while (busyWorkers.get() != 0) {
+            while (completed.get() != n) {
                 if (++spins < SPIN_ITERATIONS) Thread.onSpinWait();
-                else LockSupport.parkNanos(this, 50_000);
+                else LockSupport.parkNanos(this, 20_000);
             }
-            this.body = null;
+            bodies[g & 1] = null;
             Throwable t = failure.get();
             if (t != null) {
                 if (t instanceof RuntimeException re) throw re;
@@ -160,16 +165,27 @@ public final class WorkerPool implements AutoCloseable {
         }
     }
 
-    private void drain(int worker) {
-        Body b = body;
-        int n = taskCount;
-        int task;
-        while ((task = nextTask.getAndIncrement()) < n) {
-            if (failure.get() != null) continue;
-            try {
-                b.run(task, worker);
-            } catch (Throwable t) {
-                failure.compareAndSet(null, t);
+    /** Claims and runs tasks of generation g until none is left (or the job is no longer g). */
+    private void drain(int g, int worker) {
+        while (true) {
+            long c = claim.get();
+            if ((int) (c >>> 32) != g) return;          // a newer job: ours is finished
+            int task = (int) c;
+            int n = taskCounts[g & 1];
+            if (task >= n) return;
+            if (!claim.compareAndSet(c, c + 1)) continue;
+            // The claim succeeded, so job g is still running (it cannot finish before this task completes) and
+            // its body and count in slot g & 1 are still the ones its submitter wrote.
+            if (failure.get() == null) {
+                try {
+                    bodies[g & 1].run(task, worker);
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                }
+            }
+            if (completed.incrementAndGet() == n) {
+                Thread s = submitter;
+                if (s != null && s != Thread.currentThread()) LockSupport.unpark(s);
             }
         }
     }
@@ -186,11 +202,7 @@ public final class WorkerPool implements AutoCloseable {
                 else LockSupport.park(this);
             }
             seen = g;
-            drain(worker);
-            if (busyWorkers.decrementAndGet() == 0) {
-                Thread s = submitter;
-                if (s != null) LockSupport.unpark(s);
-            }
+            drain(g, worker);
         }
     }
 

@@ -35,6 +35,26 @@ class WorkerPoolTest {
         }
     }
 
+    /** Back-to-back jobs of varying sizes: a late worker must never run a task of a finished job twice or late. */
+    @Test
+    void lateWorkersNeverRunStaleTasks() {
+        for (int threads : new int[]{2, 3}) {
+            try (WorkerPool pool = new WorkerPool(threads)) {
+                java.util.SplittableRandom rng = new java.util.SplittableRandom(threads);
+                for (int job = 0; job < 30_000; job++) {
+                    int n = 2 + rng.nextInt(6);
+                    int stamp = job;
+                    AtomicIntegerArray seen = new AtomicIntegerArray(n);
+                    pool.parallelFor(n, (t, w) -> {
+                        assertThat(seen.getAndSet(t, stamp + 1)).isZero();
+                        if ((t & 1) == 0) Thread.onSpinWait();
+                    });
+                    for (int i = 0; i < n; i++) assertThat(seen.get(i)).isEqualTo(stamp + 1);
+                }
+            }
+        }
+    }
+
     @Test
     void workersActuallyRunInParallel() {
         try (WorkerPool pool = new WorkerPool(2)) {
