@@ -20,8 +20,11 @@ import java.nio.ByteOrder;
  *       widened to shorts (what the SIMD multiply consumes), {@link #xd} the fp16-rounded block scales.</li>
  * </ul>
  *
- * <p>{@code pairedHalves} reorders each block's quants as {@code x0, x16, x1, x17, …}: the 512-bit Q4_0 kernel
- * unpacks a block's nibbles in that order (low nibble of byte j, then its high nibble).
+ * <p>{@code packQ4} also fills {@link #xp} and {@link #xc}, the layout of the SIMD Q4_0 kernel: per block, 16
+ * ints each holding two quants as {@code x[a] + 65536·x[b]}, so that one 32-bit multiply by an int holding two
+ * nibbles {@code (q_b, q_a)} (low, high half) yields {@code q_a·x[a] + q_b·x[b]} in its upper 16 bits (see
+ * {@link SimdDots}), and 8 ints {@code 0x8000 − 65536·8·Σ} that subtract the nibbles' offset of 8 (Σ = the four
+ * quants the lane multiplies) and round the upper half out exactly.
  */
 final class Activations {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -29,8 +32,9 @@ final class Activations {
     float[] xf = new float[0];      // (N, K) converted activations, float weight types
     short[] xq = new short[0];      // (N, K) Q8_0 quants, quantized weight types
     float[] xd = new float[0];      // (N, K/32) Q8_0 block scales
+    int[] xp = new int[0];          // (N, K/2) Q4_0 SIMD layout: quant pairs, see packQ4Block
+    int[] xc = new int[0];          // (N, K/4) Q4_0 SIMD layout: per-lane offset corrections + rounding bias
     private float[][] rowBuf = new float[0][];   // (threads, K) one X row read from the segment, per worker
-    private short[][] blockBuf = new short[0][]; // (threads, 32) one block before reordering, per worker
 
     /** Grows the buffers for an (n × k) X converted for {@code wType} by {@code threads} workers. */
     void ensure(DType wType, int n, int k, int threads) {
@@ -39,21 +43,21 @@ final class Activations {
         if (wType.isQuantized()) {
             if (xq.length < elems) xq = new short[(int) elems];
             if (xd.length < elems / 32) xd = new float[(int) (elems / 32)];
+            if (wType == DType.Q4_0 && xp.length < elems / 2) {
+                xp = new int[(int) (elems / 2)];
+                xc = new int[(int) (elems / 4)];
+            }
         } else if (xf.length < elems) {
             xf = new float[(int) elems];
         }
-        if (rowBuf.length < threads) {
-            rowBuf = new float[threads][];
-            blockBuf = new short[threads][];
-        }
+        if (rowBuf.length < threads) rowBuf = new float[threads][];
         for (int t = 0; t < threads; t++) {
             if (rowBuf[t] == null || rowBuf[t].length < k) rowBuf[t] = new float[k];
-            if (blockBuf[t] == null) blockBuf[t] = new short[Q8_0.BLOCK];
         }
     }
 
     /** Converts X row {@code i} (at float {@code xOff + i·ldx}) into row {@code i} of the scratch. */
-    void convertRow(int worker, DType wType, boolean pairedHalves, MemorySegment x, long xOff, int ldx, int i, int k) {
+    void convertRow(int worker, DType wType, boolean packQ4, MemorySegment x, long xOff, int ldx, int i, int k) {
         float[] row = rowBuf[worker];
         MemorySegment.copy(x, F32_LE, (xOff + (long) i * ldx) * 4, row, 0, k);
         int base = i * k;
@@ -63,20 +67,28 @@ final class Activations {
             case BF16 -> { for (int j = 0; j < k; j++) xf[base + j] = Bf16.round(row[j]); }
             case Q8_0, Q4_0 -> {
                 int nb = k / Q8_0.BLOCK;
-                short[] block = blockBuf[worker];
                 for (int b = 0; b < nb; b++) {
                     int q = base + b * Q8_0.BLOCK;
-                    short d = pairedHalves ? Q8_0.quantizeBlock(row, b * Q8_0.BLOCK, block, 0)
-                                           : Q8_0.quantizeBlock(row, b * Q8_0.BLOCK, xq, q);
-                    if (pairedHalves) {
-                        for (int j = 0; j < Q8_0.BLOCK / 2; j++) {
-                            xq[q + 2 * j] = block[j];
-                            xq[q + 2 * j + 1] = block[j + Q8_0.BLOCK / 2];
-                        }
-                    }
-                    xd[i * nb + b] = Fp16.decode(d);
+                    xd[i * nb + b] = Fp16.decode(Q8_0.quantizeBlock(row, b * Q8_0.BLOCK, xq, q));
+                    if (packQ4) packQ4Block(q);
                 }
             }
+        }
+    }
+
+    /**
+     * Packs the Q8_0 block at quant {@code q} (32 quants in {@link #xq}) for the SIMD Q4_0 kernel, which reads a
+     * block's 16 nibble bytes as 16 shorts: int lane m of the low-nibble vector holds (q_{2m}, q_{2m+1}), of the
+     * high-nibble vector (q_{16+2m}, q_{17+2m}). Lane m's quant pairs are stored swapped, {@code x[2m+1] +
+     * 65536·x[2m]}, so that the multiply's upper half is {@code q_{2m}·x[2m] + q_{2m+1}·x[2m+1]}.
+     */
+    private void packQ4Block(int q) {
+        int p = q / 2, c = q / 4;
+        for (int m = 0; m < 8; m++) {
+            int a0 = xq[q + 2 * m], a1 = xq[q + 2 * m + 1], b0 = xq[q + 16 + 2 * m], b1 = xq[q + 17 + 2 * m];
+            xp[p + m] = a1 + 65536 * a0;
+            xp[p + 8 + m] = b1 + 65536 * b0;
+            xc[c + m] = 0x8000 - 65536 * 8 * (a0 + a1 + b0 + b1);
         }
     }
 }

@@ -31,6 +31,17 @@ import java.nio.ByteOrder;
  *
  * <p>Accumulators: two per activation row, even blocks in one and odd blocks in the other (two FMA chains in
  * flight). The one-row and four-row kernels use the same scheme, so a row's result does not depend on N.
+ *
+ * <p>Q4_0 uses a 32-bit multiply on packed nibble pairs instead (see {@code dotQ4x1}), 256-bit at both widths.
+ * Its int lanes are the same four-product sums as the previous 16-bit kernel at 256 bits, so results there are
+ * unchanged; at 512 bits the float accumulation now runs in 8 lanes instead of 16 (rounding differs only).
+ * Measured N = 1, one thread, same run as the bandwidth (QuantTiming, shared Zen4 with another job running):
+ * Q4_0 6.5–7.7 → 8.3–8.8 GB/s (4096×4096, 65536×2048) next to a 15–22 GB/s read bandwidth — still
+ * compute-bound, ~19 instructions per 18-byte block (scale decode, loop and FMA are now the bigger share);
+ * Q8_0 unchanged at 15 GB/s. An isolated in-L2 comparison of the two Q4_0 kernels: 256-bit 6.4–8.0 → 8.5–10.4,
+ * 512-bit 6.7–7.6 → 7.7–8.9 GB/s; unrolling two blocks per iteration was slower (inlining budget).
+ * Command: {@code java --add-modules=jdk.incubator.vector -XX:Tier3DelayOn=100000 -cp target/classes:target/test-classes:…
+ * io.moe4j.kernel.quant.QuantTiming 512 5} (and {@code 256}).
  */
 abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W128 {
     static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -46,13 +57,6 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     abstract VectorSpecies<Short> sHalf();
     /** Bytes at half width (as many lanes as {@link #s()}): Q8_0 / Q4_0 weight bytes to widen. */
     abstract VectorSpecies<Byte> bHalf();
-    /** Bytes at quarter width (as many lanes as ints): Q4_0 bytes on the paired-halves path. */
-    abstract VectorSpecies<Byte> bQuarter();
-    /**
-     * True when a whole 32-value block fits one short vector (512 bits): then Q4_0 nibbles are unpacked into int
-     * lanes as (low, high) short pairs, and activations are stored as pairs (x[j], x[j+16]) to match.
-     */
-    abstract boolean q4PairedHalves();
     /** False for 128-bit vectors, where a block needs four short vectors: Q8_0/Q4_0 then use the scalar dots. */
     abstract boolean quantized();
 
@@ -78,14 +82,18 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         }
     }
 
-    /** As {@link #dotQ8} for Q4_0 weights. */
-    final void dotQ4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX) {
+    /**
+     * As {@link #dotQ8} for Q4_0 weights; the SIMD kernels read the activations in the packed layout
+     * {@code xp} / {@code xc} of {@link Activations}, the scalar fallback (128 bits) reads {@code xq}.
+     */
+    final void dotQ4(MemorySegment w, long off, int nb, short[] xq, int[] xp, int[] xc, int xo, float[] xd, int xdo,
+                     float[] out, int rowsX) {
         if (!quantized()) {
             for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ4_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
-        } else if (rowsX == 4) {
-            dotQ4x4(w, off, nb, xq, xo, xd, xdo, out);
         } else {
-            for (int t = 0; t < rowsX; t++) out[t] = dotQ4x1(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
+            // one row at a time, even in a four-row tile: a four-row Q4_0 kernel measured 4x slower than this
+            // (C2 stops inlining its vector helpers); the weight row is re-read from L1, the chunk from L2
+            for (int t = 0; t < rowsX; t++) out[t] = dotQ4x1(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb);
         }
     }
 
@@ -122,37 +130,48 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         out[3] = e3.add(o3).reduceLanes(VectorOperators.ADD);
     }
 
-    private float dotQ4x1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo) {
-        FloatVector even = FloatVector.zero(f()), odd = even;
+    /*
+     * Q4_0 (both widths use 256-bit vectors here: on Zen4 the 512-bit version of this kernel measured ~15 % slower,
+     * its 512-bit operations being double-pumped). A block's 16 bytes are zero-extended to 16 shorts, viewed as
+     * 8 int lanes of two bytes each; "& 0x000F000F" and ">>> 4, & 0x000F000F" give two int vectors whose lanes hold
+     * two unsigned nibbles (a, b) as a + 65536·b. One 32-bit multiply by an activation lane c + 65536·d
+     * (Activations.packQ4Block) is ≡ a·c + 65536·(a·d + b·c) mod 2^32: the upper half holds two products, the lower
+     * half a·c (|a·c| ≤ 15·127). Adding the two vectors' products and the lane's precomputed
+     * 0x8000 − 65536·8·Σx (offset −8 of every nibble, folded in; 0x8000 keeps the lower half in [0, 65536)), an
+     * arithmetic shift by 16 leaves the exact sum of four (q − 8)·x products per lane — the same four products,
+     * and so the same int lanes, as the earlier 16-bit multiply + pair-add kernel, in 2 multiplies + 3 ops
+     * instead of 2 multiplies + 7.
+     */
+
+    private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I4 = IntVector.SPECIES_256;
+    private static final VectorSpecies<Short> S4 = ShortVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B4 = ByteVector.SPECIES_128;
+
+    private static float dotQ4x1(MemorySegment w, long off, int nb, int[] xp, int[] xc, int xo, float[] xd, int xdo) {
+        FloatVector even = FloatVector.zero(F4), odd = even;
+        int p = xo / 2, c = xo / 4;
         for (int b = 0; b < nb; b++) {
             long o = off + 18L * b;
-            IntVector sum = q4Sum(q4Lo(w, o), q4Hi(w, o), xq, xo + 32 * b);
-            FloatVector acc = fmaScaled(sum, dw(w, o) * xd[xdo + b], even);
-            even = odd;
+            IntVector v = q4Bytes(w, o);
+            IntVector sum = q4Sum(v.and(0x000F000F), v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F), xp, xc, p + 16 * b, c + 8 * b);
+            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * xd[xdo + b]), even);
+            even = odd; // next block goes to the other accumulator
             odd = acc;
         }
         return even.add(odd).reduceLanes(VectorOperators.ADD);
     }
 
-    private void dotQ4x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
-        int k = 32 * nb;
-        FloatVector e0 = FloatVector.zero(f()), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
-        for (int b = 0; b < nb; b++) {
-            long o = off + 18L * b;
-            ShortVector lo = q4Lo(w, o), hi = q4Hi(w, o);
-            float d = dw(w, o);
-            int xb = xo + 32 * b, db = xdo + b;
-            FloatVector n0 = fmaScaled(q4Sum(lo, hi, xq, xb), d * xd[db], e0);
-            FloatVector n1 = fmaScaled(q4Sum(lo, hi, xq, xb + k), d * xd[db + nb], e1);
-            FloatVector n2 = fmaScaled(q4Sum(lo, hi, xq, xb + 2 * k), d * xd[db + 2 * nb], e2);
-            FloatVector n3 = fmaScaled(q4Sum(lo, hi, xq, xb + 3 * k), d * xd[db + 3 * nb], e3);
-            e0 = o0; e1 = o1; e2 = o2; e3 = o3;
-            o0 = n0; o1 = n1; o2 = n2; o3 = n3;
-        }
-        out[0] = e0.add(o0).reduceLanes(VectorOperators.ADD);
-        out[1] = e1.add(o1).reduceLanes(VectorOperators.ADD);
-        out[2] = e2.add(o2).reduceLanes(VectorOperators.ADD);
-        out[3] = e3.add(o3).reduceLanes(VectorOperators.ADD);
+    /** A Q4_0 block's 16 nibble bytes zero-extended to 16 shorts, seen as 8 int lanes of two bytes. */
+    private static IntVector q4Bytes(MemorySegment w, long o) {
+        return ((ShortVector) ByteVector.fromMemorySegment(B4, w, o + 2, LE)
+                .convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0)).reinterpretAsInts();
+    }
+
+    /** Exact per-lane sums of (q − 8)·x, four products a lane, from the nibble pairs lo / hi (see above). */
+    private static IntVector q4Sum(IntVector lo, IntVector hi, int[] xp, int[] xc, int pb, int cb) {
+        return lo.mul(IntVector.fromArray(I4, xp, pb)).add(hi.mul(IntVector.fromArray(I4, xp, pb + 8)))
+                .add(IntVector.fromArray(I4, xc, cb)).lanewise(VectorOperators.ASHR, 16);
     }
 
     /** The weight block's scale d_w (fp16 at the block start). */
@@ -167,11 +186,9 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
 
     /*
      * A block's weights as one or two short vectors (lo, hi), multiplied by the matching activation shorts:
-     *   512 bits, Q8_0: lo = all 32 weights (hi unused)
-     *   512 bits, Q4_0: lo = (q0, q16, q1, q17, …) − 8 against activations stored (x0, x16, x1, x17, …) (hi unused)
-     *   256 bits:       lo = weights 0..15, hi = weights 16..31 (Q4_0: the low nibbles, the high nibbles, − 8)
-     * Bytes are sign-extended (B2S/B2I): measured faster here than the zero-extending conversions, and the
-     * nibble masks make the extension irrelevant.
+     *   512 bits:       lo = all 32 weights (hi unused)
+     *   256 bits:       lo = weights 0..15, hi = weights 16..31
+     * (Q4_0: see dotQ4x1.) Bytes are sign-extended (B2S), measured faster here than zero-extending.
      */
 
     private ShortVector q8Lo(MemorySegment w, long o) {
@@ -183,25 +200,6 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         return (ShortVector) ByteVector.fromMemorySegment(bHalf(), w, o + 18, LE).convertShape(VectorOperators.B2S, s(), 0);
     }
 
-    private ShortVector q4Lo(MemorySegment w, long o) {
-        if (q4PairedHalves()) {
-            // int lane j = byte j; low nibble to the low short, high nibble to the high short of the lane
-            IntVector v = (IntVector) ByteVector.fromMemorySegment(bQuarter(), w, o + 2, LE)
-                    .convertShape(VectorOperators.B2I, i(), 0);
-            return v.and(0x0F).or(v.and(0xF0).lanewise(VectorOperators.LSHL, 12)).reinterpretAsShorts().sub((short) 8);
-        }
-        return q4Bytes(w, o).and((short) 0x0F).sub((short) 8);
-    }
-
-    private ShortVector q4Hi(MemorySegment w, long o) {
-        if (q4PairedHalves()) return null;
-        return q4Bytes(w, o).lanewise(VectorOperators.LSHR, 4).and((short) 0x0F).sub((short) 8);
-    }
-
-    private ShortVector q4Bytes(MemorySegment w, long o) {
-        return (ShortVector) ByteVector.fromMemorySegment(bHalf(), w, o + 2, LE).convertShape(VectorOperators.B2S, s(), 0);
-    }
-
     /** Per-int-lane partial sums of a Q8_0 block's integer dot; the lanes add up to the exact block sum. */
     private IntVector q8Sum(ShortVector lo, ShortVector hi, short[] xq, int xb) {
         VectorSpecies<Short> S = s();
@@ -209,14 +207,6 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         if (S.length() == 32) return pairSum(p);
         // each short now holds up to 2·128·127: the pair may overflow a short, so add it in ints
         return pairSumWide(p.add(hi.mul(ShortVector.fromArray(S, xq, xb + 16))));
-    }
-
-    /** As {@link #q8Sum} for a Q4_0 block (products ≤ 8·127, so every partial sum fits a short). */
-    private IntVector q4Sum(ShortVector lo, ShortVector hi, short[] xq, int xb) {
-        VectorSpecies<Short> S = s();
-        ShortVector p = lo.mul(ShortVector.fromArray(S, xq, xb));
-        if (S.length() == 32) return pairSum(p);
-        return pairSum(p.add(hi.mul(ShortVector.fromArray(S, xq, xb + 16))));
     }
 
     /** Adds the two shorts of each int lane; valid while their sum fits a short. Three operations. */
@@ -329,14 +319,11 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
         private static final VectorSpecies<Short> SH = ShortVector.SPECIES_256;
         private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_256;
-        private static final VectorSpecies<Byte> BQ = ByteVector.SPECIES_128;
         @Override VectorSpecies<Float> f() { return F; }
         @Override VectorSpecies<Integer> i() { return I; }
         @Override VectorSpecies<Short> s() { return S; }
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
-        @Override VectorSpecies<Byte> bQuarter() { return BQ; }
-        @Override boolean q4PairedHalves() { return true; }
         @Override boolean quantized() { return true; }
     }
 
@@ -346,14 +333,11 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
         private static final VectorSpecies<Short> SH = ShortVector.SPECIES_128;
         private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_128;
-        private static final VectorSpecies<Byte> BQ = ByteVector.SPECIES_64;
         @Override VectorSpecies<Float> f() { return F; }
         @Override VectorSpecies<Integer> i() { return I; }
         @Override VectorSpecies<Short> s() { return S; }
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
-        @Override VectorSpecies<Byte> bQuarter() { return BQ; }
-        @Override boolean q4PairedHalves() { return false; }
         @Override boolean quantized() { return true; }
     }
 
@@ -363,14 +347,11 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         private static final VectorSpecies<Short> S = ShortVector.SPECIES_128;
         private static final VectorSpecies<Short> SH = ShortVector.SPECIES_64;
         private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_64;
-        private static final VectorSpecies<Byte> BQ = ByteVector.SPECIES_64;
         @Override VectorSpecies<Float> f() { return F; }
         @Override VectorSpecies<Integer> i() { return I; }
         @Override VectorSpecies<Short> s() { return S; }
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
-        @Override VectorSpecies<Byte> bQuarter() { return BQ; }
-        @Override boolean q4PairedHalves() { return false; }
         @Override boolean quantized() { return false; }
     }
 }

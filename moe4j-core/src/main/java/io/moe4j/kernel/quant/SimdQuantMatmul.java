@@ -74,7 +74,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
         MemorySegment w, x, y;
         long wOff, xOff, yOff, rowBytes;
         int rows, k, ldx, n, ldy, chunkRows, chunks;
-        boolean accumulate, converting, paired;
+        boolean accumulate, converting, packQ4;
 
         void set(SimdDots dots, DType wType, MemorySegment w, long wOff, int rows, int k,
                  MemorySegment x, long xOff, int ldx, int n, MemorySegment y, long yOff, int ldy, boolean accumulate,
@@ -87,7 +87,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             this.rowBytes = wType.byteSize(k);
             this.chunkRows = (int) Math.max(4, Math.min(64, (64 << 10) / Math.max(1, rowBytes)));
             this.chunks = (rows + chunkRows - 1) / chunkRows;
-            this.paired = wType == DType.Q4_0 && dots.q4PairedHalves();
+            this.packQ4 = wType == DType.Q4_0 && dots.quantized();
             act.ensure(wType, n, k, threads);
             if (out.length < threads) {
                 out = new float[threads][];
@@ -102,7 +102,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
         @Override
         public void run(int task, int worker) {
             if (converting) {
-                act.convertRow(worker, wType, paired, x, xOff, ldx, task, k);
+                act.convertRow(worker, wType, packQ4, x, xOff, ldx, task, k);
                 return;
             }
             int r0 = task * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
@@ -114,7 +114,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
                     long wr = wOff + r * rowBytes;
                     switch (wType) {
                         case Q8_0 -> dots.dotQ8(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
-                        case Q4_0 -> dots.dotQ4(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
+                        case Q4_0 -> dots.dotQ4(w, wr, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile);
                         case F32 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotF32(w, wr, act.xf, (i0 + t) * k, k); }
                         case F16 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotF16(w, wr, act.xf, (i0 + t) * k, k); }
                         case BF16 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotBf16(w, wr, act.xf, (i0 + t) * k, k); }

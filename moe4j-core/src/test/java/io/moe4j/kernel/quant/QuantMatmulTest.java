@@ -159,6 +159,52 @@ class QuantMatmulTest {
 
     // ------------------------------------------------------------------ SIMD vs scalar
 
+    /**
+     * Q4_0 blocks at the nibble extremes (all 0 = −8, all 15 = +7, alternating) against activations at ±127, with
+     * unit scales: the SIMD kernel's packed multiply (offset folded into a per-lane correction, lower halves
+     * rounded out) must give the exact integers. Then the same blocks under extreme fp16 scales (max, subnormal).
+     */
+    @Test
+    void q4ExtremeNibblesAndScales() {
+        int rows = 8, k = 128, n = 5, nb = k / 32;
+        byte[] patterns = {0x00, (byte) 0xFF, (byte) 0xF0, 0x0F, (byte) 0x8F};
+        MemorySegment w = ARENA.allocate(18L * rows * nb);
+        MemorySegment x = ARENA.allocate(4L * n * k);
+        float[] xs = {127, -127, 127, -127, 1};
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < k; j++) x.setAtIndex(F32, (long) i * k + j, i < 2 ? xs[i] : (j % 3 == 0 ? -127 : xs[i]) * ((j & 4) == 0 ? 1 : -1));
+            x.setAtIndex(F32, (long) i * k, -127); // every block's d_x = 1
+            for (int b = 0; b < nb; b++) x.setAtIndex(F32, (long) i * k + 32L * b, -127);
+        }
+        for (short scale : new short[] {Float.floatToFloat16(1f), (short) 0x7BFF, (short) 0x0001, Float.floatToFloat16(-3f)}) {
+            for (int r = 0; r < rows; r++) {
+                for (int b = 0; b < nb; b++) {
+                    long o = 18L * (r * nb + b);
+                    w.set(ValueLayout.JAVA_SHORT_UNALIGNED, o, scale);
+                    for (int j = 0; j < 16; j++) w.set(ValueLayout.JAVA_BYTE, o + 2 + j, patterns[(r + b + (j & 1)) % patterns.length]);
+                }
+            }
+            Case c = new Case(DType.Q4_0, rows, k, n, w, 0, x, 0, k, 0, rows);
+            MemorySegment expected = c.run(SCALAR, POOL2, false);
+            double[][] ref = reference(c, false), abs = reference(c, true);
+            for (VectorSpecies<Float> sp : species()) {
+                SimdQuantMatmul simd = new SimdQuantMatmul(sp);
+                MemorySegment y = c.run(simd, POOL2, false);
+                for (int i = 0; i < n; i++) {
+                    for (int r = 0; r < rows; r++) {
+                        String what = simd.name() + " scale 0x" + Integer.toHexString(scale & 0xffff) + " i=" + i + " r=" + r;
+                        if (scale == Float.floatToFloat16(1f)) {
+                            assertThat(c.y(y, i, r)).as(what).isEqualTo((float) ref[i][r]);
+                        } else {
+                            assertThat(c.y(y, i, r)).as(what)
+                                    .isCloseTo(c.y(expected, i, r), within((float) tolerance(nb, abs[i][r])));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     static List<VectorSpecies<Float>> species() {
         List<VectorSpecies<Float>> s = new ArrayList<>(List.of(FloatVector.SPECIES_PREFERRED));
         if (FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512) s.add(FloatVector.SPECIES_256);
