@@ -28,6 +28,20 @@ import java.util.SplittableRandom;
  *
  * <p>Contract: {@link #backward} uses the activations of the most recent {@link #forward} and its input x, which
  * must be unchanged. Buffers are preallocated for {@code maxTokens}; the hot path allocates nothing.
+ *
+ * <p>Two mechanisms serve MoE++ (§4.14) without knowing it by name:
+ * <ul>
+ *   <li><b>Special experts</b> ({@link SpecialExperts}): expert ids ≥ {@code config.ffnExperts()} are zero, copy
+ *       or constant experts. The dispatch gives them no rows and the GEMMs never see them; the combine evaluates
+ *       them in place from the token's input row, and the backward returns their weight gradient and dx.</li>
+ *   <li><b>Expert-input scale</b> {@code s = router.expertInputScale()}: routed experts compute
+ *       {@code FFN_e(s·x)} (MoE++'s released code: s = k); the router and shared experts see x.</li>
+ * </ul>
+ * <b>Gating residual contract</b> (MoE++): {@link #logits()} after a forward are this layer's router logits
+ * (T×E, after its own residual); the model passes them as {@code prevLogits} to the next MoE layer's forward
+ * (null for the first). In the backward, the next layer writes ∂L/∂prevLogits into a (T×E) buffer the model
+ * provides ({@code dPrevLogits}, accumulated — zero it first), and the model passes that buffer to this layer's
+ * backward as {@code dLogits}. Backward therefore runs layers in reverse order, as usual.
  */
 public final class MoeLayer {
     private static final int TOKEN_CHUNK = 8;
@@ -39,7 +53,9 @@ public final class MoeLayer {
     private final Routing routing;
     private final CapacityPlanner capacity;
     private final Dispatch dispatch;
-    private final ExpertBank experts;
+    private final ExpertBank experts;     // the FFN experts, ids 0 … ffnExperts−1
+    private final SpecialExperts special; // ids ffnExperts … E−1, null when there are none
+    private final float inputScale;       // routed experts see inputScale·x
     private final ExpertBank shared;      // null when no shared experts
     private final Param sharedGate;       // (1, d), null unless Qwen-style gated shared expert
     private final int d;
@@ -67,10 +83,16 @@ public final class MoeLayer {
         int maxRows = maxT * slots;
         this.routing = new Routing(config.numExperts(), slots, maxT);
         this.capacity = new CapacityPlanner(config.numExperts(), maxT);
-        this.dispatch = new Dispatch(config.numExperts(), slots, maxT);
+        int nFfn = config.ffnExperts();
+        this.dispatch = new Dispatch(nFfn, slots, maxT);
         String prefix = "layers." + config.layerIndex() + ".moe";
-        this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), config.numExperts(), d,
+        this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), nFfn, d,
                 config.expertHidden(), maxRows, kernels, pool);
+        this.special = config.specialExperts() > 0
+                ? new SpecialExperts(arena, prefix + ".constant_experts", nFfn, config.constantExperts(),
+                        config.copyExperts(), d, maxRows)
+                : null;
+        this.inputScale = router.expertInputScale();
         if (config.sharedExperts() > 0) {
             this.shared = new ExpertBank(arena, prefix + ".shared", config.expertType(), 1, d, config.sharedWidth(),
                     maxT, kernels, pool);
@@ -95,6 +117,13 @@ public final class MoeLayer {
     public Router router() { return router; }
     public Routing routing() { return routing; }
     public ExpertBank experts() { return experts; }
+    /** MoE++ zero/copy/constant experts, or null. */
+    public SpecialExperts special() { return special; }
+    /**
+     * Router logits of the last forward, T×E row-major (after the gating residual, before any normalisation):
+     * the next MoE layer's {@code prevLogits}. The array is reused by the next forward.
+     */
+    public float[] logits() { return routing.logits; }
     /** The merged shared FFN, or null. */
     public ExpertBank shared() { return shared; }
     /** Qwen2-MoE shared-expert gate (1, d), or null. */
@@ -107,6 +136,7 @@ public final class MoeLayer {
     public List<Param> params() {
         List<Param> ps = new ArrayList<>(router.params());
         ps.addAll(experts.params());
+        if (special != null) ps.addAll(special.params());
         if (shared != null) ps.addAll(shared.params());
         if (sharedGate != null) ps.add(sharedGate);
         return ps;
@@ -119,7 +149,9 @@ public final class MoeLayer {
     public void init(SplittableRandom rng, double std, double downScale) {
         for (Param p : params()) {
             boolean isDown = p.name().endsWith(".down");
-            p.initNormal(rng, isDown ? std * downScale : std);
+            // MoE++ draws the constant experts' vectors from N(0, 1), like the released code
+            boolean unit = special != null && p == special.constantValue();
+            p.initNormal(rng, unit ? 1.0 : isDown ? std * downScale : std);
         }
     }
 
@@ -130,10 +162,19 @@ public final class MoeLayer {
 
     /** As {@link #forward(MemorySegment, long, int, MemorySegment, long, boolean)}, with the tokens' ids (hash routing). */
     public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, MemorySegment y, long yOff, boolean training) {
+        forward(x, xOff, t, tokenIds, null, y, yOff, training);
+    }
+
+    /**
+     * Forward with the previous MoE layer's logits for a gating residual ({@code prevLogits}, T×E, null for none;
+     * see the class comment for the contract).
+     */
+    public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, float[] prevLogits, MemorySegment y,
+                        long yOff, boolean training) {
         Routing r = routing;
         long t0 = System.nanoTime();
         r.reset(t);
-        router.forward(x, xOff, t, tokenIds, r, training);
+        router.forward(x, xOff, t, tokenIds, prevLogits, r, training);
         if (config.dispatch() == DispatchMode.CAPACITY) {
             capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
         }
@@ -141,12 +182,15 @@ public final class MoeLayer {
         dispatch.plan(r);
         int rows = dispatch.rows();
         RowOps ops = kernels.rows();
-        pool.parallelRanges(rows, 64, (from, to, w) ->
-                ops.gatherRows(to - from, d, x, xOff, d, dispatch.rowToken, from, xPerm, (long) from * d, d));
+        float s = inputScale;
+        pool.parallelRanges(rows, 64, (from, to, w) -> {
+            ops.gatherRows(to - from, d, x, xOff, d, dispatch.rowToken, from, xPerm, (long) from * d, d);
+            if (s != 1f) for (int row = from; row < to; row++) ops.scale(d, s, xPerm, (long) row * d);
+        });
         long t2 = System.nanoTime();
         experts.forward(xPerm, 0, dispatch.binStart);
         long t3 = System.nanoTime();
-        combine(t, y, yOff);
+        combine(x, xOff, t, y, yOff);
         long t4 = System.nanoTime();
         if (shared != null) sharedForward(x, xOff, t, y, yOff);
         long t5 = System.nanoTime();
@@ -158,8 +202,11 @@ public final class MoeLayer {
         lastMetrics = MoeMetrics.of(config.layerIndex(), r, router.state());
     }
 
-    /** y_t = Σ_r w·Yperm[row(t,r)], per token in rank order (deterministic, parallel over tokens). */
-    private void combine(int t, MemorySegment y, long yOff) {
+    /**
+     * y_t = Σ_r w·Yperm[row(t,r)], per token in rank order (deterministic, parallel over tokens); slots of special
+     * experts are evaluated in place from x_t.
+     */
+    private void combine(MemorySegment x, long xOff, int t, MemorySegment y, long yOff) {
         RowOps ops = kernels.rows();
         MemorySegment yp = experts.output();
         int slots = routing.slots;
@@ -170,6 +217,10 @@ public final class MoeLayer {
                 for (int k = 0; k < slots; k++) {
                     int s = i * slots + k, row = dispatch.slotRow[s];
                     if (row >= 0) ops.axpy(d, routing.weight[s], yp, (long) row * d, y, yo);
+                    else if (special != null && routing.kept[s] && special.contains(routing.expert[s])) {
+                        special.addOutput(ops, routing.expert[s], s, x, xOff + (long) i * d, inputScale,
+                                routing.weight[s], y, yo);
+                    }
                 }
             }
         });
@@ -197,6 +248,16 @@ public final class MoeLayer {
      * Backward of the last forward: dy (T, d) → dx (T, d) accumulated (+=), parameter gradients accumulated.
      */
     public void backward(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff) {
+        backward(x, xOff, dy, dyOff, dx, dxOff, null, null);
+    }
+
+    /**
+     * Backward with the gating residual's gradients: {@code dLogits} (T×E, may be null) = ∂L/∂{@link #logits()}
+     * from the next MoE layer; {@code dPrevLogits} (T×E, may be null) accumulates ∂L/∂prevLogits for the previous
+     * layer. See the class comment for the contract.
+     */
+    public void backward(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff,
+                         float[] dLogits, float[] dPrevLogits) {
         int t = routing.tokens();
         int slots = routing.slots;
         int rows = dispatch.rows();
@@ -217,17 +278,19 @@ public final class MoeLayer {
         long t1 = System.nanoTime();
         experts.backward(xPerm, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0);
         long t2 = System.nanoTime();
-        // gather backward: dx_t += Σ_r dXperm[row(t,r)]
+        // gather backward: dx_t += s·Σ_r dXperm[row(t,r)]
+        float sc = inputScale;
         pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
             for (int i = from; i < to; i++) {
                 for (int k = 0; k < slots; k++) {
                     int row = dispatch.slotRow[i * slots + k];
-                    if (row >= 0) ops.axpy(d, 1f, dxPerm, (long) row * d, dx, dxOff + (long) i * d);
+                    if (row >= 0) ops.axpy(d, sc, dxPerm, (long) row * d, dx, dxOff + (long) i * d);
                 }
             }
         });
+        if (special != null) specialBackward(x, xOff, t, dy, dyOff, dx, dxOff);
         long t3 = System.nanoTime();
-        router.backward(x, xOff, t, routing, dWeight, dx, dxOff);
+        router.backward(x, xOff, t, routing, dWeight, dLogits, dPrevLogits, dx, dxOff);
         long t4 = System.nanoTime();
         if (shared != null) sharedBackward(x, xOff, t, dy, dyOff, dx, dxOff);
         long t5 = System.nanoTime();
@@ -235,6 +298,22 @@ public final class MoeLayer {
         profile.add(MoeProfile.Phase.EXPERTS_BWD, t2 - t1);
         profile.add(MoeProfile.Phase.ROUTER_BWD, t4 - t3);
         if (shared != null) profile.add(MoeProfile.Phase.SHARED_BWD, t5 - t4);
+    }
+
+    /** Special experts' slots, sequential over tokens in rank order (their parameter gradients are shared). */
+    private void specialBackward(MemorySegment x, long xOff, int t, MemorySegment dy, long dyOff,
+                                 MemorySegment dx, long dxOff) {
+        RowOps ops = kernels.rows();
+        int slots = routing.slots;
+        for (int i = 0; i < t; i++) {
+            for (int k = 0; k < slots; k++) {
+                int s = i * slots + k;
+                if (!routing.kept[s] || !special.contains(routing.expert[s])) continue;
+                long o = (long) i * d;
+                dWeight[s] = special.backward(ops, routing.expert[s], s, x, xOff + o, inputScale, routing.weight[s],
+                        dy, dyOff + o, dx, dxOff + o);
+            }
+        }
     }
 
     private void sharedBackward(MemorySegment x, long xOff, int t, MemorySegment dy, long dyOff,

@@ -48,6 +48,16 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("jitter 0.05 (fixed draw)", b.jitter(0.05).build()));
         b.jitter(0);
         out.add(Arguments.of("k = E", b.sharedExperts(0).sharedHidden(0).sharedGate(false).topK(E).build()));
+
+        // MoE++ (§4.14): 6 experts = 2 FFN + 2 constant + copy + zero
+        MoeConfig.Builder pp = MoeConfig.builder().router("moe++").dModel(D).numExperts(6).topK(2).expertHidden(F)
+                .maxTokens(T).constantExperts(2).copyExperts(1).zeroExperts(1)
+                .balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("moe++ code: 2-layer gate, zero weight dropped, input x k",
+                pp.routerHidden(48).build()));
+        out.add(Arguments.of("moe++ paper: zero keeps weight, logits norm, no renorm",
+                pp.routerHidden(0).dropZeroExpertWeight(false).expertInputNoMulTopK(true).logitsNormStd(1.0)
+                        .normalizeTopK(false).build()));
         return out.stream();
     }
 
@@ -128,7 +138,7 @@ class MoeGradientCheckTest {
     interface Fn { double at(float h); }
 
     /** True if checked (smooth), false if skipped; fails the test on a real mismatch. */
-    private static boolean check(String what, float analytic, Fn f) {
+    static boolean check(String what, float analytic, Fn f) {
         float h1 = 4e-3f, h2 = 2e-3f;
         double fd1 = (f.at(h1) - f.at(-h1)) / (2 * h1);
         double fd2 = (f.at(h2) - f.at(-h2)) / (2 * h2);

@@ -13,7 +13,8 @@ public final class Routers {
     private Routers() {}
 
     /** Names accepted by {@code MoeConfig.router}. */
-    public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3");
+    public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
+            "moe++");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         return switch (c.router()) {
@@ -23,6 +24,7 @@ public final class Routers {
                 yield new SoftmaxTopKRouter("switch", c, arena, kernels, pool);
             }
             case "deepseek-v2", "deepseek-v3" -> new DeepSeekRouter(c.router(), c, arena, kernels, pool);
+            case "moe++" -> new MoePlusPlusRouter(c, arena, kernels, pool);
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
