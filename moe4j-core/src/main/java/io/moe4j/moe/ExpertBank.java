@@ -31,6 +31,11 @@ import java.util.List;
  * H, U and A are kept from the forward: the activation's backward needs H and U, the down projection's weight
  * gradient needs A. Recomputing A would save one (R, f) buffer for one more pass over it; memory is not the
  * constraint at the sizes this layer trains.
+ *
+ * <p>Factorised gate (Autonomy-of-Experts, spec §4.15): with a gate width {@code r < d} the gate projection reads a
+ * separate input G (R, r) instead of X — the router's low-rank activation A_{t,e} = x_t·W_down,e, so
+ * {@code W_gate,e} (f, r) is AoE's W_up,e and the full gate is W_up,e·W_down,e. Then H = G·W_gateᵀ,
+ * {@code dW_gate += dHᵀ·G}, and the backward returns dG = dH·W_gate separately from dX = dU·W_up.
  */
 public final class ExpertBank {
     private static final int ROW_CHUNK = 16;
@@ -39,7 +44,8 @@ public final class ExpertBank {
     private final WorkerPool pool;
     private final ExpertType type;
     private final int e, d, f;
-    private final Param gate; // (E, f, d), null for plain MLPs
+    private final int gw;     // gate input width: d, or the rank r of a factorised gate
+    private final Param gate; // (E, f, gw), null for plain MLPs
     private final Param up;   // (E, f, d)
     private final Param down; // (E, d, f)
 
@@ -49,13 +55,23 @@ public final class ExpertBank {
 
     public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int maxRows,
                       Kernels kernels, WorkerPool pool) {
+        this(arena, prefix, type, e, d, f, d, maxRows, kernels, pool);
+    }
+
+    /** @param gateWidth width of the gate projection's input: d, or the rank of a factorised gate (gated types) */
+    public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int gateWidth, int maxRows,
+                      Kernels kernels, WorkerPool pool) {
+        if (gateWidth != d && !type.gated()) {
+            throw new IllegalArgumentException(prefix + ": a factorised gate needs a gated expert type, got " + type);
+        }
         this.kernels = kernels;
         this.pool = pool;
         this.type = type;
         this.e = e;
         this.d = d;
         this.f = f;
-        this.gate = type.gated() ? new Param(arena, prefix + ".gate", e, f, d) : null;
+        this.gw = gateWidth;
+        this.gate = type.gated() ? new Param(arena, prefix + ".gate", e, f, gateWidth) : null;
         this.up = new Param(arena, prefix + ".up", e, f, d);
         this.down = new Param(arena, prefix + ".down", e, d, f);
         long rf = (long) maxRows * f;
@@ -81,6 +97,8 @@ public final class ExpertBank {
     public Param down() { return down; }
     public ExpertType type() { return type; }
     public int hidden() { return f; }
+    /** Width of the gate projection's input (d, or the rank of a factorised gate). */
+    public int gateWidth() { return gw; }
 
     /** Output rows Y (R, d) of the last forward. */
     public MemorySegment output() { return y; }
@@ -90,14 +108,19 @@ public final class ExpertBank {
      * {@link #output()}.
      */
     public void forward(MemorySegment x, long xOff, int[] binStart) {
+        forward(x, xOff, x, xOff, binStart);
+    }
+
+    /** As {@link #forward(MemorySegment, long, int[])} with the gate projection reading gateX (R, gateWidth). */
+    public void forward(MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart) {
         Gemm g = kernels.gemm();
-        long wIn = (long) f * d;
+        long wIn = (long) f * d, wGate = (long) f * gw;
         for (int j = 0; j < e; j++) {
             int r0 = binStart[j], n = binStart[j + 1] - r0;
             if (n == 0) continue;
             long xo = xOff + (long) r0 * d, ho = (long) r0 * f;
             if (gate != null) {
-                g.nt(pool, n, f, d, x, xo, d, gate.data(), j * wIn, d, h, ho, f, false);
+                g.nt(pool, n, f, gw, gateX, gateXOff + (long) r0 * gw, gw, gate.data(), j * wGate, gw, h, ho, f, false);
                 g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, u, ho, f, false);
             } else {
                 g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, f, false);
@@ -117,8 +140,17 @@ public final class ExpertBank {
      */
     public void backward(MemorySegment x, long xOff, int[] binStart, MemorySegment dy, long dyOff,
                          MemorySegment dx, long dxOff) {
+        backward(x, xOff, x, xOff, binStart, dy, dyOff, dx, dxOff, null, 0);
+    }
+
+    /**
+     * Backward with a separate gate input: dGateX (R, gateWidth) is overwritten with dH·W_gate and dx gets only
+     * dU·W_up; with {@code dGateX == null} the gate input is x and dx gets both.
+     */
+    public void backward(MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
+                         MemorySegment dy, long dyOff, MemorySegment dx, long dxOff, MemorySegment dGateX, long dGateXOff) {
         Gemm g = kernels.gemm();
-        long wIn = (long) f * d;
+        long wIn = (long) f * d, wGate = (long) f * gw;
         for (int j = 0; j < e; j++) {
             int r0 = binStart[j], n = binStart[j + 1] - r0;
             if (n == 0) continue;
@@ -133,10 +165,16 @@ public final class ExpertBank {
             if (n == 0) continue;
             long xo = xOff + (long) r0 * d, ho = (long) r0 * f, dxo = dxOff + (long) r0 * d;
             if (gate != null) {
-                g.tn(pool, f, d, n, dH, ho, f, x, xo, d, gate.gradData(), j * wIn, d, true);
+                long go = gateXOff + (long) r0 * gw;
+                g.tn(pool, f, gw, n, dH, ho, f, gateX, go, gw, gate.gradData(), j * wGate, gw, true);
                 g.tn(pool, f, d, n, dU, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
-                g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wIn, d, dx, dxo, d, false);
-                g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
+                if (dGateX == null) {
+                    g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wGate, d, dx, dxo, d, false);
+                    g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
+                } else {
+                    g.nn(pool, n, gw, f, dH, ho, f, gate.data(), j * wGate, gw, dGateX, dGateXOff + (long) r0 * gw, gw, false);
+                    g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);
+                }
             } else {
                 g.tn(pool, f, d, n, dH, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
                 g.nn(pool, n, d, f, dH, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);

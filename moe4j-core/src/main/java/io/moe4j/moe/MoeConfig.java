@@ -59,6 +59,9 @@ import io.moe4j.moe.router.Routers;
  * @param gatingResidual moe++ router: logits += G·logits of the previous MoE layer (G is E×E)
  * @param logitsNormStd  moe++ router: softmax over logits / (std(logits)/logitsNormStd) (unbiased std per token);
  *                       0 = off
+ * @param expertGateRank AoE (§4.15) d_low: each expert's gate projection is factorised W_up,e·W_down,e with
+ *                       W_down shared with the aoe router's norm scores; 0 = full-rank gate. No default value is
+ *                       known to be the paper's (spec §6 item 9), so AoE configs must set it
  * @param maxTokens      largest T one forward may see (buffers are preallocated for it)
  * @param layerIndex     used in names and error messages
  */
@@ -76,6 +79,7 @@ public record MoeConfig(
         // ---- MoE++ (§4.14) and Autonomy-of-Experts (§4.15) ----
         int constantExperts, int copyExperts, int zeroExperts, boolean dropZeroExpertWeight,
         boolean expertInputNoMulTopK, int routerHidden, boolean gatingResidual, double logitsNormStd,
+        int expertGateRank,
         // ----
         int maxTokens, int layerIndex) {
 
@@ -100,6 +104,7 @@ public record MoeConfig(
         b.constantExperts = constantExperts; b.copyExperts = copyExperts; b.zeroExperts = zeroExperts;
         b.dropZeroExpertWeight = dropZeroExpertWeight; b.expertInputNoMulTopK = expertInputNoMulTopK;
         b.routerHidden = routerHidden; b.gatingResidual = gatingResidual; b.logitsNormStd = logitsNormStd;
+        b.expertGateRank = expertGateRank;
         return b;
     }
 
@@ -147,7 +152,7 @@ public record MoeConfig(
         private int temperatureDecaySteps = 1, hardAfterStep = -1, vocabSize = 0;
         private long seed = 0;
         // MoE++ / AoE: defaults leave every other router and expert type unchanged
-        private int constantExperts = 0, copyExperts = 0, zeroExperts = 0, routerHidden = 0;
+        private int constantExperts = 0, copyExperts = 0, zeroExperts = 0, routerHidden = 0, expertGateRank = 0;
         private boolean dropZeroExpertWeight = true, expertInputNoMulTopK = false, gatingResidual = false;
         private double logitsNormStd = 0;
         private int maxTokens = 4096, layerIndex = 0;
@@ -199,6 +204,7 @@ public record MoeConfig(
         public Builder routerHidden(int v) { routerHidden = v; return this; }
         public Builder gatingResidual(boolean v) { gatingResidual = v; return this; }
         public Builder logitsNormStd(double v) { logitsNormStd = v; return this; }
+        public Builder expertGateRank(int v) { expertGateRank = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -262,6 +268,9 @@ public record MoeConfig(
             require(routerHidden >= 0, "moe.routerHidden must be >= 0 (0 = linear gate), got " + routerHidden);
             require(logitsNormStd >= 0 && Double.isFinite(logitsNormStd),
                     "moe.logitsNormStd must be >= 0 (0 = off), got " + logitsNormStd);
+            require(expertGateRank >= 0, "moe.expertGateRank must be >= 0 (0 = full-rank gate), got " + expertGateRank);
+            require(expertGateRank == 0 || expertType.gated(), "moe.expertGateRank = " + expertGateRank
+                    + " factorises the gate projection, which moe.expertType = " + expertType + " does not have");
             return new MoeConfig(dModel, numExperts, topK, expertHidden, expertType, router, normalizeTopK, routedScale,
                     sharedExperts, sharedHidden, sharedGate, dispatch, capacityRule, capacityFactor, fixedCapacity,
                     priority, balanceLoss == null ? BalanceLoss.NONE : balanceLoss, balanceCoef, zLossCoef, groupSize,
@@ -269,7 +278,7 @@ public record MoeConfig(
                     legacyNormalize, topPThreshold, entropyCoef, l1Init, l1Multiplier, temperatureMax, temperatureMin,
                     temperatureDecaySteps, hardAfterStep, vocabSize, seed,
                     constantExperts, copyExperts, zeroExperts, dropZeroExpertWeight, expertInputNoMulTopK,
-                    routerHidden, gatingResidual, logitsNormStd,
+                    routerHidden, gatingResidual, logitsNormStd, expertGateRank,
                     maxTokens, layerIndex);
         }
 

@@ -29,13 +29,16 @@ import java.util.SplittableRandom;
  * <p>Contract: {@link #backward} uses the activations of the most recent {@link #forward} and its input x, which
  * must be unchanged. Buffers are preallocated for {@code maxTokens}; the hot path allocates nothing.
  *
- * <p>Two mechanisms serve MoE++ (§4.14) without knowing it by name:
+ * <p>Three mechanisms serve MoE++ (§4.14) and Autonomy-of-Experts (§4.15) without knowing either by name:
  * <ul>
  *   <li><b>Special experts</b> ({@link SpecialExperts}): expert ids ≥ {@code config.ffnExperts()} are zero, copy
  *       or constant experts. The dispatch gives them no rows and the GEMMs never see them; the combine evaluates
  *       them in place from the token's input row, and the backward returns their weight gradient and dx.</li>
  *   <li><b>Expert-input scale</b> {@code s = router.expertInputScale()}: routed experts compute
  *       {@code FFN_e(s·x)} (MoE++'s released code: s = k); the router and shared experts see x.</li>
+ *   <li><b>Router-provided gate input</b>: when {@code config.expertGateRank() > 0}, each expert's gate reads the
+ *       router's per-(token, expert) features (AoE's A_{t,e}) gathered like x; their gradient goes back into
+ *       {@code router.expertFeatureGrad()} before the router's backward.</li>
  * </ul>
  * <b>Gating residual contract</b> (MoE++): {@link #logits()} after a forward are this layer's router logits
  * (T×E, after its own residual); the model passes them as {@code prevLogits} to the next MoE layer's forward
@@ -56,6 +59,9 @@ public final class MoeLayer {
     private final ExpertBank experts;     // the FFN experts, ids 0 … ffnExperts−1
     private final SpecialExperts special; // ids ffnExperts … E−1, null when there are none
     private final float inputScale;       // routed experts see inputScale·x
+    private final int gateRank;           // width of the router-provided gate input, 0 = the gate reads x
+    private final MemorySegment gateIn;   // (maxRows, gateRank) gathered router features, null when gateRank = 0
+    private final MemorySegment dGateIn;  // (maxRows, gateRank)
     private final ExpertBank shared;      // null when no shared experts
     private final Param sharedGate;       // (1, d), null unless Qwen-style gated shared expert
     private final int d;
@@ -86,13 +92,21 @@ public final class MoeLayer {
         int nFfn = config.ffnExperts();
         this.dispatch = new Dispatch(nFfn, slots, maxT);
         String prefix = "layers." + config.layerIndex() + ".moe";
+        this.gateRank = config.expertGateRank();
+        if (gateRank > 0 && router.expertFeatureWidth() != gateRank) {
+            throw new InvalidConfigException("moe.expertGateRank = " + gateRank + " factorises the experts' gate over "
+                    + "the router's per-expert low-rank features, which moe.router = " + config.router()
+                    + " does not provide (it provides width " + router.expertFeatureWidth() + "; aoe does)");
+        }
         this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), nFfn, d,
-                config.expertHidden(), maxRows, kernels, pool);
+                config.expertHidden(), gateRank > 0 ? gateRank : d, maxRows, kernels, pool);
         this.special = config.specialExperts() > 0
                 ? new SpecialExperts(arena, prefix + ".constant_experts", nFfn, config.constantExperts(),
                         config.copyExperts(), d, maxRows)
                 : null;
         this.inputScale = router.expertInputScale();
+        this.gateIn = gateRank > 0 ? F32.alloc(arena, (long) maxRows * gateRank) : null;
+        this.dGateIn = gateRank > 0 ? F32.alloc(arena, (long) maxRows * gateRank) : null;
         if (config.sharedExperts() > 0) {
             this.shared = new ExpertBank(arena, prefix + ".shared", config.expertType(), 1, d, config.sharedWidth(),
                     maxT, kernels, pool);
@@ -187,8 +201,10 @@ public final class MoeLayer {
             ops.gatherRows(to - from, d, x, xOff, d, dispatch.rowToken, from, xPerm, (long) from * d, d);
             if (s != 1f) for (int row = from; row < to; row++) ops.scale(d, s, xPerm, (long) row * d);
         });
+        if (gateIn != null) gatherGateInput();
         long t2 = System.nanoTime();
-        experts.forward(xPerm, 0, dispatch.binStart);
+        if (gateIn != null) experts.forward(xPerm, 0, gateIn, 0, dispatch.binStart);
+        else experts.forward(xPerm, 0, dispatch.binStart);
         long t3 = System.nanoTime();
         combine(x, xOff, t, y, yOff);
         long t4 = System.nanoTime();
@@ -200,6 +216,18 @@ public final class MoeLayer {
         profile.add(MoeProfile.Phase.COMBINE, t4 - t3);
         if (shared != null) profile.add(MoeProfile.Phase.SHARED, t5 - t4);
         lastMetrics = MoeMetrics.of(config.layerIndex(), r, router.state());
+    }
+
+    /** Gate input of expert j's rows: router feature row (t·E + j), per bin (features are (T·E, gateRank)). */
+    private void gatherGateInput() {
+        RowOps ops = kernels.rows();
+        MemorySegment feats = router.expertFeatures();
+        int ld = routing.numExperts * gateRank;
+        for (int j = 0; j < dispatch.binStart.length - 1; j++) {
+            int r0 = dispatch.binStart[j], n = dispatch.count(j);
+            if (n > 0) ops.gatherRows(n, gateRank, feats, (long) j * gateRank, ld, dispatch.rowToken, r0, gateIn,
+                    (long) r0 * gateRank, gateRank);
+        }
     }
 
     /**
@@ -276,7 +304,12 @@ public final class MoeLayer {
             }
         });
         long t1 = System.nanoTime();
-        experts.backward(xPerm, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0);
+        if (gateIn != null) {
+            experts.backward(xPerm, 0, gateIn, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0, dGateIn, 0);
+            scatterGateInputGrad();
+        } else {
+            experts.backward(xPerm, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0);
+        }
         long t2 = System.nanoTime();
         // gather backward: dx_t += s·Σ_r dXperm[row(t,r)]
         float sc = inputScale;
@@ -313,6 +346,18 @@ public final class MoeLayer {
                 dWeight[s] = special.backward(ops, routing.expert[s], s, x, xOff + o, inputScale, routing.weight[s],
                         dy, dyOff + o, dx, dxOff + o);
             }
+        }
+    }
+
+    /** Router feature gradient row (t·E + j) += dGateIn row, per bin; each (t, j) occurs at most once. */
+    private void scatterGateInputGrad() {
+        RowOps ops = kernels.rows();
+        MemorySegment dFeats = router.expertFeatureGrad();
+        int ld = routing.numExperts * gateRank;
+        for (int j = 0; j < dispatch.binStart.length - 1; j++) {
+            int r0 = dispatch.binStart[j], n = dispatch.count(j);
+            if (n > 0) ops.scatterAddRows(n, gateRank, dGateIn, (long) r0 * gateRank, gateRank, dispatch.rowToken, r0,
+                    null, 0, dFeats, (long) j * gateRank, ld);
         }
     }
 

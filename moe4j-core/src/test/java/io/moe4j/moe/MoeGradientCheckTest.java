@@ -58,6 +58,13 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("moe++ paper: zero keeps weight, logits norm, no renorm",
                 pp.routerHidden(0).dropZeroExpertWeight(false).expertInputNoMulTopK(true).logitsNormStd(1.0)
                         .normalizeTopK(false).build()));
+        // AoE (§4.15): router-free, low-rank gate shared with the norm scores
+        MoeConfig.Builder aoe = MoeConfig.builder().router("aoe").dModel(D).numExperts(E).topK(2).expertHidden(F)
+                .maxTokens(T).expertGateRank(3).normalizeTopK(false).balanceLoss(BalanceLoss.MEGABLOCKS)
+                .balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("aoe GeGLU d_low 3", aoe.expertType(ExpertType.GEGLU).build()));
+        out.add(Arguments.of("aoe SwiGLU renorm + shared expert",
+                aoe.expertType(ExpertType.SWIGLU).normalizeTopK(true).sharedExperts(1).sharedHidden(3).build()));
         return out.stream();
     }
 

@@ -54,7 +54,7 @@ public interface Router {
     /** Non-trainable routing state for checkpoints and metrics (e.g. the DeepSeek-V3 bias); empty by default. */
     default float[] state() { return new float[0]; }
 
-    // ---- Optional contracts: MoE++ gating residual and expert-input scale (§4.14).
+    // ---- Optional contracts: MoE++ gating residual and expert-input scale (§4.14), AoE shared features (§4.15).
     // The defaults describe a router without them, so existing routers need no change.
 
     /**
@@ -87,4 +87,19 @@ public interface Router {
 
     /** Multiplier of the routed experts' input (MoE++'s released code: k); the router itself sees x. */
     default float expertInputScale() { return 1f; }
+
+    /**
+     * Width of the per-(token, expert) features this router computes and the experts reuse as their gate input
+     * (AoE: the low-rank activation A_{t,e}, width d_low); 0 = none.
+     */
+    default int expertFeatureWidth() { return 0; }
+
+    /** The features of the last forward: row t·E + e of {@link #expertFeatureWidth()} floats; null if none. */
+    default MemorySegment expertFeatures() { return null; }
+
+    /**
+     * ∂L/∂features, same layout, zeroed by {@link #forward}: the layer adds the experts' gradient into it before
+     * {@link #backward}, which consumes it. Null if none.
+     */
+    default MemorySegment expertFeatureGrad() { return null; }
 }

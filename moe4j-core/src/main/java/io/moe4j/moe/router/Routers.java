@@ -14,7 +14,7 @@ public final class Routers {
 
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
-            "moe++");
+            "moe++", "aoe");
 
     public static Router create(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         return switch (c.router()) {
@@ -25,6 +25,7 @@ public final class Routers {
             }
             case "deepseek-v2", "deepseek-v3" -> new DeepSeekRouter(c.router(), c, arena, kernels, pool);
             case "moe++" -> new MoePlusPlusRouter(c, arena, kernels, pool);
+            case "aoe" -> new AutonomyRouter(c, arena, kernels, pool);
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
