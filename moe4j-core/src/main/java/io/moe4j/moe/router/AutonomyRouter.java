@@ -2,6 +2,7 @@ package io.moe4j.moe.router;
 
 import io.moe4j.kernel.Kernels;
 import io.moe4j.kernel.gemm.Gemm;
+import io.moe4j.kernel.row.RowOps;
 import io.moe4j.moe.InvalidConfigException;
 import io.moe4j.moe.MoeConfig;
 import io.moe4j.moe.Routing;
@@ -98,16 +99,12 @@ public final class AutonomyRouter implements Router {
     public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, Routing r, boolean training) {
         float[] a = r.logits, p = r.scores;
         int n = e * rank;
+        RowOps ops = kernels.rows();
         kernels.gemm().nn(pool, t, n, d, x, xOff, d, wg.data(), 0, n, acts, 0, n, false);
         for (int i = 0; i < t; i++) {
             for (int j = 0; j < e; j++) {
                 long o = (long) i * n + (long) j * rank;
-                double ss = 0;
-                for (int q = 0; q < rank; q++) {
-                    double v = F32.get(acts, o + q);
-                    ss += v * v;
-                }
-                a[i * e + j] = (float) Math.sqrt(ss);
+                a[i * e + j] = (float) Math.sqrt(ops.dot(rank, acts, o, acts, o));
             }
         }
         RouterMath.requireFinite(a, t, e, layer);
@@ -134,6 +131,7 @@ public final class AutonomyRouter implements Router {
     public void backward(MemorySegment x, long xOff, int t, Routing r, float[] dWeight, MemorySegment dx, long dxOff) {
         float[] a = r.logits, p = r.scores;
         int n = e * rank;
+        RowOps ops = kernels.rows();
         for (int i = 0; i < t; i++) {
             int off = i * e, s0 = i * k;
             if (normalize) {
@@ -151,9 +149,8 @@ public final class AutonomyRouter implements Router {
             for (int j = 0; j < e; j++) {
                 float norm = a[off + j];
                 if (norm == 0) continue;
-                float g = dNorms[off + j] / norm;
                 long o = (long) i * n + (long) j * rank;
-                for (int q = 0; q < rank; q++) F32.set(dActs, o + q, F32.get(dActs, o + q) + g * F32.get(acts, o + q));
+                ops.axpy(rank, dNorms[off + j] / norm, acts, o, dActs, o);
             }
         }
         Gemm g = kernels.gemm();
