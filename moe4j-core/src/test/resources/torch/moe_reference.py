@@ -96,9 +96,147 @@ def balance(kind, pi, idx, k, coef, group):
     return total
 
 
+# ---- MoE++ (spec 4.14) and Autonomy-of-Experts (spec 4.15): written after the released code
+# (SkyworkAI/MoE-plus-plus moe_plus_plus_layer.py, trestad/Autonomy-of-Experts AoE.py / MLPAoE.py), not after moe4j.
+
+class ConstantExpert(torch.nn.Module):
+    """MoE++ constant expert: softmax(wg(u)) mixes the input and a learned vector."""
+
+    def __init__(self, wg, value):
+        super().__init__()
+        self.wg, self.constant = wg, value                        # [2, d], [d]
+
+    def forward(self, inputs):
+        weight = torch.softmax(inputs @ self.wg.T, dim=-1)
+        return weight[:, 0:1] * inputs + weight[:, 1:2] * self.constant
+
+
+def moepp_reference(case):
+    c = case["config"]
+    T, d, E, k, f = case["tokens"], c["dModel"], c["numExperts"], c["topK"], c["expertHidden"]
+    kind = c["expertType"]
+    n_const, n_copy, n_zero = c["constantExperts"], c["copyExperts"], c["zeroExperts"]
+    n_ffn = E - n_const - n_copy - n_zero
+    x = t(case["x"], (T, d)).requires_grad_()
+    leaves = {"x": x}
+
+    def leaf(name, shape):
+        leaves[name] = t(case[name], shape).requires_grad_()
+        return leaves[name]
+
+    if c["routerHidden"] > 0:                                     # moe_2layer_gate
+        w1, w2 = leaf("router.w1", (c["routerHidden"], d)), leaf("router.w2", (E, c["routerHidden"]))
+        logits = torch.tanh(x @ w1.T) @ w2.T
+    else:
+        logits = x @ leaf("router.weight", (E, d)).T
+    prev = None
+    if c["gatingResidual"]:
+        gate_map = leaf("router.gate_map", (E, E))
+        if case.get("prevLogits") is not None:
+            prev = t(case["prevLogits"], (T, E)).requires_grad_()
+            leaves["prevLogits"] = prev
+            logits = logits + prev @ gate_map.T
+    # gating(): the released code's non-mixtral branch, with zero-expert removal switchable (paper: keep)
+    if c["logitsNormStd"] > 0:
+        gates = torch.softmax(logits / (logits.std(dim=1, keepdim=True) / c["logitsNormStd"]), dim=1)
+    else:
+        gates = torch.softmax(logits, dim=1)
+    probs = gates
+    gates, indices = torch.topk(gates, k=k, dim=1)
+    if c["dropZeroExpertWeight"]:
+        gates = torch.where(indices >= E - n_zero, torch.zeros_like(gates), gates)
+    if c["normalizeTopK"]:
+        gates = gates / torch.sum(gates, dim=1, keepdim=True)
+    gates = gates * c["routedScale"]
+
+    gate = leaf("experts.gate", (n_ffn, f, d)) if kind in ("SWIGLU", "GEGLU") else None
+    up, down = leaf("experts.up", (n_ffn, f, d)), leaf("experts.down", (n_ffn, d, f))
+    experts = [(lambda u, e=e: ffn(kind, u, gate[e] if gate is not None else None, up[e], down[e]))
+               for e in range(n_ffn)]
+    if n_const > 0:
+        cwg, cval = leaf("constant_experts.wg", (n_const, 2, d)), leaf("constant_experts.value", (n_const, d))
+        experts += [ConstantExpert(cwg[i], cval[i]) for i in range(n_const)]
+    experts += [lambda u: u] * n_copy + [lambda u: torch.zeros_like(u)] * n_zero
+
+    inputs = x if c["expertInputNoMulTopK"] else x * k            # MOELayer: reshaped_input *= MOE_TOP_K
+    y = torch.zeros(T, d)
+    for e in range(E):
+        tok, rank = torch.nonzero(indices == e, as_tuple=True)
+        if tok.numel() == 0:
+            continue
+        out = experts[e](inputs.index_select(0, tok)) * gates[tok, rank].unsqueeze(-1)
+        y = y.index_add(0, tok, out)
+
+    bal = balance(c["balanceLoss"], probs, indices, k, c["balanceCoef"], c["groupSize"])
+    zl = c["zLossCoef"] * (torch.logsumexp(logits, dim=-1) ** 2).mean()
+    loss = (t(case["dy"], (T, d)) * y).sum() + bal + zl
+    if case.get("dLogits") is not None:
+        loss = loss + (t(case["dLogits"], (T, E)) * logits).sum()
+    loss.backward()
+    return y, bal, zl, indices, leaves, {"logits": logits.detach().flatten().tolist()}
+
+
+def aoe_reference(case):
+    c = case["config"]
+    T, d, E, k, f, r = case["tokens"], c["dModel"], c["numExperts"], c["topK"], c["expertHidden"], c["expertGateRank"]
+    kind = c["expertType"]
+    x = t(case["x"], (T, d)).requires_grad_()
+    wg = t(case["router.wg"], (d, E * r)).requires_grad_()
+    wup = t(case["experts.gate"], (E, f, r)).requires_grad_()     # AoE wup, per expert [f, d_low]
+    v1 = t(case["experts.up"], (E, f, d)).requires_grad_()
+    down = t(case["experts.down"], (E, d, f)).requires_grad_()
+    w2 = down.transpose(1, 2)                                     # AoE w2, per expert [f, d]
+    leaves = {"x": x, "router.wg": wg, "experts.gate": wup, "experts.up": v1, "experts.down": down}
+
+    acts = (x @ wg).view(T, E, r)
+    logits = torch.norm(acts, dim=-1)
+    scores = logits.softmax(dim=-1)
+    expert_weights, expert_indices = torch.topk(scores, k, dim=-1)
+    if c["normalizeTopK"]:
+        expert_weights = expert_weights / expert_weights.sum(-1, keepdim=True)
+    expert_weights = expert_weights * c["routedScale"]
+    topk_acts = acts[torch.arange(T).unsqueeze(1), expert_indices]  # [T, k, d_low]
+    y = torch.zeros(T, d)
+    for e in range(E):
+        tok, rank = torch.nonzero(expert_indices == e, as_tuple=True)
+        if tok.numel() == 0:
+            continue
+        x1 = topk_acts[tok, rank] @ wup[e].T
+        x2 = x.index_select(0, tok) @ v1[e].T
+        out = (act(kind, x1) * x2) @ w2[e]
+        y = y.index_add(0, tok, out * expert_weights[tok, rank].unsqueeze(-1))
+    if c["sharedExperts"] > 0:
+        fs = c["sharedExperts"] * c["sharedHidden"]
+        sg = t(case["shared.gate"], (1, fs, d))[0].requires_grad_()
+        su = t(case["shared.up"], (1, fs, d))[0].requires_grad_()
+        sd = t(case["shared.down"], (1, d, fs))[0].requires_grad_()
+        leaves.update({"shared.gate": sg, "shared.up": su, "shared.down": sd})
+        y = y + ffn(kind, x, sg, su, sd)
+    bal = balance(c["balanceLoss"], scores, expert_indices, k, c["balanceCoef"], c["groupSize"])
+    zl = c["zLossCoef"] * (torch.logsumexp(logits, dim=-1) ** 2).mean()
+    loss = (t(case["dy"], (T, d)) * y).sum() + bal + zl
+    loss.backward()
+    return y, bal, zl, expert_indices, leaves, {}
+
+
+VARIANTS = {"moe++": moepp_reference, "aoe": aoe_reference}
+
+
+def variant_main(case):
+    y, bal, zl, idx, leaves, extra = VARIANTS[case["config"]["router"]](case)
+    out = {"y": y.detach().flatten().tolist(), "balanceLoss": float(bal), "zLoss": float(zl),
+           "experts": idx.flatten().tolist(), "kept": [True] * idx.numel()}
+    out.update(extra)
+    for name, leaf in leaves.items():
+        out["grad." + name] = leaf.grad.flatten().tolist() if leaf.grad is not None else [0.0] * leaf.numel()
+    json.dump(out, open(sys.argv[2], "w"))
+
+
 def main():
     case = json.load(open(sys.argv[1]))
     c = case["config"]
+    if c["router"] in VARIANTS:
+        return variant_main(case)
     T, d, E, k, f = case["tokens"], c["dModel"], c["numExperts"], c["topK"], c["expertHidden"]
     kind = c["expertType"]
     router = c["router"]

@@ -10,6 +10,9 @@ import java.util.Arrays;
  * <p>Adjoints: the gather of token rows into permuted rows has the scatter-add as its backward, and the weighted
  * combine's backward is a gather times the weight plus a dot product for the weight's gradient
  * (see {@link MoeLayer}). Preallocated; {@link #plan} allocates nothing.
+ *
+ * <p>Only the first {@code numExperts} expert ids are dispatched. Higher ids (MoE++'s zero, copy and constant
+ * experts, {@link SpecialExperts}) get no permuted row ({@code slotRow = −1}); the combine computes them in place.
  */
 public final class Dispatch {
     private final int numExperts;
@@ -24,6 +27,7 @@ public final class Dispatch {
     private final int[] cursor;
     private int rows;
 
+    /** @param numExperts dispatched experts: ids 0 … numExperts−1 (the FFN experts) */
     public Dispatch(int numExperts, int slots, int maxTokens, int maxRows) {
         this.numExperts = numExperts;
         this.binStart = new int[numExperts + 1];
@@ -51,7 +55,7 @@ public final class Dispatch {
         System.arraycopy(binStart, 0, cursor, 0, numExperts);
         Arrays.fill(slotRow, 0, n, -1);
         for (int s = 0; s < n; s++) {
-            if (!r.kept[s]) continue;
+            if (!r.kept[s] || r.expert[s] >= numExperts) continue;
             int row = cursor[r.expert[s]]++;
             rowSlot[row] = s;
             rowToken[row] = s / slots;

@@ -32,6 +32,11 @@ import java.util.List;
  * H, U and A are kept from the forward: the activation's backward needs H and U, the down projection's weight
  * gradient needs A. Recomputing A would save one (R, f) buffer for one more pass over it; memory is not the
  * constraint at the sizes this layer trains.
+ *
+ * <p>Factorised gate (Autonomy-of-Experts, spec §4.15): with a gate width {@code r < d} the gate projection reads a
+ * separate input G (R, r) instead of X — the router's low-rank activation A_{t,e} = x_t·W_down,e, so
+ * {@code W_gate,e} (f, r) is AoE's W_up,e and the full gate is W_up,e·W_down,e. Then H = G·W_gateᵀ,
+ * {@code dW_gate += dHᵀ·G}, and the backward returns dG = dH·W_gate separately from dX = dU·W_up.
  */
 public final class ExpertBank {
     private static final int ROW_CHUNK = 16;
@@ -44,7 +49,8 @@ public final class ExpertBank {
     private final WorkerPool pool;
     private final ExpertType type;
     private final int e, d, f;
-    private final Param gate; // (E, f, d), null for plain MLPs
+    private final int gw;     // gate input width: d, or the rank r of a factorised gate
+    private final Param gate; // (E, f, gw), null for plain MLPs
     private final Param up;   // (E, f, d)
     private final Param down; // (E, d, f)
 
@@ -54,13 +60,23 @@ public final class ExpertBank {
 
     public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int maxRows,
                       Kernels kernels, WorkerPool pool) {
+        this(arena, prefix, type, e, d, f, d, maxRows, kernels, pool);
+    }
+
+    /** @param gateWidth width of the gate projection's input: d, or the rank of a factorised gate (gated types) */
+    public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int gateWidth, int maxRows,
+                      Kernels kernels, WorkerPool pool) {
+        if (gateWidth != d && !type.gated()) {
+            throw new IllegalArgumentException(prefix + ": a factorised gate needs a gated expert type, got " + type);
+        }
         this.kernels = kernels;
         this.pool = pool;
         this.type = type;
         this.e = e;
         this.d = d;
         this.f = f;
-        this.gate = type.gated() ? new Param(arena, prefix + ".gate", e, f, d) : null;
+        this.gw = gateWidth;
+        this.gate = type.gated() ? new Param(arena, prefix + ".gate", e, f, gateWidth) : null;
         this.up = new Param(arena, prefix + ".up", e, f, d);
         this.down = new Param(arena, prefix + ".down", e, d, f);
         long rf = (long) maxRows * f;
@@ -94,6 +110,8 @@ public final class ExpertBank {
     public Param down() { return down; }
     public ExpertType type() { return type; }
     public int hidden() { return f; }
+    /** Width of the gate projection's input (d, or the rank of a factorised gate). */
+    public int gateWidth() { return gw; }
 
     /** Output rows Y (R, d) of the last forward. */
     public MemorySegment output() { return y; }
@@ -103,10 +121,15 @@ public final class ExpertBank {
      * {@link #output()}.
      */
     public void forward(MemorySegment x, long xOff, int[] binStart) {
+        forward(x, xOff, x, xOff, binStart);
+    }
+
+    /** As {@link #forward(MemorySegment, long, int[])} with the gate projection reading gateX (R, gateWidth). */
+    public void forward(MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart) {
         if (splitByExpert(binStart)) {
-            pool.parallelFor(e, (j, w) -> forwardExpert(j, x, xOff, binStart));
+            pool.parallelFor(e, (j, w) -> forwardExpert(j, x, xOff, gateX, gateXOff, binStart));
         } else {
-            for (int j = 0; j < e; j++) forwardExpert(j, x, xOff, binStart);
+            for (int j = 0; j < e; j++) forwardExpert(j, x, xOff, gateX, gateXOff, binStart);
         }
     }
 
@@ -115,10 +138,22 @@ public final class ExpertBank {
      */
     public void backward(MemorySegment x, long xOff, int[] binStart, MemorySegment dy, long dyOff,
                          MemorySegment dx, long dxOff) {
+        backward(x, xOff, x, xOff, binStart, dy, dyOff, dx, dxOff, null, 0);
+    }
+
+    /**
+     * Backward with a separate gate input: dGateX (R, gateWidth) is overwritten with dH·W_gate and dx gets only
+     * dU·W_up; with {@code dGateX == null} the gate input is x and dx gets both.
+     */
+    public void backward(MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
+                         MemorySegment dy, long dyOff, MemorySegment dx, long dxOff, MemorySegment dGateX, long dGateXOff) {
         if (splitByExpert(binStart)) {
-            pool.parallelFor(e, (j, w) -> backwardExpert(j, x, xOff, binStart, dy, dyOff, dx, dxOff));
+            pool.parallelFor(e, (j, w) -> backwardExpert(j, x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff,
+                    dGateX, dGateXOff));
         } else {
-            for (int j = 0; j < e; j++) backwardExpert(j, x, xOff, binStart, dy, dyOff, dx, dxOff);
+            for (int j = 0; j < e; j++) {
+                backwardExpert(j, x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff);
+            }
         }
     }
 
@@ -140,14 +175,14 @@ public final class ExpertBank {
         return nonEmpty >= 4 * pool.threads() && rows / Math.max(1, nonEmpty) <= SPLIT_MAX_ROWS;
     }
 
-    private void forwardExpert(int j, MemorySegment x, long xOff, int[] binStart) {
+    private void forwardExpert(int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
         if (n == 0) return;
         Gemm g = kernels.gemm();
-        long wIn = (long) f * d;
+        long wIn = (long) f * d, wGate = (long) f * gw;
         long xo = xOff + (long) r0 * d, ho = (long) r0 * f;
         if (gate != null) {
-            g.nt(pool, n, f, d, x, xo, d, gate.data(), j * wIn, d, h, ho, f, false);
+            g.nt(pool, n, f, gw, gateX, gateXOff + (long) r0 * gw, gw, gate.data(), j * wGate, gw, h, ho, f, false);
             g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, u, ho, f, false);
         } else {
             g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, f, false);
@@ -156,22 +191,29 @@ public final class ExpertBank {
         g.nt(pool, n, d, f, a, ho, f, down.data(), j * wIn, f, y, (long) r0 * d, d, false);
     }
 
-    private void backwardExpert(int j, MemorySegment x, long xOff, int[] binStart, MemorySegment dy, long dyOff,
-                                MemorySegment dx, long dxOff) {
+    private void backwardExpert(int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
+                                MemorySegment dy, long dyOff, MemorySegment dx, long dxOff,
+                                MemorySegment dGateX, long dGateXOff) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
         if (n == 0) return;
         Gemm g = kernels.gemm();
-        long wIn = (long) f * d;
+        long wIn = (long) f * d, wGate = (long) f * gw;
         long yo = dyOff + (long) r0 * d, ho = (long) r0 * f;
         g.nn(pool, n, f, d, dy, yo, d, down.data(), j * wIn, f, dA, ho, f, false);
         g.tn(pool, d, f, n, dy, yo, d, a, ho, f, down.gradData(), j * wIn, f, true);
         activateBackward(r0, r0 + n);
         long xo = xOff + (long) r0 * d, dxo = dxOff + (long) r0 * d;
         if (gate != null) {
-            g.tn(pool, f, d, n, dH, ho, f, x, xo, d, gate.gradData(), j * wIn, d, true);
+            long go = gateXOff + (long) r0 * gw;
+            g.tn(pool, f, gw, n, dH, ho, f, gateX, go, gw, gate.gradData(), j * wGate, gw, true);
             g.tn(pool, f, d, n, dU, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
-            g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wIn, d, dx, dxo, d, false);
-            g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
+            if (dGateX == null) {
+                g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wGate, d, dx, dxo, d, false);
+                g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
+            } else {
+                g.nn(pool, n, gw, f, dH, ho, f, gate.data(), j * wGate, gw, dGateX, dGateXOff + (long) r0 * gw, gw, false);
+                g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);
+            }
         } else {
             g.tn(pool, f, d, n, dH, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
             g.nn(pool, n, d, f, dH, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);

@@ -45,6 +45,23 @@ import io.moe4j.moe.router.Routers;
  * @param hardAfterStep  EvoMoE step from which the gate is hard top-1 (−1 = from the start)
  * @param vocabSize      hash routing (§4.11): vocabulary size of the token-id → expert table
  * @param seed           seed of the router's random numbers (noise, random policies, Gumbel, hash table)
+ * @param constantExperts MoE++ (§4.14) constant experts α0·u + α1·v, α = softmax(W_c·u); counted in numExperts
+ * @param copyExperts    MoE++ copy experts (output = input); counted in numExperts
+ * @param zeroExperts    MoE++ zero experts (output 0); counted in numExperts. The routed expert list is
+ *                       [FFN × (numExperts − constant − copy − zero)] [constant] [copy] [zero]
+ * @param dropZeroExpertWeight moe++ router: a selected zero expert's weight is set to 0 before the top-k
+ *                       renormalisation, so its partner gets weight 1 (released code); false: it keeps its gate
+ *                       value, which the zero output discards (paper)
+ * @param expertInputNoMulTopK moe++ router: experts see x (true, MoE++ moe_feature_no_mul_topk) instead of k·x
+ *                       (false, the released code's default)
+ * @param routerHidden   moe++ router: hidden width of the two-layer gate W2·tanh(W1·x) (MoE++ uses 8·numExperts);
+ *                       0 = one linear layer
+ * @param gatingResidual moe++ router: logits += G·logits of the previous MoE layer (G is E×E)
+ * @param logitsNormStd  moe++ router: softmax over logits / (std(logits)/logitsNormStd) (unbiased std per token);
+ *                       0 = off
+ * @param expertGateRank AoE (§4.15) d_low: each expert's gate projection is factorised W_up,e·W_down,e with
+ *                       W_down shared with the aoe router's norm scores; 0 = full-rank gate. No default value is
+ *                       known to be the paper's (spec §6 item 9), so AoE configs must set it
  * @param maxTokens      largest T one forward may see (buffers are preallocated for it)
  * @param layerIndex     used in names and error messages
  */
@@ -59,6 +76,11 @@ public record MoeConfig(
         double topPThreshold, double entropyCoef, double l1Init, double l1Multiplier,
         double temperatureMax, double temperatureMin, int temperatureDecaySteps, int hardAfterStep,
         int vocabSize, long seed,
+        // ---- MoE++ (§4.14) and Autonomy-of-Experts (§4.15) ----
+        int constantExperts, int copyExperts, int zeroExperts, boolean dropZeroExpertWeight,
+        boolean expertInputNoMulTopK, int routerHidden, boolean gatingResidual, double logitsNormStd,
+        int expertGateRank,
+        // ----
         int maxTokens, int layerIndex) {
 
     public static Builder builder() { return new Builder(); }
@@ -78,11 +100,22 @@ public record MoeConfig(
         b.temperatureMax = temperatureMax; b.temperatureMin = temperatureMin;
         b.temperatureDecaySteps = temperatureDecaySteps; b.hardAfterStep = hardAfterStep;
         b.vocabSize = vocabSize; b.seed = seed;
+        // MoE++ / AoE
+        b.constantExperts = constantExperts; b.copyExperts = copyExperts; b.zeroExperts = zeroExperts;
+        b.dropZeroExpertWeight = dropZeroExpertWeight; b.expertInputNoMulTopK = expertInputNoMulTopK;
+        b.routerHidden = routerHidden; b.gatingResidual = gatingResidual; b.logitsNormStd = logitsNormStd;
+        b.expertGateRank = expertGateRank;
         return b;
     }
 
     /** Width of the merged shared FFN (0 when there is none). */
     public int sharedWidth() { return sharedExperts * sharedHidden; }
+
+    /** MoE++ zero-computation experts (constant + copy + zero): routed, but not run through the expert GEMMs. */
+    public int specialExperts() { return constantExperts + copyExperts + zeroExperts; }
+
+    /** Routed FFN experts: the first {@code numExperts − specialExperts()} expert ids. */
+    public int ffnExperts() { return numExperts - specialExperts(); }
 
     /** Capacity per expert for a routing group of {@code tokens} tokens. */
     public int capacity(int tokens) {
@@ -118,6 +151,10 @@ public record MoeConfig(
         private double temperatureMax = 1.0, temperatureMin = 0.5;
         private int temperatureDecaySteps = 1, hardAfterStep = -1, vocabSize = 0;
         private long seed = 0;
+        // MoE++ / AoE: defaults leave every other router and expert type unchanged
+        private int constantExperts = 0, copyExperts = 0, zeroExperts = 0, routerHidden = 0, expertGateRank = 0;
+        private boolean dropZeroExpertWeight = true, expertInputNoMulTopK = false, gatingResidual = false;
+        private double logitsNormStd = 0;
         private int maxTokens = 4096, layerIndex = 0;
 
         public Builder dModel(int v) { dModel = v; return this; }
@@ -158,6 +195,16 @@ public record MoeConfig(
         public Builder hardAfterStep(int v) { hardAfterStep = v; return this; }
         public Builder vocabSize(int v) { vocabSize = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
+        // MoE++ / AoE
+        public Builder constantExperts(int v) { constantExperts = v; return this; }
+        public Builder copyExperts(int v) { copyExperts = v; return this; }
+        public Builder zeroExperts(int v) { zeroExperts = v; return this; }
+        public Builder dropZeroExpertWeight(boolean v) { dropZeroExpertWeight = v; return this; }
+        public Builder expertInputNoMulTopK(boolean v) { expertInputNoMulTopK = v; return this; }
+        public Builder routerHidden(int v) { routerHidden = v; return this; }
+        public Builder gatingResidual(boolean v) { gatingResidual = v; return this; }
+        public Builder logitsNormStd(double v) { logitsNormStd = v; return this; }
+        public Builder expertGateRank(int v) { expertGateRank = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -211,12 +258,28 @@ public record MoeConfig(
                     "moe.temperatureMin/Max must satisfy 0 < min <= max, got " + temperatureMin + " / " + temperatureMax);
             require(temperatureDecaySteps >= 1, "moe.temperatureDecaySteps must be >= 1, got " + temperatureDecaySteps);
             require(vocabSize >= 0, "moe.vocabSize must be >= 0, got " + vocabSize);
+            // MoE++ / AoE
+            require(constantExperts >= 0, "moe.constantExperts must be >= 0, got " + constantExperts);
+            require(copyExperts >= 0, "moe.copyExperts must be >= 0, got " + copyExperts);
+            require(zeroExperts >= 0, "moe.zeroExperts must be >= 0, got " + zeroExperts);
+            int special = constantExperts + copyExperts + zeroExperts;
+            require(special < numExperts, "moe.constantExperts + moe.copyExperts + moe.zeroExperts = " + special
+                    + " leaves no FFN expert in moe.numExperts = " + numExperts);
+            require(routerHidden >= 0, "moe.routerHidden must be >= 0 (0 = linear gate), got " + routerHidden);
+            require(logitsNormStd >= 0 && Double.isFinite(logitsNormStd),
+                    "moe.logitsNormStd must be >= 0 (0 = off), got " + logitsNormStd);
+            require(expertGateRank >= 0, "moe.expertGateRank must be >= 0 (0 = full-rank gate), got " + expertGateRank);
+            require(expertGateRank == 0 || expertType.gated(), "moe.expertGateRank = " + expertGateRank
+                    + " factorises the gate projection, which moe.expertType = " + expertType + " does not have");
             return new MoeConfig(dModel, numExperts, topK, expertHidden, expertType, router, normalizeTopK, routedScale,
                     sharedExperts, sharedHidden, sharedGate, dispatch, capacityRule, capacityFactor, fixedCapacity,
                     priority, balanceLoss == null ? BalanceLoss.NONE : balanceLoss, balanceCoef, zLossCoef, groupSize,
                     nGroup, topkGroup, biasUpdateSpeed, jitter, noiseEps, secondExpert, secondExpertThreshold,
                     legacyNormalize, topPThreshold, entropyCoef, l1Init, l1Multiplier, temperatureMax, temperatureMin,
-                    temperatureDecaySteps, hardAfterStep, vocabSize, seed, maxTokens, layerIndex);
+                    temperatureDecaySteps, hardAfterStep, vocabSize, seed,
+                    constantExperts, copyExperts, zeroExperts, dropZeroExpertWeight, expertInputNoMulTopK,
+                    routerHidden, gatingResidual, logitsNormStd, expertGateRank,
+                    maxTokens, layerIndex);
         }
 
         private static void require(boolean ok, String message) {

@@ -28,6 +28,23 @@ import java.util.SplittableRandom;
  *
  * <p>Contract: {@link #backward} uses the activations of the most recent {@link #forward} and its input x, which
  * must be unchanged. Buffers are preallocated for {@code maxTokens}; the hot path allocates nothing.
+ *
+ * <p>Three mechanisms serve MoE++ (§4.14) and Autonomy-of-Experts (§4.15) without knowing either by name:
+ * <ul>
+ *   <li><b>Special experts</b> ({@link SpecialExperts}): expert ids ≥ {@code config.ffnExperts()} are zero, copy
+ *       or constant experts. The dispatch gives them no rows and the GEMMs never see them; the combine evaluates
+ *       them in place from the token's input row, and the backward returns their weight gradient and dx.</li>
+ *   <li><b>Expert-input scale</b> {@code s = router.expertInputScale()}: routed experts compute
+ *       {@code FFN_e(s·x)} (MoE++'s released code: s = k); the router and shared experts see x.</li>
+ *   <li><b>Router-provided gate input</b>: when {@code config.expertGateRank() > 0}, each expert's gate reads the
+ *       router's per-(token, expert) features (AoE's A_{t,e}) gathered like x; their gradient goes back into
+ *       {@code router.expertFeatureGrad()} before the router's backward.</li>
+ * </ul>
+ * <b>Gating residual contract</b> (MoE++): {@link #logits()} after a forward are this layer's router logits
+ * (T×E, after its own residual); the model passes them as {@code prevLogits} to the next MoE layer's forward
+ * (null for the first). In the backward, the next layer writes ∂L/∂prevLogits into a (T×E) buffer the model
+ * provides ({@code dPrevLogits}, accumulated — zero it first), and the model passes that buffer to this layer's
+ * backward as {@code dLogits}. Backward therefore runs layers in reverse order, as usual.
  */
 public final class MoeLayer {
     private static final int TOKEN_CHUNK = 8;
@@ -39,7 +56,12 @@ public final class MoeLayer {
     private final Routing routing;
     private final CapacityPlanner capacity;
     private final Dispatch dispatch;
-    private final ExpertBank experts;
+    private final ExpertBank experts;     // the FFN experts, ids 0 … ffnExperts−1
+    private final SpecialExperts special; // ids ffnExperts … E−1, null when there are none
+    private final float inputScale;       // routed experts see inputScale·x
+    private final int gateRank;           // width of the router-provided gate input, 0 = the gate reads x
+    private final MemorySegment gateIn;   // (maxRows, gateRank) gathered router features, null when gateRank = 0
+    private final MemorySegment dGateIn;  // (maxRows, gateRank)
     private final ExpertBank shared;      // null when no shared experts
     private final Param sharedGate;       // (1, d), null unless Qwen-style gated shared expert
     private final int d;
@@ -67,10 +89,24 @@ public final class MoeLayer {
         int maxRows = router.maxRows(maxT);
         this.routing = new Routing(config.numExperts(), slots, maxT);
         this.capacity = new CapacityPlanner(config.numExperts(), maxT);
-        this.dispatch = new Dispatch(config.numExperts(), slots, maxT, maxRows);
+        int nFfn = config.ffnExperts();
+        this.dispatch = new Dispatch(nFfn, slots, maxT, maxRows);
         String prefix = "layers." + config.layerIndex() + ".moe";
-        this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), config.numExperts(), d,
-                config.expertHidden(), maxRows, kernels, pool);
+        this.gateRank = config.expertGateRank();
+        if (gateRank > 0 && router.expertFeatureWidth() != gateRank) {
+            throw new InvalidConfigException("moe.expertGateRank = " + gateRank + " factorises the experts' gate over "
+                    + "the router's per-expert low-rank features, which moe.router = " + config.router()
+                    + " does not provide (it provides width " + router.expertFeatureWidth() + "; aoe does)");
+        }
+        this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), nFfn, d,
+                config.expertHidden(), gateRank > 0 ? gateRank : d, maxRows, kernels, pool);
+        this.special = config.specialExperts() > 0
+                ? new SpecialExperts(arena, prefix + ".constant_experts", nFfn, config.constantExperts(),
+                        config.copyExperts(), d, maxRows)
+                : null;
+        this.inputScale = router.expertInputScale();
+        this.gateIn = gateRank > 0 ? F32.alloc(arena, (long) maxRows * gateRank) : null;
+        this.dGateIn = gateRank > 0 ? F32.alloc(arena, (long) maxRows * gateRank) : null;
         if (config.sharedExperts() > 0) {
             this.shared = new ExpertBank(arena, prefix + ".shared", config.expertType(), 1, d, config.sharedWidth(),
                     maxT, kernels, pool);
@@ -95,6 +131,13 @@ public final class MoeLayer {
     public Router router() { return router; }
     public Routing routing() { return routing; }
     public ExpertBank experts() { return experts; }
+    /** MoE++ zero/copy/constant experts, or null. */
+    public SpecialExperts special() { return special; }
+    /**
+     * Router logits of the last forward, T×E row-major (after the gating residual, before any normalisation):
+     * the next MoE layer's {@code prevLogits}. The array is reused by the next forward.
+     */
+    public float[] logits() { return routing.logits; }
     /** The merged shared FFN, or null. */
     public ExpertBank shared() { return shared; }
     /** Qwen2-MoE shared-expert gate (1, d), or null. */
@@ -107,6 +150,7 @@ public final class MoeLayer {
     public List<Param> params() {
         List<Param> ps = new ArrayList<>(router.params());
         ps.addAll(experts.params());
+        if (special != null) ps.addAll(special.params());
         if (shared != null) ps.addAll(shared.params());
         if (sharedGate != null) ps.add(sharedGate);
         return ps;
@@ -119,7 +163,9 @@ public final class MoeLayer {
     public void init(SplittableRandom rng, double std, double downScale) {
         for (Param p : params()) {
             boolean isDown = p.name().endsWith(".down");
-            p.initNormal(rng, isDown ? std * downScale : std);
+            // MoE++ draws the constant experts' vectors from N(0, 1), like the released code
+            boolean unit = special != null && p == special.constantValue();
+            p.initNormal(rng, unit ? 1.0 : isDown ? std * downScale : std);
         }
     }
 
@@ -130,10 +176,19 @@ public final class MoeLayer {
 
     /** As {@link #forward(MemorySegment, long, int, MemorySegment, long, boolean)}, with the tokens' ids (hash routing). */
     public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, MemorySegment y, long yOff, boolean training) {
+        forward(x, xOff, t, tokenIds, null, y, yOff, training);
+    }
+
+    /**
+     * Forward with the previous MoE layer's logits for a gating residual ({@code prevLogits}, T×E, null for none;
+     * see the class comment for the contract).
+     */
+    public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, float[] prevLogits, MemorySegment y,
+                        long yOff, boolean training) {
         Routing r = routing;
         long t0 = System.nanoTime();
         r.reset(t);
-        router.forward(x, xOff, t, tokenIds, r, training);
+        router.forward(x, xOff, t, tokenIds, prevLogits, r, training);
         if (config.dispatch() == DispatchMode.CAPACITY && !router.appliesOwnCapacity()) {
             capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
         }
@@ -141,12 +196,17 @@ public final class MoeLayer {
         dispatch.plan(r);
         int rows = dispatch.rows();
         RowOps ops = kernels.rows();
-        pool.parallelRanges(rows, 64, (from, to, w) ->
-                ops.gatherRows(to - from, d, x, xOff, d, dispatch.rowToken, from, xPerm, (long) from * d, d));
+        float s = inputScale;
+        pool.parallelRanges(rows, 64, (from, to, w) -> {
+            ops.gatherRows(to - from, d, x, xOff, d, dispatch.rowToken, from, xPerm, (long) from * d, d);
+            if (s != 1f) for (int row = from; row < to; row++) ops.scale(d, s, xPerm, (long) row * d);
+        });
+        if (gateIn != null) gatherGateInput();
         long t2 = System.nanoTime();
-        experts.forward(xPerm, 0, dispatch.binStart);
+        if (gateIn != null) experts.forward(xPerm, 0, gateIn, 0, dispatch.binStart);
+        else experts.forward(xPerm, 0, dispatch.binStart);
         long t3 = System.nanoTime();
-        combine(t, y, yOff);
+        combine(x, xOff, t, y, yOff);
         long t4 = System.nanoTime();
         if (shared != null) sharedForward(x, xOff, t, y, yOff);
         long t5 = System.nanoTime();
@@ -158,8 +218,23 @@ public final class MoeLayer {
         lastMetrics = MoeMetrics.of(config.layerIndex(), r, router.state());
     }
 
-    /** y_t = Σ_r w·Yperm[row(t,r)], per token in rank order (deterministic, parallel over tokens). */
-    private void combine(int t, MemorySegment y, long yOff) {
+    /** Gate input of expert j's rows: router feature row (t·E + j), per bin (features are (T·E, gateRank)). */
+    private void gatherGateInput() {
+        RowOps ops = kernels.rows();
+        MemorySegment feats = router.expertFeatures();
+        int ld = routing.numExperts * gateRank;
+        for (int j = 0; j < dispatch.binStart.length - 1; j++) {
+            int r0 = dispatch.binStart[j], n = dispatch.count(j);
+            if (n > 0) ops.gatherRows(n, gateRank, feats, (long) j * gateRank, ld, dispatch.rowToken, r0, gateIn,
+                    (long) r0 * gateRank, gateRank);
+        }
+    }
+
+    /**
+     * y_t = Σ_r w·Yperm[row(t,r)], per token in rank order (deterministic, parallel over tokens); slots of special
+     * experts are evaluated in place from x_t.
+     */
+    private void combine(MemorySegment x, long xOff, int t, MemorySegment y, long yOff) {
         RowOps ops = kernels.rows();
         MemorySegment yp = experts.output();
         int slots = routing.slots;
@@ -170,6 +245,10 @@ public final class MoeLayer {
                 for (int k = 0; k < slots; k++) {
                     int s = i * slots + k, row = dispatch.slotRow[s];
                     if (row >= 0) ops.axpy(d, routing.weight[s], yp, (long) row * d, y, yo);
+                    else if (special != null && routing.kept[s] && special.contains(routing.expert[s])) {
+                        special.addOutput(ops, routing.expert[s], s, x, xOff + (long) i * d, inputScale,
+                                routing.weight[s], y, yo);
+                    }
                 }
             }
         });
@@ -197,6 +276,16 @@ public final class MoeLayer {
      * Backward of the last forward: dy (T, d) → dx (T, d) accumulated (+=), parameter gradients accumulated.
      */
     public void backward(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff) {
+        backward(x, xOff, dy, dyOff, dx, dxOff, null, null);
+    }
+
+    /**
+     * Backward with the gating residual's gradients: {@code dLogits} (T×E, may be null) = ∂L/∂{@link #logits()}
+     * from the next MoE layer; {@code dPrevLogits} (T×E, may be null) accumulates ∂L/∂prevLogits for the previous
+     * layer. See the class comment for the contract.
+     */
+    public void backward(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff,
+                         float[] dLogits, float[] dPrevLogits) {
         int t = routing.tokens();
         int slots = routing.slots;
         int rows = dispatch.rows();
@@ -215,19 +304,26 @@ public final class MoeLayer {
             }
         });
         long t1 = System.nanoTime();
-        experts.backward(xPerm, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0);
+        if (gateIn != null) {
+            experts.backward(xPerm, 0, gateIn, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0, dGateIn, 0);
+            scatterGateInputGrad();
+        } else {
+            experts.backward(xPerm, 0, dispatch.binStart, dyPerm, 0, dxPerm, 0);
+        }
         long t2 = System.nanoTime();
-        // gather backward: dx_t += Σ_r dXperm[row(t,r)]
+        // gather backward: dx_t += s·Σ_r dXperm[row(t,r)]
+        float sc = inputScale;
         pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
             for (int i = from; i < to; i++) {
                 for (int k = 0; k < slots; k++) {
                     int row = dispatch.slotRow[i * slots + k];
-                    if (row >= 0) ops.axpy(d, 1f, dxPerm, (long) row * d, dx, dxOff + (long) i * d);
+                    if (row >= 0) ops.axpy(d, sc, dxPerm, (long) row * d, dx, dxOff + (long) i * d);
                 }
             }
         });
+        if (special != null) specialBackward(x, xOff, t, dy, dyOff, dx, dxOff);
         long t3 = System.nanoTime();
-        router.backward(x, xOff, t, routing, dWeight, dx, dxOff);
+        router.backward(x, xOff, t, routing, dWeight, dLogits, dPrevLogits, dx, dxOff);
         long t4 = System.nanoTime();
         if (shared != null) sharedBackward(x, xOff, t, dy, dyOff, dx, dxOff);
         long t5 = System.nanoTime();
@@ -235,6 +331,34 @@ public final class MoeLayer {
         profile.add(MoeProfile.Phase.EXPERTS_BWD, t2 - t1);
         profile.add(MoeProfile.Phase.ROUTER_BWD, t4 - t3);
         if (shared != null) profile.add(MoeProfile.Phase.SHARED_BWD, t5 - t4);
+    }
+
+    /** Special experts' slots, sequential over tokens in rank order (their parameter gradients are shared). */
+    private void specialBackward(MemorySegment x, long xOff, int t, MemorySegment dy, long dyOff,
+                                 MemorySegment dx, long dxOff) {
+        RowOps ops = kernels.rows();
+        int slots = routing.slots;
+        for (int i = 0; i < t; i++) {
+            for (int k = 0; k < slots; k++) {
+                int s = i * slots + k;
+                if (!routing.kept[s] || !special.contains(routing.expert[s])) continue;
+                long o = (long) i * d;
+                dWeight[s] = special.backward(ops, routing.expert[s], s, x, xOff + o, inputScale, routing.weight[s],
+                        dy, dyOff + o, dx, dxOff + o);
+            }
+        }
+    }
+
+    /** Router feature gradient row (t·E + j) += dGateIn row, per bin; each (t, j) occurs at most once. */
+    private void scatterGateInputGrad() {
+        RowOps ops = kernels.rows();
+        MemorySegment dFeats = router.expertFeatureGrad();
+        int ld = routing.numExperts * gateRank;
+        for (int j = 0; j < dispatch.binStart.length - 1; j++) {
+            int r0 = dispatch.binStart[j], n = dispatch.count(j);
+            if (n > 0) ops.scatterAddRows(n, gateRank, dGateIn, (long) r0 * gateRank, gateRank, dispatch.rowToken, r0,
+                    null, 0, dFeats, (long) j * gateRank, ld);
+        }
     }
 
     private void sharedBackward(MemorySegment x, long xOff, int t, MemorySegment dy, long dyOff,

@@ -88,6 +88,23 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("evomoe hard phase, groups of 4, jitter", evo.groupSize(4).jitter(0.05).build()));
         out.add(Arguments.of("evomoe soft phase, tau 0.7", evo.groupSize(0).jitter(0).hardAfterStep(100)
                 .temperatureMax(0.7).temperatureMin(0.7).build()));
+
+        // MoE++ (§4.14): 6 experts = 2 FFN + 2 constant + copy + zero
+        MoeConfig.Builder pp = MoeConfig.builder().router("moe++").dModel(D).numExperts(6).topK(2).expertHidden(F)
+                .maxTokens(T).constantExperts(2).copyExperts(1).zeroExperts(1)
+                .balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("moe++ code: 2-layer gate, zero weight dropped, input x k",
+                pp.routerHidden(48).build()));
+        out.add(Arguments.of("moe++ paper: zero keeps weight, logits norm, no renorm",
+                pp.routerHidden(0).dropZeroExpertWeight(false).expertInputNoMulTopK(true).logitsNormStd(1.0)
+                        .normalizeTopK(false).build()));
+        // AoE (§4.15): router-free, low-rank gate shared with the norm scores
+        MoeConfig.Builder aoe = MoeConfig.builder().router("aoe").dModel(D).numExperts(E).topK(2).expertHidden(F)
+                .maxTokens(T).expertGateRank(3).normalizeTopK(false).balanceLoss(BalanceLoss.MEGABLOCKS)
+                .balanceCoef(0.1).zLossCoef(0.01);
+        out.add(Arguments.of("aoe GeGLU d_low 3", aoe.expertType(ExpertType.GEGLU).build()));
+        out.add(Arguments.of("aoe SwiGLU renorm + shared expert",
+                aoe.expertType(ExpertType.SWIGLU).normalizeTopK(true).sharedExperts(1).sharedHidden(3).build()));
         return out.stream();
     }
 
@@ -168,7 +185,7 @@ class MoeGradientCheckTest {
     interface Fn { double at(float h); }
 
     /** True if checked (smooth), false if skipped; fails the test on a real mismatch. */
-    private static boolean check(String what, float analytic, Fn f) {
+    static boolean check(String what, float analytic, Fn f) {
         float h1 = 4e-3f, h2 = 2e-3f;
         double fd1 = (f.at(h1) - f.at(-h1)) / (2 * h1);
         double fd2 = (f.at(h2) - f.at(-h2)) / (2 * h2);

@@ -59,7 +59,17 @@ class TorchDifferentialTest {
                         .capacityRule(CapacityRule.FIXED).fixedCapacity(5).maxTokens(T).build()),
                 Arguments.of("gshard top-2, policy all, lingvo capacity", gshard().build()),
                 Arguments.of("gshard top-2, renormalised after drops", gshard().legacyNormalize(false)
-                        .capacityFactor(1.5).build()));
+                        .capacityFactor(1.5).build()),
+                // MoE++ released-code recipe: 2-layer gate (8E), 2 constant + copy + zero, input × k, gating
+                // residual from a (random) previous layer, logits norm
+                Arguments.of("moe++ with gating residual", MoeConfig.builder().router("moe++").dModel(16).numExperts(8)
+                        .topK(2).expertHidden(12).constantExperts(2).copyExperts(1).zeroExperts(1).routerHidden(64)
+                        .gatingResidual(true).logitsNormStd(1.0).balanceLoss(BalanceLoss.HF).balanceCoef(0.01)
+                        .zLossCoef(1e-3).maxTokens(T).build()),
+                Arguments.of("aoe GeGLU d_low 4 + shared expert", MoeConfig.builder().router("aoe").dModel(16)
+                        .numExperts(6).topK(2).expertHidden(12).expertGateRank(4).expertType(ExpertType.GEGLU)
+                        .normalizeTopK(false).sharedExperts(1).sharedHidden(8).balanceLoss(BalanceLoss.MEGABLOCKS)
+                        .balanceCoef(0.01).zLossCoef(1e-3).maxTokens(T).build()));
     }
 
     /** GShard with capacity C = floor(8·CF/4) per group of 8: drops both top-1 and top-2 choices. */
@@ -89,16 +99,26 @@ class TorchDifferentialTest {
             for (int j = 0; j < c.numExperts(); j++) ds.bias()[j] = (float) (0.2 * MoeLayerTest.randn(rng, 1, 1)[0]);
             in.put("bias", ds.bias());
         }
+        // gating residual: a previous layer's logits and the gradient a next layer would send into ours
+        float[] prev = c.gatingResidual() ? MoeLayerTest.randn(rng, T * c.numExperts(), 1.0) : null;
+        float[] dLogits = c.gatingResidual() ? MoeLayerTest.randn(rng, T * c.numExperts(), 1.0) : null;
+        float[] dPrev = c.gatingResidual() ? new float[T * c.numExperts()] : null;
+        in.put("prevLogits", prev);
+        in.put("dLogits", dLogits);
         JsonNode ref = TorchPeer.run("moe_reference.py", in, dir);
 
         int n = T * c.dModel();
         MemorySegment x = F32.alloc(arena, n), y = F32.alloc(arena, n), dy = F32.alloc(arena, n), dx = F32.alloc(arena, n);
         F32.copyIn(xs, x, 0);
         F32.copyIn(dys, dy, 0);
-        layer.forward(x, 0, T, y, 0, true);
-        layer.backward(x, 0, dy, 0, dx, 0);
+        layer.forward(x, 0, T, null, prev, y, 0, true);
+        float[] logits = java.util.Arrays.copyOf(layer.logits(), T * c.numExperts());
+        layer.backward(x, 0, dy, 0, dx, 0, dLogits == null ? null : dLogits.clone(), dPrev);
 
         Routing r = layer.routing();
+        for (int e = c.ffnExperts(); e < c.numExperts(); e++) {
+            assertThat(r.assigned[e]).as("the case routes tokens to special expert %d", e).isPositive();
+        }
         JsonNode experts = ref.get("experts"), kept = ref.get("kept");
         for (int s = 0; s < T * r.slots; s++) {
             assertThat(r.expert[s]).as("expert of slot %d", s).isEqualTo(experts.get(s).asInt());
@@ -108,6 +128,10 @@ class TorchDifferentialTest {
         assertThat(r.balanceLoss).isCloseTo(ref.get("balanceLoss").asDouble(), org.assertj.core.api.Assertions.within(1e-6));
         assertThat(r.zLoss).isCloseTo(ref.get("zLoss").asDouble(), org.assertj.core.api.Assertions.within(1e-6));
         assertClose("grad x", F32.toArray(dx, 0, n), TorchPeer.floats(ref.get("grad.x")));
+        if (prev != null) {
+            assertClose("logits", logits, TorchPeer.floats(ref.get("logits")));
+            assertClose("grad prevLogits", dPrev, TorchPeer.floats(ref.get("grad.prevLogits")));
+        }
         for (Param p : layer.params()) {
             String key = "grad." + p.name().substring(prefix.length());
             assertThat(ref.has(key)).as("reference has " + key).isTrue();

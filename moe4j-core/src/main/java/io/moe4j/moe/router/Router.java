@@ -65,4 +65,53 @@ public interface Router {
 
     /** Non-trainable routing state for checkpoints and metrics (e.g. the DeepSeek-V3 bias); empty by default. */
     default float[] state() { return new float[0]; }
+
+    // ---- Optional contracts: MoE++ gating residual and expert-input scale (§4.14), AoE shared features (§4.15).
+    // The defaults describe a router without them, so existing routers need no change.
+
+    /**
+     * Forward with a gating residual: the router's logits become {@code Router(x) + G·prevLogits}, where
+     * {@code prevLogits} (T×E, row-major) are the previous MoE layer's logits as its {@code MoeLayer.logits()}
+     * returned them, or null (first MoE layer: no residual). The router copies them, so the caller may reuse the
+     * array. Routers without a residual map accept only null.
+     */
+    default void forward(MemorySegment x, long xOff, int t, int[] tokenIds, float[] prevLogits, Routing r,
+                         boolean training) {
+        if (prevLogits != null) {
+            throw new IllegalArgumentException("router " + name() + " has no gating residual; pass no previous logits");
+        }
+        forward(x, xOff, t, tokenIds, r, training);
+    }
+
+    /**
+     * Backward with the gating residual's gradients: {@code dLogits} (T×E, may be null) is ∂L/∂(this router's
+     * logits) from later layers, added to the router's own; {@code dPrevLogits} (T×E, may be null = treat the
+     * previous logits as constants) accumulates ∂L/∂prevLogits. Routers without a residual accept only a null
+     * {@code dLogits}.
+     */
+    default void backward(MemorySegment x, long xOff, int t, Routing r, float[] dWeight, float[] dLogits,
+                          float[] dPrevLogits, MemorySegment dx, long dxOff) {
+        if (dLogits != null) {
+            throw new IllegalArgumentException("router " + name() + " does not feed a gating residual; pass no dLogits");
+        }
+        backward(x, xOff, t, r, dWeight, dx, dxOff);
+    }
+
+    /** Multiplier of the routed experts' input (MoE++'s released code: k); the router itself sees x. */
+    default float expertInputScale() { return 1f; }
+
+    /**
+     * Width of the per-(token, expert) features this router computes and the experts reuse as their gate input
+     * (AoE: the low-rank activation A_{t,e}, width d_low); 0 = none.
+     */
+    default int expertFeatureWidth() { return 0; }
+
+    /** The features of the last forward: row t·E + e of {@link #expertFeatureWidth()} floats; null if none. */
+    default MemorySegment expertFeatures() { return null; }
+
+    /**
+     * ∂L/∂features, same layout, zeroed by {@link #forward}: the layer adds the experts' gradient into it before
+     * {@link #backward}, which consumes it. Null if none.
+     */
+    default MemorySegment expertFeatureGrad() { return null; }
 }

@@ -17,7 +17,8 @@ public final class Routers {
 
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
-            "expert-choice", "top-p", "remoe", "noisy-topk", "gshard", "hash", "evomoe");
+            "expert-choice", "top-p", "remoe", "noisy-topk", "gshard", "hash", "evomoe",
+            "moe++", "aoe");
 
     /** Routers with a variable number of experts per token (slots = E). */
     private static final List<String> VARIABLE_COUNT = List.of("expert-choice", "top-p", "remoe");
@@ -87,6 +88,8 @@ public final class Routers {
                 }
                 yield new EvoMoeRouter(c, arena, kernels, pool);
             }
+            case "moe++" -> new MoePlusPlusRouter(c, arena, kernels, pool);
+            case "aoe" -> new AutonomyRouter(c, arena, kernels, pool);
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
