@@ -207,6 +207,61 @@ class MoeLayerTest {
         assertThat(dws[1]).isEqualTo(dws[0]);
     }
 
+    /**
+     * Spec §5.8.4: per-token dropless routers give every token the same output whether it is routed alone or in
+     * a batch (bit for bit: each expert row is computed by the same GEMM code path, whatever the bin size).
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"softmax-topk", "deepseek-v3", "noisy-topk", "top-p", "remoe"})
+    void perTokenRoutersAreBatchInvariant(String router) {
+        int d = 16, f = 12, e = 8, t = 20;
+        MoeConfig c = MoeConfig.builder().router(router).dModel(d).numExperts(e).topK(2).expertHidden(f)
+                .nGroup(router.equals("deepseek-v3") ? 4 : 1).topkGroup(router.equals("deepseek-v3") ? 2 : 1)
+                .maxTokens(t).build();
+        MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), POOL);
+        layer.init(new SplittableRandom(30), 0.4, 1.0);
+        float[] xs = randn(new SplittableRandom(31), t * d, 1.0);
+        MemorySegment x = seg(arena, xs), y = F32.alloc(arena, (long) t * d);
+        layer.forward(x, 0, t, y, 0, false);
+        float[] batch = F32.toArray(y, 0, t * d);
+        for (int i : new int[]{0, 7, t - 1}) {
+            MemorySegment xi = seg(arena, java.util.Arrays.copyOfRange(xs, i * d, (i + 1) * d)), yi = F32.alloc(arena, d);
+            layer.forward(xi, 0, 1, yi, 0, false);
+            for (int j = 0; j < d; j++) {
+                assertThat(F32.get(yi, j)).as("%s token %d dim %d", router, i, j).isCloseTo(batch[i * d + j], within(1e-5f));
+            }
+        }
+    }
+
+    /** Spec §5.8.5: permuting router rows and expert parameters together leaves the output unchanged. */
+    @Test
+    void expertPermutationEquivariance() {
+        int d = 12, f = 10, e = 5, t = 16;
+        MoeConfig c = MoeConfig.builder().dModel(d).numExperts(e).topK(2).expertHidden(f).maxTokens(t).build();
+        MoeLayer a = new MoeLayer(c, arena, Kernels.get(), POOL), b = new MoeLayer(c, arena, Kernels.get(), POOL);
+        a.init(new SplittableRandom(40), 0.4, 1.0);
+        int[] perm = {3, 0, 4, 1, 2};
+        float[] wr = a.router().params().get(0).toArray(), wrP = new float[wr.length];
+        float[] g = a.experts().gate().toArray(), u = a.experts().up().toArray(), dn = a.experts().down().toArray();
+        float[] gP = new float[g.length], uP = new float[u.length], dP = new float[dn.length];
+        for (int k = 0; k < e; k++) {
+            int src = perm[k];
+            System.arraycopy(wr, src * d, wrP, k * d, d);
+            System.arraycopy(g, src * f * d, gP, k * f * d, f * d);
+            System.arraycopy(u, src * f * d, uP, k * f * d, f * d);
+            System.arraycopy(dn, src * d * f, dP, k * d * f, d * f);
+        }
+        b.router().params().get(0).set(wrP);
+        b.experts().gate().set(gP);
+        b.experts().up().set(uP);
+        b.experts().down().set(dP);
+        MemorySegment x = seg(arena, randn(new SplittableRandom(41), t * d, 1.0));
+        MemorySegment ya = F32.alloc(arena, (long) t * d), yb = F32.alloc(arena, (long) t * d);
+        a.forward(x, 0, t, ya, 0, false);
+        b.forward(x, 0, t, yb, 0, false);
+        assertThat(F32.toArray(yb, 0, t * d)).containsExactly(F32.toArray(ya, 0, t * d), within(1e-5f));
+    }
+
     @Test
     void nanInRouterLogitsIsReportedWithTheLayer() {
         MoeConfig c = MoeConfig.builder().dModel(4).numExperts(4).topK(2).expertHidden(4).layerIndex(7).maxTokens(2).build();
