@@ -188,14 +188,15 @@ public final class GgufFile implements AutoCloseable {
         // Data section: aligned after the header; every tensor must be aligned, inside the file and apart.
         long headerEnd = p.pos();
         long dataOffset = alignUp(headerEnd, alignment);
-        long dataBytes = Math.max(0, p.size() - dataOffset);
+        // may be negative: a header padded past the end of the file has no room even for an empty tensor
+        long dataBytes = p.size() - dataOffset;
         for (int i = 0; i < tensors.size(); i++) {
             GgufTensorInfo t = tensors.get(i);
             long tAt = infoOffsets.get(i);
             if (t.offset() % alignment != 0) {
                 throw p.error(tAt, "tensor '" + t.name() + "' has offset " + t.offset() + ", not a multiple of the alignment " + alignment);
             }
-            if (t.offset() > dataBytes || t.byteSize() > dataBytes - t.offset()) {
+            if (dataBytes < 0 || t.offset() > dataBytes || t.byteSize() > dataBytes - t.offset()) {
                 throw p.error(tAt, "tensor '" + t.name() + "' needs bytes [" + (dataOffset + t.offset()) + ", "
                         + (dataOffset + t.offset() + t.byteSize()) + ") but the file ends at " + p.size()
                         + " (truncated file or bad offset)");
