@@ -140,15 +140,17 @@ class GgufRoundTripTest {
         try (Arena arena = Arena.ofConfined()) {
             Path f = dir.resolve("views.gguf");
             sample(arena, 1, 32).write(f);
-            try (GgufFile g = GgufFile.open(f)) {
-                long base = g.segment().address();
-                for (GgufTensorInfo t : g.tensors()) {
-                    assertThat(g.tensorData(t.name()).address()).isEqualTo(base + g.dataOffset() + t.offset());
-                }
-                MemorySegment data = g.tensorData("output_norm.weight");
-                g.close();
-                assertThatThrownBy(() -> data.get(ValueLayout.JAVA_BYTE, 0)).isInstanceOf(IllegalStateException.class);
+            GgufFile g = GgufFile.open(f);
+            long base = g.segment().address();
+            for (GgufTensorInfo t : g.tensors()) {
+                assertThat(g.tensorData(t.name()).address()).isEqualTo(base + g.dataOffset() + t.offset());
             }
+            MemorySegment data = g.tensorData("output_norm.weight");
+            GgufArray tokens = g.get("tokenizer.ggml.tokens").asArray();
+            g.close();
+            g.close();                                  // idempotent
+            assertThatThrownBy(() -> data.get(ValueLayout.JAVA_BYTE, 0)).isInstanceOf(IllegalStateException.class);
+            assertThatThrownBy(() -> tokens.getString(0)).isInstanceOf(IllegalStateException.class);
         }
     }
 
