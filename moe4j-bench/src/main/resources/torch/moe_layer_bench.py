@@ -22,10 +22,12 @@ def main():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     router = torch.nn.Parameter(torch.randn(E, d, generator=g) * 0.02)
-    w1 = torch.nn.Parameter(torch.randn(E, f, d, generator=g) * 0.02)
-    w3 = torch.nn.Parameter(torch.randn(E, f, d, generator=g) * 0.02)
-    w2 = torch.nn.Parameter(torch.randn(E, d, f, generator=g) * 0.02)
-    params = [router, w1, w3, w2]
+    # one Parameter per expert matrix, as HF's nn.ModuleList of experts: indexing a stacked [E, f, d]
+    # Parameter would make autograd materialise a full-size gradient per expert (64 × 3 × 33 MB per step)
+    w1 = [torch.nn.Parameter(torch.randn(f, d, generator=g) * 0.02) for _ in range(E)]
+    w3 = [torch.nn.Parameter(torch.randn(f, d, generator=g) * 0.02) for _ in range(E)]
+    w2 = [torch.nn.Parameter(torch.randn(d, f, generator=g) * 0.02) for _ in range(E)]
+    params = [router] + w1 + w3 + w2
     if fs > 0:
         s1 = torch.nn.Parameter(torch.randn(fs, d, generator=g) * 0.02)
         s3 = torch.nn.Parameter(torch.randn(fs, d, generator=g) * 0.02)

@@ -40,8 +40,12 @@ import java.util.List;
  */
 public final class ExpertBank {
     private static final int ROW_CHUNK = 16;
-    /** Bins up to this many rows on average are run one expert per task (see {@link #splitByExpert}). */
-    private static final int SPLIT_MAX_ROWS = Integer.getInteger("moe4j.moe.splitMaxRows", 512);
+    /**
+     * Bins up to this many rows on average are run one expert per task (see {@link #splitByExpert}). Measured with
+     * E=64, d=512, f=256 on 2 threads: one expert per task is 15–40 % faster at 8–32 rows per expert, and parallel
+     * GEMMs win at 256+ rows (moe4j bench moe-layer; /tmp-style harness numbers in docs/BENCHMARKS.md).
+     */
+    private static final int SPLIT_MAX_ROWS = Integer.getInteger("moe4j.moe.splitMaxRows", 128);
     private static final String EXPERT_PARALLEL = System.getProperty("moe4j.moe.expertParallel", "auto");
     private String splitMode = EXPERT_PARALLEL;
 
