@@ -57,6 +57,14 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     abstract VectorSpecies<Short> sHalf();
     /** Bytes at half width (as many lanes as {@link #s()}): Q8_0 / Q4_0 weight bytes to widen. */
     abstract VectorSpecies<Byte> bHalf();
+    /** Floats of the F16 / BF16 kernels (at 512 bits: 256-bit vectors, see dotF16). */
+    abstract VectorSpecies<Float> hf();
+    /** Ints, as many lanes as {@link #hf()}: two F16 / BF16 weights each. */
+    abstract VectorSpecies<Integer> hi();
+    /** Shorts, the same width as {@link #hf()}. */
+    abstract VectorSpecies<Short> hs();
+    /** Float lanes of the F16 / BF16 kernels: the activations' pair layout (see {@link Activations}). */
+    final int pairLanes() { return hf().length(); }
     /** False for 128-bit vectors, where a block needs four short vectors: Q8_0/Q4_0 then use the scalar dots. */
     abstract boolean quantized();
 
@@ -258,8 +266,20 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
      * to rebias, the activations are stored times 2^112 (exact: |x| <= 65504 < 2^16 after the F16 rounding), so
      * the FMA's exact product is the same w·x. Infinity and NaN (half exponent 31) would decode as finite
      * numbers: a two-op check per vector (lanewise min of ~w & 0x7c00 over shorts) notices them, and such a
-     * (rare) row is recomputed with the exact decode (dotF16Exact). Measured with the weights in L2: 14 → 30 GB/s
-     * at 512 bits; see SimdQuantMatmul for the DRAM numbers.
+     * (rare) row is recomputed with the exact decode (dotF16Exact).
+     *
+     * Width: at 512 bits these kernels still use 256-bit vectors (hf()/hi()/hs()): from DRAM on Zen4 they measured
+     * faster (65536×2048, 1 thread: F16 22–24 vs 19–20 GB/s, BF16 16–25 vs 15–16), equal at 4096×4096.
+     *
+     * Measured (QuantTiming -Dtypes=F16,BF16, 1 / 2 threads, Zen4 2 cores, read bandwidth 22–24 / 29–33 GB/s in
+     * the same runs; the machine is noisy, best of 3 runs of best-of-5):
+     *   F16  4096×4096   4.1–5.2 / 7.6–8.0  →  11.0 / 17.7 GB/s     65536×2048   6.1 / 9.8  →  23.7 / 28.0 GB/s
+     *   BF16 4096×4096  12.6–13.6 / 18–22  →  15.7 / 19.2 GB/s     65536×2048  23.1 / 26.4 → 25.5 / 28.7 GB/s
+     * Cache-hot (-Dcold=0 -Dshapes=256x4096, weights in L2): F16 0.5–9 (the old decode made C2 give up inlining:
+     * NodeCountInliningCutoff, boxed vectors) → 25–34 GB/s, BF16 15 → 37 GB/s.
+     * Open: at K ≥ 4096 (rows of 8 KB) both formats reach only ~11 GB/s with one thread from DRAM, against
+     * ~20 at K ≤ 2048, though not when cache-hot; splitting K into 2048-element segments (x stays in L1) was
+     * slower (7 GB/s), a two-row kernel sharing the x loads broke F16 inlining and did not help BF16.
      */
 
     private static final int F16_ABS = 0x0fffffff;       // decoded: everything but the sign
@@ -297,11 +317,11 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
      * and times 2^112 (see above).
      */
     final float dotF16(MemorySegment w, long off, float[] x, int xo, int len) {
-        VectorSpecies<Float> F = f();
-        VectorSpecies<Integer> I = i();
+        VectorSpecies<Float> F = hf();
+        VectorSpecies<Integer> I = hi();
         int L = F.length(), G = 2 * L;
         FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-        ShortVector c0 = ShortVector.broadcast(s(), (short) 0x7c00), c1 = c0;
+        ShortVector c0 = ShortVector.broadcast(hs(), (short) 0x7c00), c1 = c0;
         int j = 0;
         for (; j + 2 * G <= len; j += 2 * G) {
             long o = off + 2L * j;
@@ -327,12 +347,12 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
 
     /** {@link #dotF16} for a row with an infinite or NaN weight: the exact decode throughout (slow, rare). */
     private float dotF16Exact(MemorySegment w, long off, float[] x, int xo, int len) {
-        VectorSpecies<Float> F = f();
+        VectorSpecies<Float> F = hf();
         int L = F.length(), G = 2 * L;
         FloatVector s0 = FloatVector.zero(F), s1 = s0;
         int j = 0;
         for (; j + G <= len; j += G) {
-            IntVector a = IntVector.fromMemorySegment(i(), w, off + 2L * j, LE);
+            IntVector a = IntVector.fromMemorySegment(hi(), w, off + 2L * j, LE);
             s0 = f16Fix(f16Lo(a)).fma(FloatVector.fromArray(F, x, xo + j), s0);
             s1 = f16Fix(f16Hi(a)).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
         }
@@ -352,8 +372,8 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
      * halves {@code v & 0xffff0000}: one op per float vector.
      */
     final float dotBf16(MemorySegment w, long off, float[] x, int xo, int len) {
-        VectorSpecies<Float> F = f();
-        VectorSpecies<Integer> I = i();
+        VectorSpecies<Float> F = hf();
+        VectorSpecies<Integer> I = hi();
         int L = F.length(), G = 2 * L;
         FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
         int j = 0;
@@ -400,12 +420,18 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
         private static final VectorSpecies<Short> SH = ShortVector.SPECIES_256;
         private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_256;
+        private static final VectorSpecies<Float> HF = FloatVector.SPECIES_256;
+        private static final VectorSpecies<Integer> HI = IntVector.SPECIES_256;
+        private static final VectorSpecies<Short> HS = ShortVector.SPECIES_256;
         @Override VectorSpecies<Float> f() { return F; }
         @Override VectorSpecies<Integer> i() { return I; }
         @Override VectorSpecies<Short> s() { return S; }
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
         @Override boolean quantized() { return true; }
+        @Override VectorSpecies<Float> hf() { return HF; }
+        @Override VectorSpecies<Integer> hi() { return HI; }
+        @Override VectorSpecies<Short> hs() { return HS; }
     }
 
     static final class W256 extends SimdDots {
@@ -420,6 +446,9 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
         @Override boolean quantized() { return true; }
+        @Override VectorSpecies<Float> hf() { return F; }
+        @Override VectorSpecies<Integer> hi() { return I; }
+        @Override VectorSpecies<Short> hs() { return S; }
     }
 
     static final class W128 extends SimdDots {
@@ -434,5 +463,8 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
         @Override boolean quantized() { return false; }
+        @Override VectorSpecies<Float> hf() { return F; }
+        @Override VectorSpecies<Integer> hi() { return I; }
+        @Override VectorSpecies<Short> hs() { return S; }
     }
 }

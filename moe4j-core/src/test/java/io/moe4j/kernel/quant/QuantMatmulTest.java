@@ -273,10 +273,10 @@ class QuantMatmulTest {
         for (int i = 0; i < 65536; i++) h.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) i);
         for (VectorSpecies<Float> sp : species()) {
             SimdDots dots = SimdDots.forBits(sp.vectorBitSize());
-            int lanes = dots.f().length();
+            int lanes = dots.pairLanes();
             float[] lo = new float[lanes], hi = new float[lanes], loFix = new float[lanes], hiFix = new float[lanes];
             for (int i = 0; i < 65536; i += 2 * lanes) {
-                IntVector v = IntVector.fromMemorySegment(dots.i(), h, 2L * i, ByteOrder.LITTLE_ENDIAN);
+                IntVector v = IntVector.fromMemorySegment(dots.hi(), h, 2L * i, ByteOrder.LITTLE_ENDIAN);
                 dots.f16Lo(v).intoArray(lo, 0);
                 dots.f16Hi(v).intoArray(hi, 0);
                 dots.f16Fix(dots.f16Lo(v)).intoArray(loFix, 0);

@@ -23,13 +23,16 @@ import java.util.SplittableRandom;
  * </pre>
  * {@code -Dtypes=F16,BF16} picks the weight formats (default Q8_0,Q4_0,F16,BF16), {@code -Dthreads=2} only that
  * thread count (default 1 and 2). {@code -Dcold=0} reuses one matrix (cache-hot: the kernels' compute ceiling); {@code -Dsmall=true} times a
- * 256×4096 matrix instead of the two issue shapes. The "caller CPU time" column divides by the calling thread's
+ * 256×4096 matrix instead of the two issue shapes, {@code -Dshapes=4096x4096,8192x2048} any shapes (rows x K). The "caller CPU time" column divides by the calling thread's
  * CPU time rather than wall time: on a shared machine it shows what the kernel does when it gets the core.
  */
 public final class QuantTiming {
     private static final long COLD_BYTES = Long.getLong("cold", 256L << 20); // > L3 (32 MiB here): DRAM-bound
 
-    private static final int[][] SHAPES = Boolean.getBoolean("small") ? new int[][] {{256, 4096}} : new int[][] {{4096, 4096}, {65536, 2048}};
+    private static final int[][] SHAPES = System.getProperty("shapes") != null
+            ? java.util.Arrays.stream(System.getProperty("shapes").split(",")).map(sh -> sh.trim().split("x"))
+                    .map(a -> new int[] {Integer.parseInt(a[0]), Integer.parseInt(a[1])}).toArray(int[][]::new)
+            : Boolean.getBoolean("small") ? new int[][] {{256, 4096}} : new int[][] {{4096, 4096}, {65536, 2048}};
 
     private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
     /** Weight bytes per second of the calling thread's CPU time (meaningful with 1 thread on a busy machine). */
