@@ -15,7 +15,11 @@ import java.nio.ByteOrder;
  *
  * <ul>
  *   <li>F32 weights: {@link #xf} holds X as is; F16 / BF16 weights: X rounded to F16 / BF16 (kept as floats,
- *       the rounded values are exact in float).</li>
+ *       the rounded values are exact in float). With {@code pairLanes = L > 0} (the SIMD kernels) F16 / BF16
+ *       rows are in the <em>pair layout</em>: in each full group of 2L elements, the L even elements, then the L
+ *       odd ones (the order in which {@link SimdDots} decodes two 16-bit weights per int lane); the last
+ *       {@code K mod 2L} elements in order. F16 activations are then also multiplied by 2^112 (exact), which the
+ *       SIMD decode leaves out of the weights.</li>
  *   <li>Q8_0 and Q4_0 weights: X quantized to Q8_0 with the reference quantizer; {@link #xq} holds the quants
  *       widened to shorts (what the SIMD multiply consumes), {@link #xd} the fp16-rounded block scales.</li>
  * </ul>
@@ -56,15 +60,23 @@ final class Activations {
         }
     }
 
-    /** Converts X row {@code i} (at float {@code xOff + i·ldx}) into row {@code i} of the scratch. */
-    void convertRow(int worker, DType wType, boolean packQ4, MemorySegment x, long xOff, int ldx, int i, int k) {
+    /**
+     * Converts X row {@code i} (at float {@code xOff + i·ldx}) into row {@code i} of the scratch; F16 / BF16 in
+     * the pair layout of {@code pairLanes} lanes if that is positive.
+     */
+    void convertRow(int worker, DType wType, boolean packQ4, int pairLanes, MemorySegment x, long xOff, int ldx, int i, int k) {
         float[] row = rowBuf[worker];
         MemorySegment.copy(x, F32_LE, (xOff + (long) i * ldx) * 4, row, 0, k);
         int base = i * k;
         switch (wType) {
             case F32 -> System.arraycopy(row, 0, xf, base, k);
-            case F16 -> { for (int j = 0; j < k; j++) xf[base + j] = Fp16.round(row[j]); }
-            case BF16 -> { for (int j = 0; j < k; j++) xf[base + j] = Bf16.round(row[j]); }
+            case F16, BF16 -> {
+                boolean f16 = wType == DType.F16;
+                float scale = f16 && pairLanes > 0 ? 0x1p112f : 1f;
+                for (int j = 0; j < k; j++) row[j] = (f16 ? Fp16.round(row[j]) : Bf16.round(row[j])) * scale;
+                if (pairLanes > 0) toPairLayout(row, xf, base, k, pairLanes);
+                else System.arraycopy(row, 0, xf, base, k);
+            }
             case Q8_0, Q4_0 -> {
                 int nb = k / Q8_0.BLOCK;
                 for (int b = 0; b < nb; b++) {
@@ -74,6 +86,18 @@ final class Activations {
                 }
             }
         }
+    }
+
+    /** Copies {@code src[0, k)} to {@code dst} at {@code base} in the pair layout of {@code lanes} lanes. */
+    static void toPairLayout(float[] src, float[] dst, int base, int k, int lanes) {
+        int g2 = 2 * lanes, full = k - k % g2;
+        for (int g = 0; g < full; g += g2) {
+            for (int p = 0; p < lanes; p++) {
+                dst[base + g + p] = src[g + 2 * p];
+                dst[base + g + lanes + p] = src[g + 2 * p + 1];
+            }
+        }
+        System.arraycopy(src, full, dst, base + full, k - full);
     }
 
     /**

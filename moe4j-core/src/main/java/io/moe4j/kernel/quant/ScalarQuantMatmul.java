@@ -34,7 +34,7 @@ public final class ScalarQuantMatmul implements QuantMatmul {
         if (rows == 0 || n == 0) return;
         Activations a = scratch.get();
         a.ensure(wType, n, k, pool.threads());
-        pool.parallelFor(n, (i, worker) -> a.convertRow(worker, wType, false, x, xOff, ldx, i, k));
+        pool.parallelFor(n, (i, worker) -> a.convertRow(worker, wType, false, 0, x, xOff, ldx, i, k));
         long rowBytes = wType.byteSize(k);
         int nb = k / 32;
         pool.parallelRanges(rows, ROW_CHUNK, (from, to, worker) -> {

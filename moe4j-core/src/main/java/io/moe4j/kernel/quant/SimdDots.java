@@ -57,6 +57,14 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     abstract VectorSpecies<Short> sHalf();
     /** Bytes at half width (as many lanes as {@link #s()}): Q8_0 / Q4_0 weight bytes to widen. */
     abstract VectorSpecies<Byte> bHalf();
+    /** Floats of the F16 / BF16 kernels (at 512 bits: 256-bit vectors, see dotF16). */
+    abstract VectorSpecies<Float> hf();
+    /** Ints, as many lanes as {@link #hf()}: two F16 / BF16 weights each. */
+    abstract VectorSpecies<Integer> hi();
+    /** Shorts, the same width as {@link #hf()}. */
+    abstract VectorSpecies<Short> hs();
+    /** Float lanes of the F16 / BF16 kernels: the activations' pair layout (see {@link Activations}). */
+    final int pairLanes() { return hf().length(); }
     /** False for 128-bit vectors, where a block needs four short vectors: Q8_0/Q4_0 then use the scalar dots. */
     abstract boolean quantized();
 
@@ -243,63 +251,156 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         return sum + ScalarQuantMatmul.dotF32(w, off + 4L * j, x, xo + j, len - j);
     }
 
-    /** Σ w[j]·x[xo+j] over {@code len} F16 weights at byte {@code off}. */
-    final float dotF16(MemorySegment w, long off, float[] x, int xo, int len) {
-        VectorSpecies<Float> F = f();
-        int L = F.length();
-        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-        int j = 0;
-        for (; j + 4 * L <= len; j += 4 * L) {
-            long o = off + 2L * j;
-            s0 = halfToFloat(w, o).fma(FloatVector.fromArray(F, x, xo + j), s0);
-            s1 = halfToFloat(w, o + 2L * L).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
-            s2 = halfToFloat(w, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + j + 2 * L), s2);
-            s3 = halfToFloat(w, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + j + 3 * L), s3);
-        }
-        for (; j + L <= len; j += L) s0 = halfToFloat(w, off + 2L * j).fma(FloatVector.fromArray(F, x, xo + j), s0);
-        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
-        return sum + ScalarQuantMatmul.dotF16(w, off + 2L * j, x, xo + j, len - j);
+    /*
+     * F16 / BF16: pairs. The Vector API has no half-float conversion (JDK 25: no Float16Vector, no HF conversion
+     * in VectorOperators; C2 only uses vcvtph2ps for scalar Float.float16ToFloat and auto-vectorised array loops).
+     * So the weights are loaded as ints, two 16-bit values per lane, and decoded in place: the low halves
+     * (even elements) by a shift left, the high halves (odd elements) by a mask — no widening load, no shuffle.
+     * The activations are stored to match (Activations, "pair layout"): within each group of 2L elements
+     * (L = float lanes), the L even elements first, then the L odd ones; the < 2L elements after the last full
+     * group stay in order.
+     *
+     * F16 decode, 2 or 3 ops a vector: the half's sign goes to bit 31 and its exponent and mantissa to the top of
+     * a float's fields (bits 13..27) by an arithmetic shift right by 3 and a mask — a float whose value is the
+     * half's times 2^-112 (a half subnormal becomes a float subnormal, exactly). Instead of multiplying by 2^112
+     * to rebias, the activations are stored times 2^112 (exact: |x| <= 65504 < 2^16 after the F16 rounding), so
+     * the FMA's exact product is the same w·x. Infinity and NaN (half exponent 31) would decode as finite
+     * numbers: a two-op check per vector (lanewise min of ~w & 0x7c00 over shorts) notices them, and such a
+     * (rare) row is recomputed with the exact decode (dotF16Exact).
+     *
+     * Width: at 512 bits these kernels still use 256-bit vectors (hf()/hi()/hs()): from DRAM on Zen4 they measured
+     * faster (65536×2048, 1 thread: F16 22–24 vs 19–20 GB/s, BF16 16–25 vs 15–16), equal at 4096×4096.
+     *
+     * Measured (QuantTiming -Dtypes=F16,BF16, 1 / 2 threads, Zen4 2 cores, read bandwidth 22–24 / 29–33 GB/s in
+     * the same runs; the machine is noisy, best of 3 runs of best-of-5):
+     *   F16  4096×4096   4.1–5.2 / 7.6–8.0  →  11.0 / 17.7 GB/s     65536×2048   6.1 / 9.8  →  23.7 / 28.0 GB/s
+     *   BF16 4096×4096  12.6–13.6 / 18–22  →  15.7 / 19.2 GB/s     65536×2048  23.1 / 26.4 → 25.5 / 28.7 GB/s
+     * Cache-hot (-Dcold=0 -Dshapes=256x4096, weights in L2): F16 0.5–9 (the old decode made C2 give up inlining:
+     * NodeCountInliningCutoff, boxed vectors) → 25–34 GB/s, BF16 15 → 37 GB/s.
+     * Open: at K ≥ 4096 (rows of 8 KB) both formats reach only ~11 GB/s with one thread from DRAM, against
+     * ~20 at K ≤ 2048, though not when cache-hot; splitting K into 2048-element segments (x stays in L1) was
+     * slower (7 GB/s), a two-row kernel sharing the x loads broke F16 inlining and did not help BF16.
+     */
+
+    private static final int F16_ABS = 0x0fffffff;       // decoded: everything but the sign
+    private static final int F16_INF = 0x1f << 23;        // decoded half exponent 31 (infinity, NaN)
+
+    /** Low halves of {@code v} (even elements) as floats, times 2^-112; infinity and NaN not handled. */
+    final FloatVector f16Lo(IntVector v) {
+        return v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8fffffff).reinterpretAsFloats();
     }
 
-    /** Σ w[j]·x[xo+j] over {@code len} BF16 weights at byte {@code off}. */
+    /** High halves of {@code v} (odd elements) as floats, times 2^-112; infinity and NaN not handled. */
+    final FloatVector f16Hi(IntVector v) {
+        return v.lanewise(VectorOperators.ASHR, 3).and(0x8fffe000).reinterpretAsFloats();
+    }
+
+    /** Lanewise min with a short that is 0 iff that half of {@code v} is infinite or NaN. */
+    private ShortVector f16Check(ShortVector min, IntVector v) {
+        return min.min(v.not().and(0x7c007c00).reinterpretAsShorts());
+    }
+
+    /**
+     * {@link #f16Lo} / {@link #f16Hi} result made exact for every half: a decoded exponent of 31 becomes 255, and
+     * NaNs get the quiet bit, as {@link Float#float16ToFloat} and x86's {@code vcvtph2ps} do (then infinity and
+     * NaN are themselves, not times 2^-112).
+     */
+    final FloatVector f16Fix(FloatVector decoded) {
+        IntVector v = decoded.reinterpretAsInts(), abs = v.and(F16_ABS);
+        return v.lanewise(VectorOperators.OR, 0x7f800000, abs.compare(VectorOperators.GE, F16_INF))
+                .lanewise(VectorOperators.OR, 0x00400000, abs.compare(VectorOperators.GT, F16_INF))
+                .reinterpretAsFloats();
+    }
+
+    /**
+     * Σ w[j]·x[j] over {@code len} F16 weights at byte {@code off}; {@code x} (from {@code xo}) in the pair layout
+     * and times 2^112 (see above).
+     */
+    final float dotF16(MemorySegment w, long off, float[] x, int xo, int len) {
+        VectorSpecies<Float> F = hf();
+        VectorSpecies<Integer> I = hi();
+        int L = F.length(), G = 2 * L;
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        ShortVector c0 = ShortVector.broadcast(hs(), (short) 0x7c00), c1 = c0;
+        int j = 0;
+        for (; j + 2 * G <= len; j += 2 * G) {
+            long o = off + 2L * j;
+            IntVector a = IntVector.fromMemorySegment(I, w, o, LE), b = IntVector.fromMemorySegment(I, w, o + 2L * G, LE);
+            c0 = f16Check(c0, a);
+            c1 = f16Check(c1, b);
+            s0 = f16Lo(a).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = f16Hi(a).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+            s2 = f16Lo(b).fma(FloatVector.fromArray(F, x, xo + j + G), s2);
+            s3 = f16Hi(b).fma(FloatVector.fromArray(F, x, xo + j + G + L), s3);
+        }
+        if (j + G <= len) {
+            IntVector a = IntVector.fromMemorySegment(I, w, off + 2L * j, LE);
+            c0 = f16Check(c0, a);
+            s0 = f16Lo(a).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = f16Hi(a).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+            j += G;
+        }
+        if (c0.min(c1).reduceLanes(VectorOperators.MIN) == 0) return dotF16Exact(w, off, x, xo, len);
+        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        return sum + dotF16Tail(w, off, x, xo, j, len);
+    }
+
+    /** {@link #dotF16} for a row with an infinite or NaN weight: the exact decode throughout (slow, rare). */
+    private float dotF16Exact(MemorySegment w, long off, float[] x, int xo, int len) {
+        VectorSpecies<Float> F = hf();
+        int L = F.length(), G = 2 * L;
+        FloatVector s0 = FloatVector.zero(F), s1 = s0;
+        int j = 0;
+        for (; j + G <= len; j += G) {
+            IntVector a = IntVector.fromMemorySegment(hi(), w, off + 2L * j, LE);
+            s0 = f16Fix(f16Lo(a)).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = f16Fix(f16Hi(a)).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+        }
+        return s0.add(s1).reduceLanes(VectorOperators.ADD) + dotF16Tail(w, off, x, xo, j, len);
+    }
+
+    /** Elements {@code [from, len)} of {@link #dotF16}, in order (x there is times 2^112 too: undone exactly). */
+    private static float dotF16Tail(MemorySegment w, long off, float[] x, int xo, int from, int len) {
+        float sum = 0f;
+        for (int j = from; j < len; j++) sum += Float.float16ToFloat(w.get(SHORT_LE, off + 2L * j)) * (x[xo + j] * 0x1p-112f);
+        return sum;
+    }
+
+    /**
+     * Σ w[j]·x[j] over {@code len} BF16 weights at byte {@code off}; {@code x} (from {@code xo}) in the pair
+     * layout. Decode: a BF16 is the upper half of a float, so the low halves are {@code v << 16} and the high
+     * halves {@code v & 0xffff0000}: one op per float vector.
+     */
     final float dotBf16(MemorySegment w, long off, float[] x, int xo, int len) {
-        VectorSpecies<Float> F = f();
-        int L = F.length();
+        VectorSpecies<Float> F = hf();
+        VectorSpecies<Integer> I = hi();
+        int L = F.length(), G = 2 * L;
         FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
         int j = 0;
-        for (; j + 4 * L <= len; j += 4 * L) {
+        for (; j + 2 * G <= len; j += 2 * G) {
             long o = off + 2L * j;
-            s0 = bf16ToFloat(w, o).fma(FloatVector.fromArray(F, x, xo + j), s0);
-            s1 = bf16ToFloat(w, o + 2L * L).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
-            s2 = bf16ToFloat(w, o + 4L * L).fma(FloatVector.fromArray(F, x, xo + j + 2 * L), s2);
-            s3 = bf16ToFloat(w, o + 6L * L).fma(FloatVector.fromArray(F, x, xo + j + 3 * L), s3);
+            IntVector a = IntVector.fromMemorySegment(I, w, o, LE), b = IntVector.fromMemorySegment(I, w, o + 2L * G, LE);
+            s0 = bf16Lo(a).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = bf16Hi(a).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+            s2 = bf16Lo(b).fma(FloatVector.fromArray(F, x, xo + j + G), s2);
+            s3 = bf16Hi(b).fma(FloatVector.fromArray(F, x, xo + j + G + L), s3);
         }
-        for (; j + L <= len; j += L) s0 = bf16ToFloat(w, off + 2L * j).fma(FloatVector.fromArray(F, x, xo + j), s0);
+        if (j + G <= len) {
+            IntVector a = IntVector.fromMemorySegment(I, w, off + 2L * j, LE);
+            s0 = bf16Lo(a).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            s1 = bf16Hi(a).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
+            j += G;
+        }
         float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
         return sum + ScalarQuantMatmul.dotBf16(w, off + 2L * j, x, xo + j, len - j);
     }
 
-    /** BF16 → float: the bits shifted into the upper half of an int. */
-    private FloatVector bf16ToFloat(MemorySegment w, long o) {
-        return ((IntVector) ShortVector.fromMemorySegment(sHalf(), w, o, LE).convertShape(VectorOperators.S2I, i(), 0))
-                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    private static FloatVector bf16Lo(IntVector v) {
+        return v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
-    /**
-     * F16 → float without a conversion instruction (the Vector API has none): place exponent and mantissa at the
-     * top of a float's fields ({@code << 13}) and multiply by 2^112 to rebias the exponent (15 → 127). That is
-     * exact for normals and, since the shifted half subnormal is a float subnormal, for subnormals too.
-     * Infinity and NaN (half exponent 31) get the float exponent 255 by OR, and NaNs the quiet bit, as
-     * {@link Float#float16ToFloat} and x86's {@code vcvtph2ps} do; the sign is OR'd back.
-     */
-    FloatVector halfToFloat(MemorySegment w, long o) {
-        IntVector h = (IntVector) ShortVector.fromMemorySegment(sHalf(), w, o, LE).convertShape(VectorOperators.S2I, i(), 0);
-        IntVector em = h.and(0x7fff);
-        IntVector bits = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
-                .or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-        bits = bits.lanewise(VectorOperators.OR, 0x7f800000, em.compare(VectorOperators.GE, 0x7c00))
-                .lanewise(VectorOperators.OR, 0x00400000, em.compare(VectorOperators.GT, 0x7c00));
-        return bits.reinterpretAsFloats();
+    private static FloatVector bf16Hi(IntVector v) {
+        return v.and(0xffff0000).reinterpretAsFloats();
     }
 
     // ------------------------------------------------------------------------------------------- widths
@@ -319,12 +420,18 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
         private static final VectorSpecies<Short> SH = ShortVector.SPECIES_256;
         private static final VectorSpecies<Byte> BH = ByteVector.SPECIES_256;
+        private static final VectorSpecies<Float> HF = FloatVector.SPECIES_256;
+        private static final VectorSpecies<Integer> HI = IntVector.SPECIES_256;
+        private static final VectorSpecies<Short> HS = ShortVector.SPECIES_256;
         @Override VectorSpecies<Float> f() { return F; }
         @Override VectorSpecies<Integer> i() { return I; }
         @Override VectorSpecies<Short> s() { return S; }
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
         @Override boolean quantized() { return true; }
+        @Override VectorSpecies<Float> hf() { return HF; }
+        @Override VectorSpecies<Integer> hi() { return HI; }
+        @Override VectorSpecies<Short> hs() { return HS; }
     }
 
     static final class W256 extends SimdDots {
@@ -339,6 +446,9 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
         @Override boolean quantized() { return true; }
+        @Override VectorSpecies<Float> hf() { return F; }
+        @Override VectorSpecies<Integer> hi() { return I; }
+        @Override VectorSpecies<Short> hs() { return S; }
     }
 
     static final class W128 extends SimdDots {
@@ -353,5 +463,8 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         @Override VectorSpecies<Short> sHalf() { return SH; }
         @Override VectorSpecies<Byte> bHalf() { return BH; }
         @Override boolean quantized() { return false; }
+        @Override VectorSpecies<Float> hf() { return F; }
+        @Override VectorSpecies<Integer> hi() { return I; }
+        @Override VectorSpecies<Short> hs() { return S; }
     }
 }

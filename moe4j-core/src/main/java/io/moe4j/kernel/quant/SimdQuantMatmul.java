@@ -102,7 +102,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
         @Override
         public void run(int task, int worker) {
             if (converting) {
-                act.convertRow(worker, wType, packQ4, x, xOff, ldx, task, k);
+                act.convertRow(worker, wType, packQ4, dots.pairLanes(), x, xOff, ldx, task, k);
                 return;
             }
             int r0 = task * chunkRows, r1 = Math.min(rows, r0 + chunkRows);

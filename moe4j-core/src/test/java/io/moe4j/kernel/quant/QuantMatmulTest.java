@@ -7,6 +7,7 @@ import io.moe4j.tensor.quant.Fp16;
 import io.moe4j.tensor.quant.Q8_0;
 import io.moe4j.tensor.quant.Quant;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -262,20 +263,82 @@ class QuantMatmulTest {
         }
     }
 
+    /**
+     * The SIMD F16 decode of all 65536 halves, at every width: the fast decode (times 2^-112) exact for every
+     * finite half, the fixed-up decode bit-identical to {@link Float#float16ToFloat} for infinity and NaN too.
+     */
     @Test
     void halfToFloatMatchesJavaForAllBitPatterns() {
-        SimdDots dots = SimdDots.forBits(FloatVector.SPECIES_PREFERRED.vectorBitSize());
-        int lanes = dots.f().length();
         MemorySegment h = ARENA.allocate(2L * 65536);
         for (int i = 0; i < 65536; i++) h.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) i);
-        float[] out = new float[lanes];
-        for (int i = 0; i < 65536; i += lanes) {
-            dots.halfToFloat(h, 2L * i).intoArray(out, 0);
-            for (int l = 0; l < lanes; l++) {
-                assertThat(Float.floatToRawIntBits(out[l])).as("half 0x%04x", i + l)
-                        .isEqualTo(Float.floatToRawIntBits(Float.float16ToFloat((short) (i + l))));
+        for (VectorSpecies<Float> sp : species()) {
+            SimdDots dots = SimdDots.forBits(sp.vectorBitSize());
+            int lanes = dots.pairLanes();
+            float[] lo = new float[lanes], hi = new float[lanes], loFix = new float[lanes], hiFix = new float[lanes];
+            for (int i = 0; i < 65536; i += 2 * lanes) {
+                IntVector v = IntVector.fromMemorySegment(dots.hi(), h, 2L * i, ByteOrder.LITTLE_ENDIAN);
+                dots.f16Lo(v).intoArray(lo, 0);
+                dots.f16Hi(v).intoArray(hi, 0);
+                dots.f16Fix(dots.f16Lo(v)).intoArray(loFix, 0);
+                dots.f16Fix(dots.f16Hi(v)).intoArray(hiFix, 0);
+                for (int l = 0; l < lanes; l++) {
+                    for (int odd = 0; odd < 2; odd++) {
+                        short half = (short) (i + 2 * l + odd);
+                        float expected = Float.float16ToFloat(half);
+                        String what = String.format("%s half 0x%04x", dots.getClass().getSimpleName(), half & 0xffff);
+                        int fixed = Float.floatToRawIntBits((odd == 0 ? loFix : hiFix)[l]);
+                        int fast = Float.floatToRawIntBits((odd == 0 ? lo : hi)[l]);
+                        if (Float.isFinite(expected)) {
+                            int scaled = Float.floatToRawIntBits(expected * 0x1p-112f);
+                            assertThat(fast).as(what).isEqualTo(scaled);
+                            assertThat(fixed).as(what).isEqualTo(scaled);
+                        } else {
+                            assertThat(fixed).as(what).isEqualTo(Float.floatToRawIntBits(expected));
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /**
+     * F16 rows with an infinite or NaN weight (in a vector group or in the scalar tail) take the exact path: the
+     * results are the scalar reference's infinities and NaNs; the other rows are unaffected.
+     */
+    @Test
+    void f16InfinityAndNaNWeights() {
+        int rows = 8, k = 77, n = 2;
+        Case c = randomCase(DType.F16, rows, k, n, 3, false);
+        short[] specials = {0x7c00, (short) 0xfc00, 0x7e00, 0x7c01, (short) 0xfd00};
+        int[] cols = {0, 5, 31, 63, 76};                       // group starts, odd lanes, the 13-element tail
+        for (int r = 1; r < rows; r++) {
+            int col = cols[r % cols.length];
+            c.w.set(ValueLayout.JAVA_SHORT_UNALIGNED, c.wOff + r * DType.F16.byteSize(k) + 2L * col, specials[r % specials.length]);
+        }
+        c.w.set(ValueLayout.JAVA_SHORT_UNALIGNED, c.wOff + 7 * DType.F16.byteSize(k) + 2L * 40, (short) 0x7c00); // a NaN and an infinity in one row
+        MemorySegment expected = c.run(SCALAR, POOL2, false);
+        for (VectorSpecies<Float> sp : species()) {
+            SimdQuantMatmul simd = new SimdQuantMatmul(sp);
+            MemorySegment y = c.run(simd, POOL2, false);
+            for (int i = 0; i < n; i++) {
+                for (int r = 0; r < rows; r++) {
+                    float e = c.y(expected, i, r), a = c.y(y, i, r);
+                    String what = simd.name() + " i=" + i + " r=" + r;
+                    if (r == 0) assertThat(Float.isFinite(a)).as(what).isTrue();
+                    else if (Float.isNaN(e)) assertThat(a).as(what).isNaN();
+                    else assertThat(a).as(what).isEqualTo(e);
+                }
+            }
+        }
+    }
+
+    /** The pair layout: groups of 2L (L even elements, then L odd), the tail in order. */
+    @Test
+    void pairLayout() {
+        float[] src = new float[11], dst = new float[13];
+        for (int j = 0; j < 11; j++) src[j] = j;
+        Activations.toPairLayout(src, dst, 2, 11, 2);
+        assertThat(dst).containsExactly(0, 0, 0, 2, 1, 3, 4, 6, 5, 7, 8, 9, 10);
     }
 
     // ------------------------------------------------------------------ bad input

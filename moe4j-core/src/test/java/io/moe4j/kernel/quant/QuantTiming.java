@@ -21,14 +21,18 @@ import java.util.SplittableRandom;
  *   java --add-modules=jdk.incubator.vector -cp target/classes:target/test-classes \
  *        io.moe4j.kernel.quant.QuantTiming [bits: 512|256|128|preferred] [reps] [n]
  * </pre>
- * {@code -Dcold=0} reuses one matrix (cache-hot: the kernels' compute ceiling); {@code -Dsmall=true} times a
- * 256×4096 matrix instead of the two issue shapes. The "caller CPU time" column divides by the calling thread's
+ * {@code -Dtypes=F16,BF16} picks the weight formats (default Q8_0,Q4_0,F16,BF16), {@code -Dthreads=2} only that
+ * thread count (default 1 and 2). {@code -Dcold=0} reuses one matrix (cache-hot: the kernels' compute ceiling); {@code -Dsmall=true} times a
+ * 256×4096 matrix instead of the two issue shapes, {@code -Dshapes=4096x4096,8192x2048} any shapes (rows x K). The "caller CPU time" column divides by the calling thread's
  * CPU time rather than wall time: on a shared machine it shows what the kernel does when it gets the core.
  */
 public final class QuantTiming {
     private static final long COLD_BYTES = Long.getLong("cold", 256L << 20); // > L3 (32 MiB here): DRAM-bound
 
-    private static final int[][] SHAPES = Boolean.getBoolean("small") ? new int[][] {{256, 4096}} : new int[][] {{4096, 4096}, {65536, 2048}};
+    private static final int[][] SHAPES = System.getProperty("shapes") != null
+            ? java.util.Arrays.stream(System.getProperty("shapes").split(",")).map(sh -> sh.trim().split("x"))
+                    .map(a -> new int[] {Integer.parseInt(a[0]), Integer.parseInt(a[1])}).toArray(int[][]::new)
+            : Boolean.getBoolean("small") ? new int[][] {{256, 4096}} : new int[][] {{4096, 4096}, {65536, 2048}};
 
     private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
     /** Weight bytes per second of the calling thread's CPU time (meaningful with 1 thread on a busy machine). */
@@ -47,10 +51,14 @@ public final class QuantTiming {
         QuantMatmul kernel = new SimdQuantMatmul(species);
         System.out.printf(Locale.ROOT, "kernel %s, N=%d, best of %d%n", kernel.name(), n, reps);
         try (Arena arena = Arena.ofShared()) {
+            DType[] types = java.util.Arrays.stream(System.getProperty("types", "Q8_0,Q4_0,F16,BF16").split(","))
+                    .map(String::trim).map(DType::valueOf).toArray(DType[]::new);
+            int only = Integer.getInteger("threads", 0);
             for (int threads = 1; threads <= 2; threads++) {
+                if (only != 0 && threads != only) continue;
                 try (WorkerPool pool = new WorkerPool(threads)) {
                     System.out.printf(Locale.ROOT, "threads %d: memory read %.1f GB/s%n", threads, bandwidth(arena, pool, reps));
-                    for (DType t : new DType[] {DType.Q8_0, DType.Q4_0}) {
+                    for (DType t : types) {
                         for (int[] shape : SHAPES) {
                             double gbs = matvec(arena, pool, kernel, t, shape[0], shape[1], n, reps);
                             System.out.printf(Locale.ROOT, "threads %d: %-4s %5d x %-5d  %.1f GB/s  (%.1f GB/s of caller CPU time)%n",
@@ -98,7 +106,8 @@ public final class QuantTiming {
         long matBytes = t.byteSize((long) rows * k);
         int copies = (int) Math.max(1, (COLD_BYTES + matBytes - 1) / matBytes);
         MemorySegment w = arena.allocate(matBytes * copies, 64);
-        fillRandomBlocks(w, t);
+        if (t.isQuantized()) fillRandomBlocks(w, t);
+        else fillRandomFloats(w, t);
         MemorySegment x = arena.allocate(4L * k * n, 64);
         SplittableRandom rnd = new SplittableRandom(1);
         for (long i = 0; i < (long) k * n; i++) x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextDouble(-1, 1));
@@ -120,6 +129,20 @@ public final class QuantTiming {
         }
         lastCpuGbs = matBytes / bestCpu;
         return matBytes / best;
+    }
+
+    /** Uniform values in [-1, 1) as F32 / F16 / BF16 (no NaN or infinity: the float formats' realistic case). */
+    private static void fillRandomFloats(MemorySegment w, DType t) {
+        SplittableRandom rnd = new SplittableRandom(7);
+        long n = w.byteSize() / t.byteSize(1);
+        for (long i = 0; i < n; i++) {
+            float f = (float) rnd.nextDouble(-1, 1);
+            switch (t) {
+                case F32 -> w.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, f);
+                case F16 -> w.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Float.floatToFloat16(f));
+                default -> w.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) (Float.floatToRawIntBits(f) >>> 16));
+            }
+        }
     }
 
     /** Random quants with a small valid fp16 scale in every block. */
