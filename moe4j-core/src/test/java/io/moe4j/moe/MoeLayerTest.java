@@ -92,20 +92,7 @@ class MoeLayerTest {
             float[] xs = randn(new SplittableRandom(4), t * d, 1.0);
             MemorySegment x = seg(arena, xs), y = F32.alloc(arena, (long) t * d);
             layer.forward(x, 0, t, y, 0, false);
-            ExpertBank b = layer.experts();
-            float[] wr = layer.router().params().get(0).toArray();
-            for (int i = 0; i < t; i++) {
-                double[] z = new double[e];
-                for (int k = 0; k < e; k++) for (int j = 0; j < d; j++) z[k] += wr[k * d + j] * xs[i * d + j];
-                double[] p = softmax(z);
-                double[] ref = new double[d];
-                for (int k = 0; k < e; k++) {
-                    double[] fk = RefFfn.ffn(ExpertType.SWIGLU, xs, i * d, d, f, b.gate().toArray(), b.up().toArray(),
-                            b.down().toArray(), k);
-                    for (int j = 0; j < d; j++) ref[j] += p[k] * fk[j];
-                }
-                for (int j = 0; j < d; j++) assertThat((double) F32.get(y, (long) i * d + j)).isCloseTo(ref[j], within(1e-5));
-            }
+            RefFfn.assertDenseMixture(layer, xs, y, t);
         }
     }
 

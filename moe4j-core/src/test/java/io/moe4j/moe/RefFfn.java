@@ -54,4 +54,30 @@ public final class RefFfn {
         for (int j = 0; j < d; j++) for (int i = 0; i < f; i++) y[j] += down[e * d * f + j * f + i] * a[i];
         return y;
     }
+
+    /**
+     * Asserts y (T, d) equals the dense mixture Σ_e softmax(x·W_rᵀ)_e · FFN_e(x) of a SwiGLU layer, computed in
+     * double from the layer's own parameters (spec §5.8.1: k = E, expert choice with C = S, top-p with p = 1).
+     */
+    static void assertDenseMixture(MoeLayer layer, float[] xs, java.lang.foreign.MemorySegment y, int t) {
+        MoeConfig c = layer.config();
+        int d = c.dModel(), f = c.expertHidden(), e = c.numExperts();
+        ExpertBank b = layer.experts();
+        float[] wr = layer.router().params().get(0).toArray();
+        float[] gate = b.gate().toArray(), up = b.up().toArray(), down = b.down().toArray();
+        for (int i = 0; i < t; i++) {
+            double[] z = new double[e];
+            for (int k = 0; k < e; k++) for (int j = 0; j < d; j++) z[k] += wr[k * d + j] * xs[i * d + j];
+            double[] p = MoeLayerTest.softmax(z);
+            double[] ref = new double[d];
+            for (int k = 0; k < e; k++) {
+                double[] fk = ffn(ExpertType.SWIGLU, xs, i * d, d, f, gate, up, down, k);
+                for (int j = 0; j < d; j++) ref[j] += p[k] * fk[j];
+            }
+            for (int j = 0; j < d; j++) {
+                org.assertj.core.api.Assertions.assertThat((double) io.moe4j.nn.F32.get(y, (long) i * d + j))
+                        .as("token %d dim %d", i, j).isCloseTo(ref[j], org.assertj.core.api.Assertions.within(1e-5));
+            }
+        }
+    }
 }
