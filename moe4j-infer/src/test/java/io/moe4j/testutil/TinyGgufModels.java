@@ -1,0 +1,208 @@
+package io.moe4j.testutil;
+
+import io.moe4j.gguf.GgmlType;
+import io.moe4j.gguf.GgufArray;
+import io.moe4j.gguf.GgufWriter;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Tiny random-weight models in llama.cpp's {@code llama} architecture (dense, or Mixtral-style with experts), kept
+ * in memory as plain float arrays and written as F32 GGUF files that llama.cpp loads. A differential test builds a
+ * model here, gets llama.cpp's logits for it through {@link LlamaPeer}, and runs its own forward pass over
+ * {@link Model#weights()} to compare.
+ *
+ * <p>Conventions confirmed against llama.cpp ({@code src/llama-model.cpp}, {@code llama-arch.cpp}) and by loading:
+ * every {@link Weight} holds moe4j's row-major shape, slowest dimension first, so a projection is
+ * {@code (out, in)} and {@code y = W x}; GGUF stores the reversed list ({@link Weight#ne()}, fastest first), which
+ * is what llama.cpp's {@code create_tensor} shapes spell: {@code token_embd} {n_embd, n_vocab}, {@code attn_q}
+ * {n_embd, n_head·head_dim}, {@code attn_k}/{@code attn_v} {n_embd, n_head_kv·head_dim}, {@code attn_output}
+ * {n_head·head_dim, n_embd}, {@code ffn_gate}/{@code ffn_up} {n_embd, n_ff}, {@code ffn_down} {n_ff, n_embd},
+ * {@code output} {n_embd, n_vocab}; with experts {@code ffn_gate_inp} {n_embd, n_expert} and the experts stacked
+ * outermost: {@code ffn_gate_exps}/{@code ffn_up_exps} {n_embd, n_ff, n_expert}, {@code ffn_down_exps}
+ * {n_ff, n_embd, n_expert}.
+ *
+ * <p>What llama.cpp computes for these files (the reference a moe4j forward pass must match): pre-norm blocks with
+ * RMSNorm ({@code x / sqrt(mean(x²) + eps) · w}); RoPE on adjacent pairs (2i, 2i+1) with
+ * {@code theta_i = base^(-2i/head_dim)}, position 0 for the first token; grouped-query attention, query head h
+ * reading KV head {@code h / (n_head / n_head_kv)}, scale {@code 1/sqrt(head_dim)}, causal; SwiGLU
+ * {@code down(silu(gate·x) ⊙ up·x)}; experts: softmax over all router logits, top-k, the k weights renormalised
+ * to sum 1; final RMSNorm and {@code output}.
+ *
+ * <p>The tokenizer only has to load (tests pass ids, never text): a GPT-2 byte-level BPE vocabulary with no merges,
+ * three control tokens, the newline byte {@code Ċ} and {@code Ġt<i>} pieces — 64 tokens in all. A SentencePiece
+ * ({@code llama}) vocabulary of that size loads but then aborts the process ({@code std::out_of_range}) once
+ * node-llama-cpp tokenizes text: its byte fallback looks up {@code <0xXX>} tokens with {@code map::at}, so it would
+ * need all 256 of them, while BPE skips unknown bytes. BPE needs {@code tokenizer.ggml.merges} present (empty is
+fine) and a token for {@code "\n"} (llama.cpp asserts its linefeed token exists).
+ *
+ * <p>Non-goals: quantized files, other architectures, realistic weight statistics.
+ */
+public final class TinyGgufModels {
+    public static final String ARCH = "llama";
+    public static final int PAD = 0, BOS = 1, EOS = 2, NEWLINE = 3;
+
+    private TinyGgufModels() {}
+
+    /**
+     * Hyperparameters. {@code experts == 0} means dense FFN blocks; {@code ff} is the per-expert width otherwise.
+     * llama.cpp requires {@code dim % heads == 0}, {@code heads % kvHeads == 0} and (for {@code llama})
+     * {@code rope.dimension_count == head_dim}, which {@link #write} derives.
+     */
+    public record Config(int vocab, int dim, int layers, int heads, int kvHeads, int ff, int experts, int expertsUsed,
+                         int contextLength, float ropeBase, float rmsEps, long seed) {
+        public Config {
+            if (dim % heads != 0 || heads % kvHeads != 0) {
+                throw new IllegalArgumentException("need dim % heads == 0 and heads % kvHeads == 0");
+            }
+            if ((experts == 0) != (expertsUsed == 0) || expertsUsed > experts) {
+                throw new IllegalArgumentException("need 0 < expertsUsed <= experts, or both 0");
+            }
+            if (vocab <= NEWLINE) throw new IllegalArgumentException("vocab must hold <pad>, <s>, </s>, the newline and more");
+        }
+
+        public int headDim() { return dim / heads; }
+        public boolean moe() { return experts > 0; }
+
+        /** 2 layers, d 64, 4 query / 2 KV heads of 16, FFN 128, vocab 64: loads and runs in llama.cpp in well under a second. */
+        public static Config dense(long seed) {
+            return new Config(64, 64, 2, 4, 2, 128, 0, 0, 128, 10000f, 1e-5f, seed);
+        }
+
+        /** {@link #dense} with 4 experts of width 32, top-2 (Mixtral-style). */
+        public static Config mixtral(long seed) {
+            return new Config(64, 64, 2, 4, 2, 32, 4, 2, 128, 10000f, 1e-5f, seed);
+        }
+    }
+
+    /** A weight in moe4j's row-major {@code shape} (slowest first) with its values. */
+    public record Weight(String name, long[] shape, float[] data) {
+        /** GGUF dimensions, fastest first: the shape reversed. */
+        public long[] ne() {
+            long[] ne = new long[shape.length];
+            for (int i = 0; i < shape.length; i++) ne[i] = shape[shape.length - 1 - i];
+            return ne;
+        }
+    }
+
+    /** A model: its configuration, token strings (index = id) and weights by GGUF tensor name, in file order. */
+    public record Model(Config config, List<String> tokens, Map<String, Weight> weights) {
+        public Weight weight(String name) {
+            Weight w = weights.get(name);
+            if (w == null) throw new IllegalArgumentException("no tensor " + name);
+            return w;
+        }
+
+        /** Writes the model as an F32 GGUF v3 file. */
+        public void write(Path file) throws IOException {
+            TinyGgufModels.write(this, file);
+        }
+    }
+
+    /** Random weights for {@code c}, reproducible from {@code c.seed()}. */
+    public static Model llama(Config c) {
+        Random r = new Random(c.seed());
+        Map<String, Weight> w = new LinkedHashMap<>();
+        int q = c.heads() * c.headDim(), kv = c.kvHeads() * c.headDim();
+        // Unit-scale embeddings and 1/sqrt(fan_in) projections keep activations O(1) through the blocks, so the
+        // logits spread over a few units: differences between engines show, softmax does not saturate.
+        gaussian(w, r, "token_embd.weight", 1f, c.vocab(), c.dim());
+        for (int l = 0; l < c.layers(); l++) {
+            String b = "blk." + l + ".";
+            norm(w, r, b + "attn_norm.weight", c.dim());
+            linear(w, r, b + "attn_q.weight", q, c.dim());
+            linear(w, r, b + "attn_k.weight", kv, c.dim());
+            linear(w, r, b + "attn_v.weight", kv, c.dim());
+            linear(w, r, b + "attn_output.weight", c.dim(), q);
+            norm(w, r, b + "ffn_norm.weight", c.dim());
+            if (c.moe()) {
+                linear(w, r, b + "ffn_gate_inp.weight", c.experts(), c.dim());
+                gaussian(w, r, b + "ffn_gate_exps.weight", scale(c.dim()), c.experts(), c.ff(), c.dim());
+                gaussian(w, r, b + "ffn_down_exps.weight", scale(c.ff()), c.experts(), c.dim(), c.ff());
+                gaussian(w, r, b + "ffn_up_exps.weight", scale(c.dim()), c.experts(), c.ff(), c.dim());
+            } else {
+                linear(w, r, b + "ffn_gate.weight", c.ff(), c.dim());
+                linear(w, r, b + "ffn_down.weight", c.dim(), c.ff());
+                linear(w, r, b + "ffn_up.weight", c.ff(), c.dim());
+            }
+        }
+        norm(w, r, "output_norm.weight", c.dim());
+        linear(w, r, "output.weight", c.vocab(), c.dim());
+
+        List<String> tokens = new ArrayList<>(List.of("<pad>", "<s>", "</s>", "\u010a"));   // Ċ: GPT-2's byte-level "\n"
+        for (int i = tokens.size(); i < c.vocab(); i++) tokens.add("\u0120t" + i);   // Ġ: GPT-2's byte-level space
+        return new Model(c, Collections.unmodifiableList(tokens), Collections.unmodifiableMap(w));
+    }
+
+    private static void write(Model m, Path file) throws IOException {
+        Config c = m.config();
+        String a = ARCH + ".";
+        GgufWriter g = new GgufWriter()
+                .putString("general.architecture", ARCH)
+                .putString("general.name", "moe4j-tiny-" + (c.moe() ? "mixtral" : "llama") + "-" + c.seed())
+                .putU32(a + "context_length", c.contextLength())
+                .putU32(a + "embedding_length", c.dim())
+                .putU32(a + "block_count", c.layers())
+                .putU32(a + "feed_forward_length", c.ff())
+                .putU32(a + "attention.head_count", c.heads())
+                .putU32(a + "attention.head_count_kv", c.kvHeads())
+                .putU32(a + "rope.dimension_count", c.headDim())
+                .putF32(a + "rope.freq_base", c.ropeBase())
+                .putF32(a + "attention.layer_norm_rms_epsilon", c.rmsEps());
+        if (c.moe()) g.putU32(a + "expert_count", c.experts()).putU32(a + "expert_used_count", c.expertsUsed());
+
+        int n = m.tokens().size();
+        int[] types = new int[n];
+        for (int i = 0; i < n; i++) types[i] = i <= EOS ? 3 : 1;   // llama_token_type: 1 normal, 3 control
+        g.putString("tokenizer.ggml.model", "gpt2")
+                .putString("tokenizer.ggml.pre", "default")   // absent, llama.cpp warns and uses the same
+                .putArray("tokenizer.ggml.tokens", GgufArray.ofStrings(m.tokens()))
+                .putArray("tokenizer.ggml.token_type", GgufArray.ofInts(types))
+                .putArray("tokenizer.ggml.merges", GgufArray.ofStrings())
+                .putU32("tokenizer.ggml.bos_token_id", BOS)
+                .putU32("tokenizer.ggml.eos_token_id", EOS)
+                .putU32("tokenizer.ggml.padding_token_id", PAD);
+
+        try (Arena arena = Arena.ofConfined()) {
+            for (Weight w : m.weights().values()) {
+                MemorySegment seg = arena.allocate((long) w.data().length * Float.BYTES, 64);
+                MemorySegment.copy(w.data(), 0, seg, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN),
+                        0, w.data().length);
+                g.addTensor(w.name(), GgmlType.F32, w.ne(), seg);
+            }
+            g.write(file);   // tensor bytes are read here, while the arena is still open
+        }
+    }
+
+    private static float scale(int fanIn) { return (float) (1 / Math.sqrt(fanIn)); }
+
+    private static void linear(Map<String, Weight> w, Random r, String name, int out, int in) {
+        gaussian(w, r, name, scale(in), out, in);
+    }
+
+    /** RMSNorm gains near 1, not exactly 1, so a forward pass that skips or misplaces a gain is caught. */
+    private static void norm(Map<String, Weight> w, Random r, String name, int dim) {
+        float[] v = new float[dim];
+        for (int i = 0; i < dim; i++) v[i] = 1f + 0.1f * (float) r.nextGaussian();
+        w.put(name, new Weight(name, new long[]{dim}, v));
+    }
+
+    private static void gaussian(Map<String, Weight> w, Random r, String name, float std, long... shape) {
+        long numel = 1;
+        for (long d : shape) numel *= d;
+        float[] v = new float[Math.toIntExact(numel)];
+        for (int i = 0; i < v.length; i++) v[i] = std * (float) r.nextGaussian();
+        w.put(name, new Weight(name, shape.clone(), v));
+    }
+}
