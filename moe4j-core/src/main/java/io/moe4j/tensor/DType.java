@@ -9,6 +9,12 @@ package io.moe4j.tensor;
  *   <li>{@link #Q8_0}: {@code struct { fp16 d; int8 qs[32]; }} — 34 bytes, value = qs[i] * d.</li>
  *   <li>{@link #Q4_0}: {@code struct { fp16 d; uint8 qs[16]; }} — 18 bytes; element i (0..15) is the low nibble
  *       of qs[i], element i+16 the high nibble; value = (q - 8) * d.</li>
+ *   <li>{@link #Q4_K}: super-blocks of 256 = 8 sub-blocks of 32, {@code struct { fp16 d; fp16 dmin; uint8
+ *       scales[12]; uint8 qs[128]; }} — 144 bytes; 6-bit scale and min per sub-block, 4-bit quants;
+ *       value = d·sc·q − dmin·m (see {@link io.moe4j.tensor.quant.Q4_K}).</li>
+ *   <li>{@link #Q6_K}: super-blocks of 256 = 16 sub-blocks of 16, {@code struct { uint8 ql[128]; uint8 qh[64];
+ *       int8 scales[16]; fp16 d; }} — 210 bytes; value = d·sc·(q − 32), q 6-bit (see
+ *       {@link io.moe4j.tensor.quant.Q6_K}).</li>
  * </ul>
  * The {@link #ggmlId} is GGML's {@code enum ggml_type} value, used by the GGUF reader and writer.
  *
@@ -19,7 +25,9 @@ public enum DType {
     F16(1, 2, 1),
     BF16(1, 2, 30),
     Q8_0(32, 34, 8),
-    Q4_0(32, 18, 2);
+    Q4_0(32, 18, 2),
+    Q4_K(256, 144, 12),
+    Q6_K(256, 210, 14);
 
     private final int blockSize;
     private final int bytesPerBlock;

@@ -4,6 +4,7 @@ import io.moe4j.tensor.DType;
 import io.moe4j.tensor.quant.Bf16;
 import io.moe4j.tensor.quant.Fp16;
 import io.moe4j.tensor.quant.Q8_0;
+import io.moe4j.tensor.quant.Q8_K;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -35,7 +36,8 @@ final class Activations {
 
     float[] xf = new float[0];      // (N, K) converted activations, float weight types
     short[] xq = new short[0];      // (N, K) Q8_0 quants, quantized weight types
-    float[] xd = new float[0];      // (N, K/32) Q8_0 block scales
+    float[] xd = new float[0];      // (N, K/32) Q8_0 block scales, or (N, K/256) Q8_K scales
+    short[] xb = new short[0];      // (N, K/16) Q8_K bsums
     int[] xp = new int[0];          // (N, K/2) Q4_0 SIMD layout: quant pairs, see packQ4Block
     int[] xc = new int[0];          // (N, K/4) Q4_0 SIMD layout: per-lane offset corrections + rounding bias
     private float[][] rowBuf = new float[0][];   // (threads, K) one X row read from the segment, per worker
@@ -47,6 +49,7 @@ final class Activations {
         if (wType.isQuantized()) {
             if (xq.length < elems) xq = new short[(int) elems];
             if (xd.length < elems / 32) xd = new float[(int) (elems / 32)];
+            if (isKQuant(wType) && xb.length < elems / 16) xb = new short[(int) (elems / 16)];
             if (wType == DType.Q4_0 && xp.length < elems / 2) {
                 xp = new int[(int) (elems / 2)];
                 xc = new int[(int) (elems / 4)];
@@ -85,7 +88,19 @@ final class Activations {
                     if (packQ4) packQ4Block(q);
                 }
             }
+            case Q4_K, Q6_K -> {
+                int nb = k / Q8_K.BLOCK;
+                for (int b = 0; b < nb; b++) {
+                    int q = base + b * Q8_K.BLOCK;
+                    xd[i * nb + b] = Q8_K.quantizeBlock(row, b * Q8_K.BLOCK, xq, q, xb, q / Q8_K.GROUP);
+                }
+            }
         }
+    }
+
+    /** Weight formats whose activations are Q8_K. */
+    static boolean isKQuant(DType t) {
+        return t == DType.Q4_K || t == DType.Q6_K;
     }
 
     /** Copies {@code src[0, k)} to {@code dst} at {@code base} in the pair layout of {@code lanes} lanes. */

@@ -182,6 +182,127 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
                 .add(IntVector.fromArray(I4, xc, cb)).lanewise(VectorOperators.ASHR, 16);
     }
 
+    // ------------------------------------------------------------------------------------------- Q4_K / Q6_K
+    //
+    // Both K-quants use 256-bit vectors at 256 and 512 bits (the same choice as Q4_0), 128-bit falls back to the
+    // scalar dots. Per super-block (256 weights, Q8_K activations as shorts): each sub-block's quants are widened
+    // to 16-lane short vectors and multiplied with the activation shorts (|q·x| ≤ 32·127 fits a short, and so
+    // does the sum of two), pair-summed into 8 int lanes (pairSum), multiplied by the sub-block's integer scale
+    // and added into one int vector: its lanes add up to the super-block's exact Σ_j scale_j·dot_j, as in ggml.
+    // The float part is one FMA with d_w·d_x per super-block into two alternating accumulators; Q4_K's min
+    // term (dmin_w·d_x·Σ_j m_j·bsum_j, scalar) goes into a separate float sum, subtracted at the end. So
+    // integer sums equal ScalarQuantMatmul's and only the float accumulation order differs from ggml's generic.
+    //
+    // Measured (QuantTiming -Dtypes=Q4_K|Q6_K -Dshapes=4096x4096, simd-512, N = 1, one type per JVM, best of 5,
+    // Zen4 2 cores, read bandwidth 22–25 GB/s in the same runs): Q4_K 4.1 GB/s (1 thread) / 3.5 (2 threads);
+    // Q6_K 1.1 / 1.3. Both far below bandwidth. Open: Q6_K's rate says its vectors are still boxed somewhere
+    // (check -XX:+PrintInlining for q6kPart); Q4_K's per-sub-block pairSum + scale multiply + scalar min term is
+    // ~20 ops per 32 weights — the packed-int multiply of dotQ4x1 would cut that. Timing several formats in one
+    // JVM pollutes the shared Job.run profile (Q8_0 fell from 13.6 to 0.8 GB/s there): time one type per JVM.
+
+    /**
+     * Q4_K·Q8_K dots of weight row {@code off} ({@code nb} super-blocks) with {@code rowsX} activation rows from
+     * quant {@code xo}, scale {@code xdo}, bsum {@code xbo}, one row every {@code 256·nb} quants.
+     */
+    final void dotQ4K(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, short[] xb, int xbo,
+                      float[] out, int rowsX) {
+        int k = 256 * nb;
+        for (int t = 0; t < rowsX; t++) {
+            out[t] = quantized()
+                    ? dotQ4Kx1(w, off, nb, xq, xo + t * k, xd, xdo + t * nb, xb, xbo + t * k / 16)
+                    : ScalarQuantMatmul.dotQ4_K(w, off, nb, xq, xo + t * k, xd, xdo + t * nb, xb, xbo + t * k / 16);
+        }
+    }
+
+    /** As {@link #dotQ4K} for Q6_K weights (no bsums needed: the −32 offset is applied to the quants). */
+    final void dotQ6K(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX) {
+        int k = 256 * nb;
+        for (int t = 0; t < rowsX; t++) {
+            out[t] = quantized()
+                    ? dotQ6Kx1(w, off, nb, xq, xo + t * k, xd, xdo + t * nb)
+                    : ScalarQuantMatmul.dotQ6_K(w, off, nb, xq, xo + t * k, xd, xdo + t * nb, null, 0);
+        }
+    }
+
+    // The super-block sums are written inline in the row loop: as a separate method returning an IntVector,
+    // C2 did not inline it ("callee is too large") and boxed the vector on every call (measured 2.2 GB/s).
+    private static float dotQ4Kx1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, short[] xb, int xbo) {
+        FloatVector even = FloatVector.zero(F4), odd = even;
+        float mins = 0f;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 144L * b;
+            int x0 = xo + 256 * b;
+            long scales = ScalarQuantMatmul.q4kScales(w, o + 4);
+            IntVector sum = IntVector.zero(I4);
+            for (int c = 0; c < 4; c++) { // 32 bytes: sub-block 2c in the low nibbles, 2c + 1 in the high ones
+                long q = o + 16 + 32 * c;
+                int x = x0 + 64 * c;
+                ShortVector v0 = bytesToShorts(w, q), v1 = bytesToShorts(w, q + 16);
+                ShortVector lo = v0.and((short) 0x0f).mul(ShortVector.fromArray(S4, xq, x))
+                        .add(v1.and((short) 0x0f).mul(ShortVector.fromArray(S4, xq, x + 16)));
+                ShortVector hi = v0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S4, xq, x + 32))
+                        .add(v1.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S4, xq, x + 48)));
+                sum = sum.add(pairSum(lo).mul(ScalarQuantMatmul.sixBits(scales, 2 * c)))
+                        .add(pairSum(hi).mul(ScalarQuantMatmul.sixBits(scales, 2 * c + 1)));
+            }
+            float dx = xd[xdo + b];
+            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * dx), even);
+            even = odd; // next super-block goes to the other accumulator
+            odd = acc;
+            mins += Float.float16ToFloat(w.get(SHORT_LE, o + 2)) * dx * q4kMinSum(w, o, xb, xbo + 16 * b);
+        }
+        return even.add(odd).reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    /** Σ_j m_j·(bsum_{2j} + bsum_{2j+1}): the integer factor of a Q4_K super-block's min term. */
+    private static int q4kMinSum(MemorySegment w, long o, short[] xb, int b0) {
+        long mins = ScalarQuantMatmul.q4kMins(w, o + 4);
+        int s = 0;
+        for (int j = 0; j < 8; j++) s += ScalarQuantMatmul.sixBits(mins, j) * (xb[b0 + 2 * j] + xb[b0 + 2 * j + 1]);
+        return s;
+    }
+
+    /** Each step takes 16 bytes of ql (low nibbles), 16 more (high nibbles) and 16 of qh: four sub-blocks. */
+    private static float dotQ6Kx1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo) {
+        FloatVector even = FloatVector.zero(F4), odd = even;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 210L * b;
+            int x0 = xo + 256 * b;
+            IntVector sum = IntVector.zero(I4);
+            for (int step = 0; step < 4; step++) {
+                int h = step >> 1, g = step & 1;              // half (128 elements), 16-element group within 32
+                ShortVector a = bytesToShorts(w, o + 64 * h + 16 * g);
+                ShortVector bb = bytesToShorts(w, o + 64 * h + 32 + 16 * g);
+                ShortVector hb = bytesToShorts(w, o + 128 + 32 * h + 16 * g);
+                int x = x0 + 128 * h + 16 * g;
+                long sc = o + 192 + 8 * h + g;
+                ShortVector q1 = a.and((short) 0x0f).or(hb.and((short) 0x03).lanewise(VectorOperators.LSHL, 4));
+                ShortVector q2 = bb.and((short) 0x0f).or(hb.and((short) 0x0c).lanewise(VectorOperators.LSHL, 2));
+                ShortVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and((short) 0x30));
+                ShortVector q4 = bb.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and((short) 0x30));
+                sum = sum.add(q6kPart(q1, xq, x, w, sc))
+                        .add(q6kPart(q2, xq, x + 32, w, sc + 2))
+                        .add(q6kPart(q3, xq, x + 64, w, sc + 4))
+                        .add(q6kPart(q4, xq, x + 96, w, sc + 6));
+            }
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208)) * xd[xdo + b];
+            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, d), even);
+            even = odd;
+            odd = acc;
+        }
+        return even.add(odd).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** scale · (q − 32)·x over 16 elements, in 8 int lanes. */
+    private static IntVector q6kPart(ShortVector q, short[] xq, int x, MemorySegment w, long scaleAt) {
+        return pairSum(q.sub((short) 32).mul(ShortVector.fromArray(S4, xq, x))).mul(w.get(ValueLayout.JAVA_BYTE, scaleAt));
+    }
+
+    /** 16 bytes zero-extended to 16 shorts. */
+    private static ShortVector bytesToShorts(MemorySegment w, long o) {
+        return (ShortVector) ByteVector.fromMemorySegment(B4, w, o, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0);
+    }
+
     /** The weight block's scale d_w (fp16 at the block start). */
     private static float dw(MemorySegment w, long blockOff) {
         return Float.float16ToFloat(w.get(SHORT_LE, blockOff));

@@ -36,8 +36,8 @@ public final class SimdQuantMatmul implements QuantMatmul {
     }
 
     /**
-     * Kernels for the width of {@code species} (512, 256 or 128 bits). At 128 bits, Q8_0 and Q4_0 use the scalar
-     * dots (a block would need four vectors) while F32/F16/BF16 are vectorised.
+     * Kernels for the width of {@code species} (512, 256 or 128 bits). At 128 bits, Q8_0, Q4_0, Q4_K and Q6_K use
+     * the scalar dots (a block would need four vectors) while F32/F16/BF16 are vectorised.
      */
     public SimdQuantMatmul(VectorSpecies<Float> species) {
         this.bits = species.vectorBitSize();
@@ -107,7 +107,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             }
             int r0 = task * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
             float[] o = out[worker];
-            int nb = k / 32;
+            int nb = k / wType.blockSize();
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
@@ -115,6 +115,8 @@ public final class SimdQuantMatmul implements QuantMatmul {
                     switch (wType) {
                         case Q8_0 -> dots.dotQ8(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
                         case Q4_0 -> dots.dotQ4(w, wr, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile);
+                        case Q4_K -> dots.dotQ4K(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
+                        case Q6_K -> dots.dotQ6K(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
                         case F32 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotF32(w, wr, act.xf, (i0 + t) * k, k); }
                         case F16 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotF16(w, wr, act.xf, (i0 + t) * k, k); }
                         case BF16 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotBf16(w, wr, act.xf, (i0 + t) * k, k); }

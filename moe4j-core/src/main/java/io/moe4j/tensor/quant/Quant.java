@@ -8,11 +8,13 @@ import java.nio.ByteOrder;
 
 /**
  * Encode and decode rows of any {@link DType}: the entry point the GGUF reader/writer and tests use. Each format
- * lives in its own class ({@link Fp16}, {@link Bf16}, {@link Q8_0}, {@link Q4_0}) with a readable scalar decoder
+ * lives in its own class ({@link Fp16}, {@link Bf16}, {@link Q8_0}, {@link Q4_0}, {@link Q4_K},
+ * {@link Q6_K}; {@link Q8_K} is the K-quants' activation format) with a readable scalar decoder
  * and ggml's reference quantizer, bit-exact.
  *
  * <p>Non-goals: speed (these run once per tensor at load/save time; the matmul kernels decode on the fly) and
- * formats moe4j does not support (K-quants, Q4_1, Q5_x).
+ * formats moe4j does not support (Q2_K, Q3_K, Q5_K, Q4_1, Q5_x, IQ*); the K-quants'
+ * importance-matrix quantizers.
  */
 public final class Quant {
     private Quant() {}
@@ -36,6 +38,8 @@ public final class Quant {
             case BF16 -> Bf16.quantize(src, srcOff, dst, dstByteOff, n);
             case Q8_0 -> Q8_0.quantize(src, srcOff, dst, dstByteOff, n);
             case Q4_0 -> Q4_0.quantize(src, srcOff, dst, dstByteOff, n);
+            case Q4_K -> Q4_K.quantize(src, srcOff, dst, dstByteOff, n);
+            case Q6_K -> Q6_K.quantize(src, srcOff, dst, dstByteOff, n);
         }
     }
 
@@ -56,13 +60,19 @@ public final class Quant {
             case BF16 -> Bf16.dequantize(src, srcByteOff, dst, dstOff, n);
             case Q8_0 -> Q8_0.dequantize(src, srcByteOff, dst, dstOff, n);
             case Q4_0 -> Q4_0.dequantize(src, srcByteOff, dst, dstOff, n);
+            case Q4_K -> Q4_K.dequantize(src, srcByteOff, dst, dstOff, n);
+            case Q6_K -> Q6_K.dequantize(src, srcByteOff, dst, dstOff, n);
         }
     }
 
     static void checkBlocks(String format, int n) {
-        if (n < 0 || n % 32 != 0) {
-            throw new IllegalArgumentException(format + " stores whole blocks of 32 values; n = " + n
-                    + " is not a multiple of 32");
+        checkBlocks(format, n, 32);
+    }
+
+    static void checkBlocks(String format, int n, int block) {
+        if (n < 0 || n % block != 0) {
+            throw new IllegalArgumentException(format + " stores whole blocks of " + block + " values; n = " + n
+                    + " is not a multiple of " + block);
         }
     }
 
