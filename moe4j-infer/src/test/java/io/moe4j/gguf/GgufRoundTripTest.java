@@ -66,6 +66,9 @@ class GgufRoundTripTest {
         byte[] k = new byte[144 * 2];
         r.nextBytes(k);
         w.addTensor("blk.1.ffn_down_exps.weight", GgmlType.Q4_K, new long[]{256, 2}, MemorySegment.ofArray(k));
+        byte[] k5 = new byte[176 * 2];   // Q5_K: listed by inspect, not computable by moe4j yet
+        r.nextBytes(k5);
+        w.addTensor("blk.1.ffn_up_exps.weight", GgmlType.Q5_K, new long[]{256, 2}, MemorySegment.ofArray(k5));
         w.addTensor("output_norm.weight", Tensor.ofFloats(arena, new float[]{1, 2, 3}, 3));
         return w;
     }
@@ -119,10 +122,13 @@ class GgufRoundTripTest {
                     assertThat(g.tensorInfo("blk.0.ffn_gate_exps.q8_0").ne()).containsExactly(32, 2, 4);
                     assertThat(g.tensor("token_embd.weight").shape()).containsExactly(4, 64);
                     assertThat(g.tensor("output_norm.weight").toFloatArray()).containsExactly(1, 2, 3);
-                    assertThatThrownBy(() -> g.tensor("blk.1.ffn_down_exps.weight"))
-                            .isInstanceOf(UnsupportedOperationException.class)
-                            .hasMessageContaining("unsupported tensor type").hasMessageContaining("Q4_K");
+                    Tensor q4k = g.tensor("blk.1.ffn_down_exps.weight");
+                    assertThat(q4k.dtype()).isEqualTo(DType.Q4_K);
+                    assertThat(q4k.shape()).containsExactly(2, 256);
                     assertThat(g.tensorInfo("blk.1.ffn_down_exps.weight").byteSize()).isEqualTo(288);
+                    assertThatThrownBy(() -> g.tensor("blk.1.ffn_up_exps.weight"))
+                            .isInstanceOf(UnsupportedOperationException.class)
+                            .hasMessageContaining("unsupported tensor type").hasMessageContaining("Q5_K");
                 }
             }
         }
