@@ -3,6 +3,7 @@ package io.moe4j.kernel.quant;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -155,6 +156,9 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     private static final VectorSpecies<Integer> I4 = IntVector.SPECIES_256;
     private static final VectorSpecies<Short> S4 = ShortVector.SPECIES_256;
     private static final VectorSpecies<Byte> B4 = ByteVector.SPECIES_128;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    private static final VectorSpecies<Short> S2 = ShortVector.SPECIES_128;
+    private static final VectorSpecies<Long> L2 = LongVector.SPECIES_128;
 
     private static float dotQ4x1(MemorySegment w, long off, int nb, int[] xp, int[] xc, int xo, float[] xd, int xdo) {
         FloatVector even = FloatVector.zero(F4), odd = even;
@@ -214,21 +218,26 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         }
     }
 
-    /** As {@link #dotQ4K} for Q6_K weights (no bsums needed: the −32 offset is applied to the quants). */
-    final void dotQ6K(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX) {
+    /** As {@link #dotQ4K} for Q6_K weights (the SIMD kernel applies the −32 offset through the bsums). */
+    final void dotQ6K(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, short[] xb, int xbo,
+                      float[] out, int rowsX) {
         int k = 256 * nb;
         for (int t = 0; t < rowsX; t++) {
             out[t] = quantized()
-                    ? dotQ6Kx1(w, off, nb, xq, xo + t * k, xd, xdo + t * nb)
+                    ? dotQ6Kx1(w, off, nb, xq, xo + t * k, xd, xdo + t * nb, xb, xbo + t * k / 16)
                     : ScalarQuantMatmul.dotQ6_K(w, off, nb, xq, xo + t * k, xd, xdo + t * nb, null, 0);
         }
     }
 
-    // The super-block sums are written inline in the row loop: as a separate method returning an IntVector,
-    // C2 did not inline it ("callee is too large") and boxed the vector on every call (measured 2.2 GB/s).
+    // Both K-quant kernels are written out in full, with no vector-typed helper method (not even pairSum, shared
+    // with Q8_0): a helper called from several kernels (or from C1 code, which does not inline vector code) gets
+    // its own C2 compilation; once that is "a big method" (InlineSmallCode) no later caller inlines it, and every
+    // vector crossing the call is boxed. That is what made Q8_0 fall from 15 to 0.8 GB/s after the K-quants ran
+    // in the same JVM (PrintInlining: "SimdDots::pairSum ... failed to inline: already compiled into a big
+    // method" inside dotQ8x1), and what kept Q6_K at 1 GB/s (q6kPart: NodeCountInliningCutoff).
+
     private static float dotQ4Kx1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, short[] xb, int xbo) {
-        FloatVector even = FloatVector.zero(F4), odd = even;
-        float mins = 0f;
+        FloatVector even = FloatVector.zero(F4), odd = even, minAcc = even;
         for (int b = 0; b < nb; b++) {
             long o = off + 144L * b;
             int x0 = xo + 256 * b;
@@ -237,53 +246,70 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             for (int c = 0; c < 4; c++) { // 32 bytes: sub-block 2c in the low nibbles, 2c + 1 in the high ones
                 long q = o + 16 + 32 * c;
                 int x = x0 + 64 * c;
-                ShortVector v0 = bytesToShorts(w, q), v1 = bytesToShorts(w, q + 16);
-                ShortVector lo = v0.and((short) 0x0f).mul(ShortVector.fromArray(S4, xq, x))
-                        .add(v1.and((short) 0x0f).mul(ShortVector.fromArray(S4, xq, x + 16)));
-                ShortVector hi = v0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S4, xq, x + 32))
-                        .add(v1.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S4, xq, x + 48)));
-                sum = sum.add(pairSum(lo).mul(ScalarQuantMatmul.sixBits(scales, 2 * c)))
-                        .add(pairSum(hi).mul(ScalarQuantMatmul.sixBits(scales, 2 * c + 1)));
+                ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B4, w, q, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0);
+                ShortVector v1 = (ShortVector) ByteVector.fromMemorySegment(B4, w, q + 16, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0);
+                IntVector lo = v0.and((short) 0x0f).mul(ShortVector.fromArray(S4, xq, x))
+                        .add(v1.and((short) 0x0f).mul(ShortVector.fromArray(S4, xq, x + 16))).reinterpretAsInts();
+                IntVector hi = v0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S4, xq, x + 32))
+                        .add(v1.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S4, xq, x + 48))).reinterpretAsInts();
+                // pair sums (each int's two shorts added: they fit a short), times the sub-block scales
+                sum = sum.add(lo.add(lo.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
+                                .mul((int) (scales >>> (16 * c)) & 0xff))
+                        .add(hi.add(hi.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16)
+                                .mul((int) (scales >>> (16 * c + 8)) & 0xff));
             }
             float dx = xd[xdo + b];
-            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * dx), even);
-            even = odd; // next super-block goes to the other accumulator
-            odd = acc;
-            mins += Float.float16ToFloat(w.get(SHORT_LE, o + 2)) * dx * q4kMinSum(w, o, xb, xbo + 16 * b);
+            even = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * dx), even);
+            // min term: lane j = m_j · (bsum_2j + bsum_2j+1); mins (6 bits) as the 8 bytes of a long
+            IntVector m = (IntVector) LongVector.broadcast(L2, ScalarQuantMatmul.q4kMins(w, o + 4)).reinterpretAsBytes()
+                    .convertShape(VectorOperators.B2I, I4, 0);
+            IntVector bs = ShortVector.fromArray(S4, xb, xbo + 16 * b).reinterpretAsInts();
+            bs = bs.add(bs.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+            minAcc = ((FloatVector) m.mul(bs).convert(VectorOperators.I2F, 0))
+                    .fma(FloatVector.broadcast(F4, Float.float16ToFloat(w.get(SHORT_LE, o + 2)) * dx), minAcc);
+            FloatVector swap = even; // next super-block goes to the other accumulator
+            even = odd;
+            odd = swap;
         }
-        return even.add(odd).reduceLanes(VectorOperators.ADD) - mins;
+        return even.add(odd).sub(minAcc).reduceLanes(VectorOperators.ADD);
     }
 
-    /** Σ_j m_j·(bsum_{2j} + bsum_{2j+1}): the integer factor of a Q4_K super-block's min term. */
-    private static int q4kMinSum(MemorySegment w, long o, short[] xb, int b0) {
-        long mins = ScalarQuantMatmul.q4kMins(w, o + 4);
-        int s = 0;
-        for (int j = 0; j < 8; j++) s += ScalarQuantMatmul.sixBits(mins, j) * (xb[b0 + 2 * j] + xb[b0 + 2 * j + 1]);
-        return s;
-    }
-
-    /** Each step takes 16 bytes of ql (low nibbles), 16 more (high nibbles) and 16 of qh: four sub-blocks. */
-    private static float dotQ6Kx1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo) {
+    /**
+     * Each step takes 16 bytes of ql (low nibbles), 16 more (high nibbles) and 16 of qh: four 16-element groups.
+     * The quants are used without their −32 offset (q·x ≤ 63·128 and a pair of them fit a short); the offset
+     * comes back as −32·Σ_g scale_g·bsum_g, added to the same int lanes, so the integer sum stays exact.
+     */
+    private static float dotQ6Kx1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, short[] xb, int xbo) {
         FloatVector even = FloatVector.zero(F4), odd = even;
         for (int b = 0; b < nb; b++) {
             long o = off + 210L * b;
             int x0 = xo + 256 * b;
-            IntVector sum = IntVector.zero(I4);
+            long sc = o + 192;
+            // offset term first: scales (16 signed bytes) · bsums (16 shorts), in two halves of 8 int lanes
+            IntVector sum = ((IntVector) ByteVector.fromMemorySegment(B8, w, sc, LE).convertShape(VectorOperators.B2I, I4, 0))
+                    .mul((IntVector) ShortVector.fromArray(S2, xb, xbo + 16 * b).convertShape(VectorOperators.S2I, I4, 0))
+                    .add(((IntVector) ByteVector.fromMemorySegment(B8, w, sc + 8, LE).convertShape(VectorOperators.B2I, I4, 0))
+                            .mul((IntVector) ShortVector.fromArray(S2, xb, xbo + 16 * b + 8).convertShape(VectorOperators.S2I, I4, 0)))
+                    .lanewise(VectorOperators.LSHL, 5).neg();
             for (int step = 0; step < 4; step++) {
                 int h = step >> 1, g = step & 1;              // half (128 elements), 16-element group within 32
-                ShortVector a = bytesToShorts(w, o + 64 * h + 16 * g);
-                ShortVector bb = bytesToShorts(w, o + 64 * h + 32 + 16 * g);
-                ShortVector hb = bytesToShorts(w, o + 128 + 32 * h + 16 * g);
+                long ql = o + 64 * h + 16 * g, s = sc + 8 * h + g;
+                ShortVector a = (ShortVector) ByteVector.fromMemorySegment(B4, w, ql, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0);
+                ShortVector bb = (ShortVector) ByteVector.fromMemorySegment(B4, w, ql + 32, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0);
+                ShortVector hb = (ShortVector) ByteVector.fromMemorySegment(B4, w, o + 128 + 32 * h + 16 * g, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0);
                 int x = x0 + 128 * h + 16 * g;
-                long sc = o + 192 + 8 * h + g;
-                ShortVector q1 = a.and((short) 0x0f).or(hb.and((short) 0x03).lanewise(VectorOperators.LSHL, 4));
-                ShortVector q2 = bb.and((short) 0x0f).or(hb.and((short) 0x0c).lanewise(VectorOperators.LSHL, 2));
-                ShortVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and((short) 0x30));
-                ShortVector q4 = bb.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and((short) 0x30));
-                sum = sum.add(q6kPart(q1, xq, x, w, sc))
-                        .add(q6kPart(q2, xq, x + 32, w, sc + 2))
-                        .add(q6kPart(q3, xq, x + 64, w, sc + 4))
-                        .add(q6kPart(q4, xq, x + 96, w, sc + 6));
+                IntVector p1 = a.and((short) 0x0f).or(hb.and((short) 0x03).lanewise(VectorOperators.LSHL, 4))
+                        .mul(ShortVector.fromArray(S4, xq, x)).reinterpretAsInts();
+                IntVector p2 = bb.and((short) 0x0f).or(hb.and((short) 0x0c).lanewise(VectorOperators.LSHL, 2))
+                        .mul(ShortVector.fromArray(S4, xq, x + 32)).reinterpretAsInts();
+                IntVector p3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and((short) 0x30))
+                        .mul(ShortVector.fromArray(S4, xq, x + 64)).reinterpretAsInts();
+                IntVector p4 = bb.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and((short) 0x30))
+                        .mul(ShortVector.fromArray(S4, xq, x + 96)).reinterpretAsInts();
+                sum = sum.add(p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(w.get(ValueLayout.JAVA_BYTE, s)))
+                        .add(p2.add(p2.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(w.get(ValueLayout.JAVA_BYTE, s + 2)))
+                        .add(p3.add(p3.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(w.get(ValueLayout.JAVA_BYTE, s + 4)))
+                        .add(p4.add(p4.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).mul(w.get(ValueLayout.JAVA_BYTE, s + 6)));
             }
             float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208)) * xd[xdo + b];
             FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, d), even);
@@ -291,16 +317,6 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             odd = acc;
         }
         return even.add(odd).reduceLanes(VectorOperators.ADD);
-    }
-
-    /** scale · (q − 32)·x over 16 elements, in 8 int lanes. */
-    private static IntVector q6kPart(ShortVector q, short[] xq, int x, MemorySegment w, long scaleAt) {
-        return pairSum(q.sub((short) 32).mul(ShortVector.fromArray(S4, xq, x))).mul(w.get(ValueLayout.JAVA_BYTE, scaleAt));
-    }
-
-    /** 16 bytes zero-extended to 16 shorts. */
-    private static ShortVector bytesToShorts(MemorySegment w, long o) {
-        return (ShortVector) ByteVector.fromMemorySegment(B4, w, o, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0);
     }
 
     /** The weight block's scale d_w (fp16 at the block start). */

@@ -106,28 +106,103 @@ public final class SimdQuantMatmul implements QuantMatmul {
                 return;
             }
             int r0 = task * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
-            float[] o = out[worker];
-            int nb = k / wType.blockSize();
+            // one row loop per format, chosen once per chunk: each is small and calls one kernel only, so the
+            // kernels' C2 compilations (and their inlining of vector code) never see another format's profile
+            switch (wType) {
+                case Q8_0 -> rowsQ8(r0, r1, out[worker]);
+                case Q4_0 -> rowsQ4(r0, r1, out[worker]);
+                case Q4_K -> rowsQ4K(r0, r1, out[worker]);
+                case Q6_K -> rowsQ6K(r0, r1, out[worker]);
+                case F32 -> rowsF32(r0, r1, out[worker]);
+                case F16 -> rowsF16(r0, r1, out[worker]);
+                case BF16 -> rowsBf16(r0, r1, out[worker]);
+            }
+        }
+
+        private void rowsQ8(int r0, int r1, float[] o) {
+            int nb = k / 32;
+            for (int i0 = 0; i0 < n; i0 += TILE) {
+                int tile = Math.min(TILE, n - i0);
+                for (int r = r0; r < r1; r++) {
+                    dots.dotQ8(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
+                    store(i0, tile, r, o);
+                }
+            }
+        }
+
+        private void rowsQ4(int r0, int r1, float[] o) {
+            int nb = k / 32;
+            for (int i0 = 0; i0 < n; i0 += TILE) {
+                int tile = Math.min(TILE, n - i0);
+                for (int r = r0; r < r1; r++) {
+                    dots.dotQ4(w, wOff + r * rowBytes, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile);
+                    store(i0, tile, r, o);
+                }
+            }
+        }
+
+        private void rowsQ4K(int r0, int r1, float[] o) {
+            int nb = k / 256;
+            for (int i0 = 0; i0 < n; i0 += TILE) {
+                int tile = Math.min(TILE, n - i0);
+                for (int r = r0; r < r1; r++) {
+                    dots.dotQ4K(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
+                    store(i0, tile, r, o);
+                }
+            }
+        }
+
+        private void rowsQ6K(int r0, int r1, float[] o) {
+            int nb = k / 256;
+            for (int i0 = 0; i0 < n; i0 += TILE) {
+                int tile = Math.min(TILE, n - i0);
+                for (int r = r0; r < r1; r++) {
+                    dots.dotQ6K(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
+                    store(i0, tile, r, o);
+                }
+            }
+        }
+
+        private void rowsF32(int r0, int r1, float[] o) {
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     long wr = wOff + r * rowBytes;
-                    switch (wType) {
-                        case Q8_0 -> dots.dotQ8(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
-                        case Q4_0 -> dots.dotQ4(w, wr, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile);
-                        case Q4_K -> dots.dotQ4K(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
-                        case Q6_K -> dots.dotQ6K(w, wr, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
-                        case F32 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotF32(w, wr, act.xf, (i0 + t) * k, k); }
-                        case F16 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotF16(w, wr, act.xf, (i0 + t) * k, k); }
-                        case BF16 -> { for (int t = 0; t < tile; t++) o[t] = dots.dotBf16(w, wr, act.xf, (i0 + t) * k, k); }
-                    }
-                    for (int t = 0; t < tile; t++) {
-                        long yAt = (yOff + (long) (i0 + t) * ldy + r) * 4;
-                        float v = o[t];
-                        if (accumulate) v += y.get(Activations.F32_LE, yAt);
-                        y.set(Activations.F32_LE, yAt, v);
-                    }
+                    for (int t = 0; t < tile; t++) o[t] = dots.dotF32(w, wr, act.xf, (i0 + t) * k, k);
+                    store(i0, tile, r, o);
                 }
+            }
+        }
+
+        private void rowsF16(int r0, int r1, float[] o) {
+            for (int i0 = 0; i0 < n; i0 += TILE) {
+                int tile = Math.min(TILE, n - i0);
+                for (int r = r0; r < r1; r++) {
+                    long wr = wOff + r * rowBytes;
+                    for (int t = 0; t < tile; t++) o[t] = dots.dotF16(w, wr, act.xf, (i0 + t) * k, k);
+                    store(i0, tile, r, o);
+                }
+            }
+        }
+
+        private void rowsBf16(int r0, int r1, float[] o) {
+            for (int i0 = 0; i0 < n; i0 += TILE) {
+                int tile = Math.min(TILE, n - i0);
+                for (int r = r0; r < r1; r++) {
+                    long wr = wOff + r * rowBytes;
+                    for (int t = 0; t < tile; t++) o[t] = dots.dotBf16(w, wr, act.xf, (i0 + t) * k, k);
+                    store(i0, tile, r, o);
+                }
+            }
+        }
+
+        /** Y[i0 + t][r] (+)= o[t] for the tile's rows. */
+        private void store(int i0, int tile, int r, float[] o) {
+            for (int t = 0; t < tile; t++) {
+                long yAt = (yOff + (long) (i0 + t) * ldy + r) * 4;
+                float v = o[t];
+                if (accumulate) v += y.get(Activations.F32_LE, yAt);
+                y.set(Activations.F32_LE, yAt, v);
             }
         }
     }
