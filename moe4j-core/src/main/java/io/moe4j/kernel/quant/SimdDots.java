@@ -197,12 +197,13 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     // term (dmin_w·d_x·Σ_j m_j·bsum_j, scalar) goes into a separate float sum, subtracted at the end. So
     // integer sums equal ScalarQuantMatmul's and only the float accumulation order differs from ggml's generic.
     //
-    // Measured (QuantTiming -Dtypes=Q4_K|Q6_K -Dshapes=4096x4096, simd-512, N = 1, one type per JVM, best of 5,
-    // Zen4 2 cores, read bandwidth 22–25 GB/s in the same runs): Q4_K 4.1 GB/s (1 thread) / 3.5 (2 threads);
-    // Q6_K 1.1 / 1.3. Both far below bandwidth. Open: Q6_K's rate says its vectors are still boxed somewhere
-    // (check -XX:+PrintInlining for q6kPart); Q4_K's per-sub-block pairSum + scale multiply + scalar min term is
-    // ~20 ops per 32 weights — the packed-int multiply of dotQ4x1 would cut that. Timing several formats in one
-    // JVM pollutes the shared Job.run profile (Q8_0 fell from 13.6 to 0.8 GB/s there): time one type per JVM.
+    // Measured (QuantTiming -Dshapes=4096x4096, simd-512, N = 1, best of 5, Zen4 2 cores, shared and noisy; read
+    // bandwidth 19–23 GB/s with 1 thread in the same runs). Before: Q4_K 3.9–4.1 GB/s, Q6_K 0.9–1.3 (q6kPart not
+    // inlined: NodeCountInliningCutoff, boxed), and Q8_0 0.8 when timed after the K-quants in one JVM. After
+    // (no vector helpers, Q6_K offset via bsums, Q4_K min term vectorised): Q4_K 4.2–4.5, Q6_K 5.9–6.9, and with
+    // all seven formats in one JVM each runs at its single-format speed (Q8_0 16.3). Open: both K-quants are
+    // compute-bound at ~8 G weights/s; the per-16/32-element pairSum + scale multiply is the floor without a
+    // pmaddwd-like operation in the Vector API.
 
     /**
      * Q4_K·Q8_K dots of weight row {@code off} ({@code nb} super-blocks) with {@code rowsX} activation rows from

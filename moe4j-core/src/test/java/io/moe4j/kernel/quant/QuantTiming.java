@@ -21,7 +21,7 @@ import java.util.SplittableRandom;
  *   java --add-modules=jdk.incubator.vector -cp target/classes:target/test-classes \
  *        io.moe4j.kernel.quant.QuantTiming [bits: 512|256|128|preferred] [reps] [n]
  * </pre>
- * {@code -Dtypes=F16,BF16} picks the weight formats (default Q8_0,Q4_0,F16,BF16), {@code -Dthreads=2} only that
+ * {@code -Dtypes=F16,BF16} picks the weight formats (default Q8_0,Q4_0,F16,BF16; several in one JVM are fine), {@code -Dthreads=2} only that
  * thread count (default 1 and 2). {@code -Dcold=0} reuses one matrix (cache-hot: the kernels' compute ceiling); {@code -Dsmall=true} times a
  * 256×4096 matrix instead of the two issue shapes, {@code -Dshapes=4096x4096,8192x2048} any shapes (rows x K). The "caller CPU time" column divides by the calling thread's
  * CPU time rather than wall time: on a shared machine it shows what the kernel does when it gets the core.
