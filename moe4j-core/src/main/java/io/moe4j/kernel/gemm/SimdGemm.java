@@ -190,8 +190,20 @@ public final class SimdGemm implements Gemm {
         /** Phase 1: packs a share of the A block's MR-row panels: {@code aPack[ip][p][r] = op(A)[i0 + ip·MR + r][k0 + p]}. */
         private void packA(int task, int worker) {
             int per = ceilDiv(panels, packTasks);
+            int from = task * per;
             int to = Math.min(panels, (task + 1) * per);
-            for (int ip = task * per; ip < to; ip++) {
+            if (from >= to) return;
+            // Full panels (all but possibly the last of the block) through the kernel's vector packing.
+            int full = to == panels && mc % mr != 0 ? to - 1 : to;
+            if (!transA) {
+                for (int ip = from; ip < full; ip++) {
+                    kernel.packARows(a, aOff + (long) (i0 + ip * mr) * lda + k0, lda, kb, aPack, ip * mr * kb);
+                }
+            } else if (full > from) {
+                kernel.packAColumns(a, aOff + (long) k0 * lda + i0 + from * mr, lda, kb, full - from, aPack,
+                        from * mr * kb, mr * kb);
+            }
+            for (int ip = full; ip < to; ip++) {
                 int row0 = i0 + ip * mr;
                 int rows = Math.min(mr, m - row0);
                 int base = ip * mr * kb;
@@ -209,10 +221,8 @@ public final class SimdGemm implements Gemm {
                         for (int r = 0; r < rows; r++) aPack[d + r] = a.getAtIndex(F, src + r);
                     }
                 }
-                if (rows < mr) {
-                    for (int p = 0; p < kb; p++) {
-                        for (int r = rows; r < mr; r++) aPack[base + p * mr + r] = 0f;
-                    }
+                for (int p = 0; p < kb; p++) {
+                    for (int r = rows; r < mr; r++) aPack[base + p * mr + r] = 0f;
                 }
             }
         }
@@ -264,33 +274,34 @@ public final class SimdGemm implements Gemm {
 
         /** Packs op(B)[pc.., j0..] into NR-column panels: {@code bp[jp][p][jj] = op(B)[pc + p][j0 + jp·NR + jj]}. */
         private void packB(float[] bp, int pc, int kc, int j0, int nc) {
-            for (int j = j0, base = 0; j < j0 + nc; j += nr, base += nr * kc) {
-                int cols = Math.min(nr, j0 + nc - j);
-                if (cols == nr) {
-                    // Full panels (all but the last of C's width): vector copies or in-register transposes.
-                    if (!transB) kernel.packRuns(b, bOff + (long) pc * ldb + j, ldb, kc, bp, base);
-                    else kernel.packTransposed(b, bOff + (long) j * ldb + pc, ldb, kc, bp, base);
-                    continue;
+            int full = nc / nr;
+            // Full panels (all but the last of C's width): vector copies or in-register transposes.
+            if (!transB) {
+                if (full > 0) kernel.packRuns(b, bOff + (long) pc * ldb + j0, ldb, kc, full, bp, 0);
+            } else {
+                for (int jp = 0; jp < full; jp++) {
+                    kernel.packTransposed(b, bOff + (long) (j0 + jp * nr) * ldb + pc, ldb, kc, bp, jp * nr * kc);
                 }
-                if (!transB) {
-                    // B is K×N: the NR values of one step p are contiguous.
-                    for (int p = 0; p < kc; p++) {
-                        long src = bOff + (long) (pc + p) * ldb + j;
-                        int d = base + p * nr;
-                        for (int jj = 0; jj < cols; jj++) bp[d + jj] = b.getAtIndex(F, src + jj);
-                    }
-                } else {
-                    // B is N×K: each row of B is a column of op(B), contiguous along K; interleave NR rows.
-                    for (int jj = 0; jj < cols; jj++) {
-                        long src = bOff + (long) (j + jj) * ldb + pc;
-                        for (int p = 0, d = base + jj; p < kc; p++, d += nr) bp[d] = b.getAtIndex(F, src + p);
-                    }
+            }
+            if (full * nr == nc) return;
+            int j = j0 + full * nr, base = full * nr * kc;
+            int cols = nc - full * nr;
+            if (!transB) {
+                // B is K×N: the NR values of one step p are contiguous.
+                for (int p = 0; p < kc; p++) {
+                    long src = bOff + (long) (pc + p) * ldb + j;
+                    int d = base + p * nr;
+                    for (int jj = 0; jj < cols; jj++) bp[d + jj] = b.getAtIndex(F, src + jj);
                 }
-                if (cols < nr) {
-                    for (int p = 0; p < kc; p++) {
-                        for (int jj = cols; jj < nr; jj++) bp[base + p * nr + jj] = 0f;
-                    }
+            } else {
+                // B is N×K: each row of B is a column of op(B), contiguous along K; interleave NR rows.
+                for (int jj = 0; jj < cols; jj++) {
+                    long src = bOff + (long) (j + jj) * ldb + pc;
+                    for (int p = 0, d = base + jj; p < kc; p++, d += nr) bp[d] = b.getAtIndex(F, src + p);
                 }
+            }
+            for (int p = 0; p < kc; p++) {
+                for (int jj = cols; jj < nr; jj++) bp[base + p * nr + jj] = 0f;
             }
         }
     }
