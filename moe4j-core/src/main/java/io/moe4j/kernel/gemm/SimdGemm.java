@@ -58,6 +58,11 @@ public final class SimdGemm implements Gemm {
     static final int KC = 256;
     /** Columns per compute task, before rounding down to a multiple of NR. */
     static final int NC = 256;
+    /**
+     * Narrowest column block used to give every thread work before splitting rows (which packs each B block once
+     * per row chunk): with the A block shared, narrower column blocks only cost fewer kernel calls per A panel.
+     */
+    static final int NC_MIN = 128;
     /** Rows of the shared packed A block, before rounding up to a multiple of MR. */
     static final int MC = 1024;
     /** Bound on the packed A block (8 MB), which decides how much of K one block covers. */
@@ -131,7 +136,7 @@ public final class SimdGemm implements Gemm {
 
         // The current A block: rows [i0, i0 + mc) in `panels` MR-row panels, K range [k0, k0 + kb).
         private int i0, mc, panels, k0, kb;
-        private int packTasks, colBlocks, rowChunks, panelsPerChunk;
+        private int packTasks, ncBlock, colBlocks, rowChunks, panelsPerChunk;
 
         private float[] aPack = new float[0];     // (panels, kb, MR) shared by all workers
         private float[][] bPack = new float[0][];   // per worker: (NC / NR, KC, NR)
@@ -157,7 +162,11 @@ public final class SimdGemm implements Gemm {
             // KB is a multiple of KC, so K blocks start at multiples of KC whatever the shape: see Determinism.
             int kbMax = Math.min(k, Math.max(kcBlock, aBlockFloats / mcMax / kcBlock * kcBlock));
             if (aPack.length < mcMax * kbMax) aPack = new float[mcMax * kbMax];
-            colBlocks = ceilDiv(n, ncTask);
+            ncBlock = ncTask;
+            if (threads > 1 && ceilDiv(n, ncBlock) < 2 * threads) {
+                ncBlock = Math.min(ncTask, Math.max(NC_MIN / nr * nr, roundUp(ceilDiv(n, 2 * threads), nr)));
+            }
+            colBlocks = ceilDiv(n, ncBlock);
 
             for (i0 = 0; i0 < m; i0 += mcMax) {
                 mc = Math.min(mcMax, m - i0);
@@ -229,8 +238,8 @@ public final class SimdGemm implements Gemm {
 
         /** Phase 2: one block of columns (and rows, if split) of C over the current A block's K range. */
         private void compute(int task, int worker) {
-            int j0 = (task % colBlocks) * ncTask;
-            int nc = Math.min(ncTask, n - j0);
+            int j0 = (task % colBlocks) * ncBlock;
+            int nc = Math.min(ncBlock, n - j0);
             int jPanels = ceilDiv(nc, nr);
             int pFrom = (task / colBlocks) * panelsPerChunk;
             int pTo = Math.min(panels, pFrom + panelsPerChunk);
