@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicReference;
  *   for i0 in M step MC                       A block: MC rows × KB of K, packed once, shared by all workers (L3)
  *     for k0 in K step KB
  *       phase 1, parallel: pack A[i0.., k0..] into MR-row panels (every transpose handled here)
- *       phase 2, parallel over tasks = column blocks of NC (× row chunks when columns are too few):
+ *       phase 2, parallel over tasks = column blocks of NC, narrowed down to NC_MIN when there are fewer
+ *                than two per thread (× row chunks when even those are too few):
  *         for pc in k0.. step KC
  *           pack B[pc.., j0..] into this worker's KC×NC buffer of NR-column panels   (L2, 256 KB)
  *           for each MR-row panel of A          (MR×KC = 8 KB: stays in L1 while …)
@@ -30,7 +31,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * </pre>
  * Packing makes the four transpose forms one problem: only the packing loops differ. Packed panels are zero-padded
  * to whole MR/NR tiles; a tile that sticks out of C is computed into a scratch tile and only its valid part is
- * written back.
+ * written back. Full panels are packed by the kernel class with vectors, and always reading storage along its rows:
+ * B stored K×N row by row across all of a block's panels (panel by panel, each 128-byte run sat 4 KB from the
+ * next and the prefetcher lost track: NN 64×2048×1024 at 2 threads 136 → 160–176 GFLOP/s), Bᵀ by 16×16
+ * in-register transposes, A stored M×K by 8×16 transposes, Aᵀ row by row across the task's panels (panel by
+ * panel it read 32 bytes per 4 KB row: TN 1024×512×512, 1 thread, 83 → 98).
  *
  * <p>Why these sizes (Zen4, 32 KB L1d, 1 MB L2 per core, shared L3): KC = 256 keeps the A micro-panel (8×256
  * floats) in L1 and NC = 256 makes the packed B block 256 KB, a quarter of L2, leaving room for C and the A
@@ -41,6 +46,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Measured on the 2-core Zen4 dev VM (GemmTiming, best of rounds, machine shared so ±30 %): 512-bit, 1 thread
  * 2048³ 90–94 GFLOP/s in all forms, 64×2048×1024 NT 93; 2 threads 2048³ NT 197, 64×2048×1024 NT 174, NN 139.
  * OpenBLAS 0.3.21 in the same session: 1 thread 2048³ ≈ 100, 64×2048×1024 ≈ 59; 2 threads ≈ 199 and ≈ 133.
+ * MoE expert backward shapes (M×K×N, GemmTiming best of 3 alternating runs against the previous packing, machine
+ * loaded by other jobs): 1 thread TN 512×512×1024 90 → 100, TN 1024×512×512 81 → 100, NN 512×1024×512 97 → 101,
+ * NN 512×512×1024 and NT unchanged (100, 103); 2 threads TN 172 → 183 and 169 → 189, NN 182 → 185.
  *
  * <h2>Determinism</h2>
  * Every element of C is computed the same way wherever its tile lies: a chain of FMAs over p in order within each
