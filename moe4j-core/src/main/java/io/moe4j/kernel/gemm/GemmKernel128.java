@@ -57,11 +57,16 @@ final class GemmKernel128 extends GemmKernel {
     }
 
     @Override
-    void packRuns(MemorySegment src, long srcIndex, long ld, int kc, float[] dst, int d) {
+    void packRuns(MemorySegment src, long srcIndex, long ld, int kc, int panels, float[] dst, int d) {
+        // Row by row across all panels: one contiguous run of storage per step p (a 128-byte run per row, as
+        // panel by panel reads, defeats the prefetcher when rows are 4 KB apart).
+        int stride = NR * kc;
         for (int p = 0; p < kc; p++, d += NR) {
             long off = (srcIndex + p * ld) * 4;
-            FloatVector.fromMemorySegment(S, src, off, NATIVE).intoArray(dst, d);
-            FloatVector.fromMemorySegment(S, src, off + 16, NATIVE).intoArray(dst, d + 4);
+            for (int jp = 0, o = d; jp < panels; jp++, o += stride, off += NR * 4) {
+                FloatVector.fromMemorySegment(S, src, off, NATIVE).intoArray(dst, o);
+                FloatVector.fromMemorySegment(S, src, off + 16, NATIVE).intoArray(dst, o + 4);
+            }
         }
     }
 

@@ -80,17 +80,72 @@ final class GemmKernel512 extends GemmKernel {
     }
 
     @Override
-    void packRuns(MemorySegment src, long srcIndex, long ld, int kc, float[] dst, int d) {
+    void packRuns(MemorySegment src, long srcIndex, long ld, int kc, int panels, float[] dst, int d) {
+        // Row by row across all panels: one contiguous run of storage per step p (a 128-byte run per row, as
+        // panel by panel reads, defeats the prefetcher when rows are 4 KB apart).
+        int stride = NR * kc;
         for (int p = 0; p < kc; p++, d += NR) {
             long off = (srcIndex + p * ld) * 4;
-            FloatVector.fromMemorySegment(S, src, off, NATIVE).intoArray(dst, d);
-            FloatVector.fromMemorySegment(S, src, off + 64, NATIVE).intoArray(dst, d + 16);
+            for (int jp = 0, o = d; jp < panels; jp++, o += stride, off += NR * 4) {
+                FloatVector.fromMemorySegment(S, src, off, NATIVE).intoArray(dst, o);
+                FloatVector.fromMemorySegment(S, src, off + 64, NATIVE).intoArray(dst, o + 16);
+            }
         }
     }
 
     // Interleave indices for selectFrom(a, b): ZIP_LO = a0 b0 a1 b1 ..., ZIP_HI = the upper halves likewise.
     private static final float[] ZIP_LO = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
     private static final float[] ZIP_HI = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+
+    private static final VectorSpecies<Float> HALF = FloatVector.SPECIES_256; // MR = 8 floats
+
+    @Override
+    void packARows(MemorySegment src, long srcIndex, long ld, int kb, float[] dst, int d) {
+        FloatVector zipLo = FloatVector.fromArray(S, ZIP_LO, 0), zipHi = FloatVector.fromArray(S, ZIP_HI, 0);
+        int p = 0;
+        // 8 rows x 16 steps: 3 rounds of interleaving (row i with row i + 4) leave vector q holding steps 2q and
+        // 2q + 1 of all 8 rows, i.e. 128 consecutive floats of the packed panel.
+        for (; p + 16 <= kb; p += 16) {
+            FloatVector x0 = FloatVector.fromMemorySegment(S, src, (srcIndex + p) * 4, NATIVE);
+            FloatVector x1 = FloatVector.fromMemorySegment(S, src, (srcIndex + ld + p) * 4, NATIVE);
+            FloatVector x2 = FloatVector.fromMemorySegment(S, src, (srcIndex + 2 * ld + p) * 4, NATIVE);
+            FloatVector x3 = FloatVector.fromMemorySegment(S, src, (srcIndex + 3 * ld + p) * 4, NATIVE);
+            FloatVector x4 = FloatVector.fromMemorySegment(S, src, (srcIndex + 4 * ld + p) * 4, NATIVE);
+            FloatVector x5 = FloatVector.fromMemorySegment(S, src, (srcIndex + 5 * ld + p) * 4, NATIVE);
+            FloatVector x6 = FloatVector.fromMemorySegment(S, src, (srcIndex + 6 * ld + p) * 4, NATIVE);
+            FloatVector x7 = FloatVector.fromMemorySegment(S, src, (srcIndex + 7 * ld + p) * 4, NATIVE);
+            FloatVector y0 = zipLo.selectFrom(x0, x4), y1 = zipHi.selectFrom(x0, x4);
+            FloatVector y2 = zipLo.selectFrom(x1, x5), y3 = zipHi.selectFrom(x1, x5);
+            FloatVector y4 = zipLo.selectFrom(x2, x6), y5 = zipHi.selectFrom(x2, x6);
+            FloatVector y6 = zipLo.selectFrom(x3, x7), y7 = zipHi.selectFrom(x3, x7);
+            FloatVector z0 = zipLo.selectFrom(y0, y4), z1 = zipHi.selectFrom(y0, y4);
+            FloatVector z2 = zipLo.selectFrom(y1, y5), z3 = zipHi.selectFrom(y1, y5);
+            FloatVector z4 = zipLo.selectFrom(y2, y6), z5 = zipHi.selectFrom(y2, y6);
+            FloatVector z6 = zipLo.selectFrom(y3, y7), z7 = zipHi.selectFrom(y3, y7);
+            int o = d + p * MR;
+            zipLo.selectFrom(z0, z4).intoArray(dst, o);
+            zipHi.selectFrom(z0, z4).intoArray(dst, o + 16);
+            zipLo.selectFrom(z1, z5).intoArray(dst, o + 32);
+            zipHi.selectFrom(z1, z5).intoArray(dst, o + 48);
+            zipLo.selectFrom(z2, z6).intoArray(dst, o + 64);
+            zipHi.selectFrom(z2, z6).intoArray(dst, o + 80);
+            zipLo.selectFrom(z3, z7).intoArray(dst, o + 96);
+            zipHi.selectFrom(z3, z7).intoArray(dst, o + 112);
+        }
+        for (; p < kb; p++) {
+            for (int r = 0; r < MR; r++) dst[d + p * MR + r] = src.getAtIndex(F, srcIndex + r * ld + p);
+        }
+    }
+
+    @Override
+    void packAColumns(MemorySegment src, long srcIndex, long ld, int kb, int panels, float[] dst, int d, int stride) {
+        for (int p = 0; p < kb; p++, d += MR) {
+            long off = (srcIndex + p * ld) * 4;
+            for (int ip = 0, o = d; ip < panels; ip++, o += stride, off += MR * 4) {
+                FloatVector.fromMemorySegment(HALF, src, off, NATIVE).intoArray(dst, o);
+            }
+        }
+    }
 
     @Override
     void packTransposed(MemorySegment src, long srcIndex, long ld, int kc, float[] dst, int d) {

@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicReference;
  *   for i0 in M step MC                       A block: MC rows × KB of K, packed once, shared by all workers (L3)
  *     for k0 in K step KB
  *       phase 1, parallel: pack A[i0.., k0..] into MR-row panels (every transpose handled here)
- *       phase 2, parallel over tasks = column blocks of NC (× row chunks when columns are too few):
+ *       phase 2, parallel over tasks = column blocks of NC, narrowed down to NC_MIN when there are fewer
+ *                than two per thread (× row chunks when even those are too few):
  *         for pc in k0.. step KC
  *           pack B[pc.., j0..] into this worker's KC×NC buffer of NR-column panels   (L2, 256 KB)
  *           for each MR-row panel of A          (MR×KC = 8 KB: stays in L1 while …)
@@ -30,7 +31,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * </pre>
  * Packing makes the four transpose forms one problem: only the packing loops differ. Packed panels are zero-padded
  * to whole MR/NR tiles; a tile that sticks out of C is computed into a scratch tile and only its valid part is
- * written back.
+ * written back. Full panels are packed by the kernel class with vectors, and always reading storage along its rows:
+ * B stored K×N row by row across all of a block's panels (panel by panel, each 128-byte run sat 4 KB from the
+ * next and the prefetcher lost track: NN 64×2048×1024 at 2 threads 136 → 160–176 GFLOP/s), Bᵀ by 16×16
+ * in-register transposes, A stored M×K by 8×16 transposes, Aᵀ row by row across the task's panels (panel by
+ * panel it read 32 bytes per 4 KB row: TN 1024×512×512, 1 thread, 83 → 98).
  *
  * <p>Why these sizes (Zen4, 32 KB L1d, 1 MB L2 per core, shared L3): KC = 256 keeps the A micro-panel (8×256
  * floats) in L1 and NC = 256 makes the packed B block 256 KB, a quarter of L2, leaving room for C and the A
@@ -41,6 +46,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Measured on the 2-core Zen4 dev VM (GemmTiming, best of rounds, machine shared so ±30 %): 512-bit, 1 thread
  * 2048³ 90–94 GFLOP/s in all forms, 64×2048×1024 NT 93; 2 threads 2048³ NT 197, 64×2048×1024 NT 174, NN 139.
  * OpenBLAS 0.3.21 in the same session: 1 thread 2048³ ≈ 100, 64×2048×1024 ≈ 59; 2 threads ≈ 199 and ≈ 133.
+ * MoE expert backward shapes (M×K×N, GemmTiming best of 3 alternating runs against the previous packing, machine
+ * loaded by other jobs): 1 thread TN 512×512×1024 90 → 100, TN 1024×512×512 81 → 100, NN 512×1024×512 97 → 101,
+ * NN 512×512×1024 and NT unchanged (100, 103); 2 threads TN 172 → 183 and 169 → 189, NN 182 → 185.
  *
  * <h2>Determinism</h2>
  * Every element of C is computed the same way wherever its tile lies: a chain of FMAs over p in order within each
@@ -58,6 +66,11 @@ public final class SimdGemm implements Gemm {
     static final int KC = 256;
     /** Columns per compute task, before rounding down to a multiple of NR. */
     static final int NC = 256;
+    /**
+     * Narrowest column block used to give every thread work before splitting rows (which packs each B block once
+     * per row chunk): with the A block shared, narrower column blocks only cost fewer kernel calls per A panel.
+     */
+    static final int NC_MIN = 128;
     /** Rows of the shared packed A block, before rounding up to a multiple of MR. */
     static final int MC = 1024;
     /** Bound on the packed A block (8 MB), which decides how much of K one block covers. */
@@ -131,7 +144,7 @@ public final class SimdGemm implements Gemm {
 
         // The current A block: rows [i0, i0 + mc) in `panels` MR-row panels, K range [k0, k0 + kb).
         private int i0, mc, panels, k0, kb;
-        private int packTasks, colBlocks, rowChunks, panelsPerChunk;
+        private int packTasks, ncBlock, colBlocks, rowChunks, panelsPerChunk;
 
         private float[] aPack = new float[0];     // (panels, kb, MR) shared by all workers
         private float[][] bPack = new float[0][];   // per worker: (NC / NR, KC, NR)
@@ -157,7 +170,11 @@ public final class SimdGemm implements Gemm {
             // KB is a multiple of KC, so K blocks start at multiples of KC whatever the shape: see Determinism.
             int kbMax = Math.min(k, Math.max(kcBlock, aBlockFloats / mcMax / kcBlock * kcBlock));
             if (aPack.length < mcMax * kbMax) aPack = new float[mcMax * kbMax];
-            colBlocks = ceilDiv(n, ncTask);
+            ncBlock = ncTask;
+            if (threads > 1 && ceilDiv(n, ncBlock) < 2 * threads) {
+                ncBlock = Math.min(ncTask, Math.max(NC_MIN / nr * nr, roundUp(ceilDiv(n, 2 * threads), nr)));
+            }
+            colBlocks = ceilDiv(n, ncBlock);
 
             for (i0 = 0; i0 < m; i0 += mcMax) {
                 mc = Math.min(mcMax, m - i0);
@@ -190,8 +207,20 @@ public final class SimdGemm implements Gemm {
         /** Phase 1: packs a share of the A block's MR-row panels: {@code aPack[ip][p][r] = op(A)[i0 + ip·MR + r][k0 + p]}. */
         private void packA(int task, int worker) {
             int per = ceilDiv(panels, packTasks);
+            int from = task * per;
             int to = Math.min(panels, (task + 1) * per);
-            for (int ip = task * per; ip < to; ip++) {
+            if (from >= to) return;
+            // Full panels (all but possibly the last of the block) through the kernel's vector packing.
+            int full = to == panels && mc % mr != 0 ? to - 1 : to;
+            if (!transA) {
+                for (int ip = from; ip < full; ip++) {
+                    kernel.packARows(a, aOff + (long) (i0 + ip * mr) * lda + k0, lda, kb, aPack, ip * mr * kb);
+                }
+            } else if (full > from) {
+                kernel.packAColumns(a, aOff + (long) k0 * lda + i0 + from * mr, lda, kb, full - from, aPack,
+                        from * mr * kb, mr * kb);
+            }
+            for (int ip = full; ip < to; ip++) {
                 int row0 = i0 + ip * mr;
                 int rows = Math.min(mr, m - row0);
                 int base = ip * mr * kb;
@@ -209,18 +238,16 @@ public final class SimdGemm implements Gemm {
                         for (int r = 0; r < rows; r++) aPack[d + r] = a.getAtIndex(F, src + r);
                     }
                 }
-                if (rows < mr) {
-                    for (int p = 0; p < kb; p++) {
-                        for (int r = rows; r < mr; r++) aPack[base + p * mr + r] = 0f;
-                    }
+                for (int p = 0; p < kb; p++) {
+                    for (int r = rows; r < mr; r++) aPack[base + p * mr + r] = 0f;
                 }
             }
         }
 
         /** Phase 2: one block of columns (and rows, if split) of C over the current A block's K range. */
         private void compute(int task, int worker) {
-            int j0 = (task % colBlocks) * ncTask;
-            int nc = Math.min(ncTask, n - j0);
+            int j0 = (task % colBlocks) * ncBlock;
+            int nc = Math.min(ncBlock, n - j0);
             int jPanels = ceilDiv(nc, nr);
             int pFrom = (task / colBlocks) * panelsPerChunk;
             int pTo = Math.min(panels, pFrom + panelsPerChunk);
@@ -264,33 +291,34 @@ public final class SimdGemm implements Gemm {
 
         /** Packs op(B)[pc.., j0..] into NR-column panels: {@code bp[jp][p][jj] = op(B)[pc + p][j0 + jp·NR + jj]}. */
         private void packB(float[] bp, int pc, int kc, int j0, int nc) {
-            for (int j = j0, base = 0; j < j0 + nc; j += nr, base += nr * kc) {
-                int cols = Math.min(nr, j0 + nc - j);
-                if (cols == nr) {
-                    // Full panels (all but the last of C's width): vector copies or in-register transposes.
-                    if (!transB) kernel.packRuns(b, bOff + (long) pc * ldb + j, ldb, kc, bp, base);
-                    else kernel.packTransposed(b, bOff + (long) j * ldb + pc, ldb, kc, bp, base);
-                    continue;
+            int full = nc / nr;
+            // Full panels (all but the last of C's width): vector copies or in-register transposes.
+            if (!transB) {
+                if (full > 0) kernel.packRuns(b, bOff + (long) pc * ldb + j0, ldb, kc, full, bp, 0);
+            } else {
+                for (int jp = 0; jp < full; jp++) {
+                    kernel.packTransposed(b, bOff + (long) (j0 + jp * nr) * ldb + pc, ldb, kc, bp, jp * nr * kc);
                 }
-                if (!transB) {
-                    // B is K×N: the NR values of one step p are contiguous.
-                    for (int p = 0; p < kc; p++) {
-                        long src = bOff + (long) (pc + p) * ldb + j;
-                        int d = base + p * nr;
-                        for (int jj = 0; jj < cols; jj++) bp[d + jj] = b.getAtIndex(F, src + jj);
-                    }
-                } else {
-                    // B is N×K: each row of B is a column of op(B), contiguous along K; interleave NR rows.
-                    for (int jj = 0; jj < cols; jj++) {
-                        long src = bOff + (long) (j + jj) * ldb + pc;
-                        for (int p = 0, d = base + jj; p < kc; p++, d += nr) bp[d] = b.getAtIndex(F, src + p);
-                    }
+            }
+            if (full * nr == nc) return;
+            int j = j0 + full * nr, base = full * nr * kc;
+            int cols = nc - full * nr;
+            if (!transB) {
+                // B is K×N: the NR values of one step p are contiguous.
+                for (int p = 0; p < kc; p++) {
+                    long src = bOff + (long) (pc + p) * ldb + j;
+                    int d = base + p * nr;
+                    for (int jj = 0; jj < cols; jj++) bp[d + jj] = b.getAtIndex(F, src + jj);
                 }
-                if (cols < nr) {
-                    for (int p = 0; p < kc; p++) {
-                        for (int jj = cols; jj < nr; jj++) bp[base + p * nr + jj] = 0f;
-                    }
+            } else {
+                // B is N×K: each row of B is a column of op(B), contiguous along K; interleave NR rows.
+                for (int jj = 0; jj < cols; jj++) {
+                    long src = bOff + (long) (j + jj) * ldb + pc;
+                    for (int p = 0, d = base + jj; p < kc; p++, d += nr) bp[d] = b.getAtIndex(F, src + p);
                 }
+            }
+            for (int p = 0; p < kc; p++) {
+                for (int jj = cols; jj < nr; jj++) bp[base + p * nr + jj] = 0f;
             }
         }
     }
