@@ -134,16 +134,7 @@ public final class AutonomyRouter implements Router {
         RowOps ops = kernels.rows();
         for (int i = 0; i < t; i++) {
             int off = i * e, s0 = i * k;
-            if (normalize) {
-                double sum = 0, dot = 0;
-                for (int j = 0; j < k; j++) sum += p[off + r.expert[s0 + j]];
-                for (int j = 0; j < k; j++) dot += dWeight[s0 + j] * (p[off + r.expert[s0 + j]] / sum);
-                for (int j = 0; j < k; j++) {
-                    dProbs[off + r.expert[s0 + j]] += (float) (scale * (dWeight[s0 + j] - dot) / sum);
-                }
-            } else {
-                for (int j = 0; j < k; j++) dProbs[off + r.expert[s0 + j]] += scale * dWeight[s0 + j];
-            }
+            RouterMath.topKWeightsBackward(p, off, r.expert, s0, k, dWeight, normalize, scale, 0, dProbs);
             RouterMath.softmaxBackward(p, dProbs, dNorms, off, e);
             // through the norm: ∂a/∂A = A/‖A‖ (a zero activation has no direction; its subgradient 0 is used)
             for (int j = 0; j < e; j++) {

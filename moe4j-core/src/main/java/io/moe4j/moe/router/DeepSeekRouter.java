@@ -169,15 +169,7 @@ public final class DeepSeekRouter implements Router {
         Arrays.fill(dScores, 0, t * e, 0f);
         for (int i = 0; i < t; i++) {
             int off = i * e, s0 = i * k;
-            if (normalize) {
-                double sum = 0, dot = 0;
-                for (int j = 0; j < k; j++) sum += s[off + r.expert[s0 + j]];
-                sum += 1e-20;
-                for (int j = 0; j < k; j++) dot += dWeight[s0 + j] * (s[off + r.expert[s0 + j]] / sum);
-                for (int j = 0; j < k; j++) dScores[off + r.expert[s0 + j]] += (float) (scale * (dWeight[s0 + j] - dot) / sum);
-            } else {
-                for (int j = 0; j < k; j++) dScores[off + r.expert[s0 + j]] += scale * dWeight[s0 + j];
-            }
+            RouterMath.topKWeightsBackward(s, off, r.expert, s0, k, dWeight, normalize, scale, 1e-20, dScores);
             if (sigmoid) {
                 // π = s/Σs: ds_m += (dπ_m − Σ_j dπ_j π_j)/Σs; then σ'.
                 double sum = 0, dot = 0;

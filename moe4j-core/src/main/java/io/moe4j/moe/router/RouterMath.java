@@ -66,4 +66,23 @@ public final class RouterMath {
         for (int i = 0; i < r; i++) if (idx[i] == j) return true;
         return false;
     }
+
+    /**
+     * Backward of top-k weights taken from the scores: w_j = scale · v_j / (Σ v + eps) when {@code normalize},
+     * else scale · v_j, with v_j = scores[off + expert[s0 + j]]. Accumulates ∂L/∂v into {@code dScores} (spec
+     * §3.9 rule 3): {@code ∂L/∂v_i = scale·(∂L/∂w_i − Σ_j ŵ_j ∂L/∂w_j)/Σv}, ŵ the unscaled normalised weights.
+     */
+    public static void topKWeightsBackward(float[] scores, int off, int[] expert, int s0, int k, float[] dWeight,
+                                           boolean normalize, float scale, double eps, float[] dScores) {
+        if (!normalize) {
+            for (int j = 0; j < k; j++) dScores[off + expert[s0 + j]] += scale * dWeight[s0 + j];
+            return;
+        }
+        double sum = eps, dot = 0;
+        for (int j = 0; j < k; j++) sum += scores[off + expert[s0 + j]];
+        for (int j = 0; j < k; j++) dot += dWeight[s0 + j] * (scores[off + expert[s0 + j]] / sum);
+        for (int j = 0; j < k; j++) {
+            dScores[off + expert[s0 + j]] += (float) (scale * (dWeight[s0 + j] - dot) / sum);
+        }
+    }
 }
