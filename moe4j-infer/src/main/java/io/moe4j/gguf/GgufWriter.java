@@ -4,6 +4,7 @@ import io.moe4j.tensor.Tensor;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -30,9 +31,10 @@ import java.util.Set;
  * <p>Writing is atomic: bytes go to a temporary file in the target's directory, which is flushed to disk and then
  * renamed over the target. On any failure the temporary file is deleted and an existing target is untouched.
  *
+ * <p>Tensor bytes come from segments handed over now or from a {@link TensorProducer} called at write time.
+ *
  * <p>Tensor bytes are not copied until {@link #write}: sources (heap, off-heap or another mapped GGUF) must stay
- * alive until then. Non-goals: quantizing (hand over bytes already in the target type), streaming writes of
- * tensors that do not exist yet, GGUF v2 output.
+ * alive until then. Non-goals: quantizing (see {@link GgufQuantizer}), GGUF v2 output.
  */
 public final class GgufWriter {
     /** GGML_MAX_NAME is 64 including the terminating NUL; longer names fail to load in llama.cpp. */
@@ -45,7 +47,18 @@ public final class GgufWriter {
     private final Set<String> names = new LinkedHashSet<>();
     private int alignment = GgufFile.DEFAULT_ALIGNMENT;
 
-    private record Entry(String name, long[] ne, GgmlType type, MemorySegment data) {}
+    /** Entry data: bytes that exist now, or a producer that fills {@code byteSize} bytes at write time. */
+    private record Entry(String name, long[] ne, GgmlType type, MemorySegment data, long byteSize, TensorProducer producer) {}
+
+    /**
+     * Fills a tensor's bytes when {@link #write} reaches it, so that a converter (quantize, export) never holds more
+     * than one output tensor in memory. {@code dst} is zeroed, exactly the tensor's byte size, and only valid during
+     * the call.
+     */
+    @FunctionalInterface
+    public interface TensorProducer {
+        void produce(MemorySegment dst) throws IOException;
+    }
 
     /** Adds metadata {@code key}; {@code general.alignment} must be a UINT32 power of two and sets the alignment. */
     public GgufWriter put(String key, GgufValue value) {
@@ -88,6 +101,18 @@ public final class GgufWriter {
 
     /** Adds raw tensor bytes of GGML {@code type} with GGUF dimensions {@code ne} (fastest first). */
     public GgufWriter addTensor(String name, GgmlType type, long[] ne, MemorySegment data) {
+        Objects.requireNonNull(data, "data");
+        return add(name, type, ne, data, data.byteSize(), null);
+    }
+
+    /** Adds a tensor of GGML {@code type} and GGUF dimensions {@code ne} whose bytes {@code producer} writes later. */
+    public GgufWriter addTensor(String name, GgmlType type, long[] ne, TensorProducer producer) {
+        Objects.requireNonNull(producer, "producer");
+        Objects.requireNonNull(type, "type");
+        return add(name, type, ne, null, -1, producer);
+    }
+
+    private GgufWriter add(String name, GgmlType type, long[] ne, MemorySegment data, long dataBytes, TensorProducer producer) {
         Objects.requireNonNull(type, "type");
         byte[] nameBytes = name.getBytes(StandardCharsets.UTF_8);
         if (nameBytes.length > MAX_TENSOR_NAME_BYTES) {
@@ -106,12 +131,12 @@ public final class GgufWriter {
                     + type + " block size " + type.blockSize());
         }
         long bytes = type.byteSize(numel);
-        if (data.byteSize() != bytes) {
+        if (producer == null && dataBytes != bytes) {
             throw new IllegalArgumentException("tensor '" + name + "' " + type + Arrays.toString(ne) + " needs " + bytes
-                    + " bytes, got a segment of " + data.byteSize());
+                    + " bytes, got a segment of " + dataBytes);
         }
         names.add(name);
-        tensors.add(new Entry(name, ne.clone(), type, data));
+        tensors.add(new Entry(name, ne.clone(), type, data, bytes, producer));
         return this;
     }
 
@@ -127,11 +152,16 @@ public final class GgufWriter {
                 long pos = header.length;
                 pos = pad(ch, pos);
                 for (Entry e : tensors) {
-                    for (long off = 0; off < e.data.byteSize(); off += CHUNK) {
-                        long n = Math.min(CHUNK, e.data.byteSize() - off);
-                        writeFully(ch, ByteBuffer.wrap(e.data.asSlice(off, n).toArray(ValueLayout.JAVA_BYTE)));
+                    if (e.producer == null) {
+                        writeSegment(ch, e.data);
+                    } else {
+                        try (Arena arena = Arena.ofConfined()) {
+                            MemorySegment buf = arena.allocate(Math.max(1, e.byteSize), 64).asSlice(0, e.byteSize);
+                            e.producer.produce(buf);
+                            writeSegment(ch, buf);
+                        }
                     }
-                    pos = pad(ch, pos + e.data.byteSize());
+                    pos = pad(ch, pos + e.byteSize);
                 }
                 ch.force(true);
             }
@@ -165,9 +195,16 @@ public final class GgufWriter {
             for (long d : e.ne) b.u64(d);
             b.u32(e.type.id());
             b.u64(offset);
-            offset = GgufFile.alignUp(offset + e.data.byteSize(), alignment);
+            offset = GgufFile.alignUp(offset + e.byteSize, alignment);
         }
         return b.toByteArray();
+    }
+
+    private static void writeSegment(FileChannel ch, MemorySegment data) throws IOException {
+        for (long off = 0; off < data.byteSize(); off += CHUNK) {
+            long n = Math.min(CHUNK, data.byteSize() - off);
+            writeFully(ch, data.asSlice(off, n).asByteBuffer());
+        }
     }
 
     private long pad(FileChannel ch, long pos) throws IOException {
