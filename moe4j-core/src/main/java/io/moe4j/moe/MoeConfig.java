@@ -62,6 +62,10 @@ import io.moe4j.moe.router.Routers;
  * @param expertGateRank AoE (§4.15) d_low: each expert's gate projection is factorised W_up,e·W_down,e with
  *                       W_down shared with the aoe router's norm scores; 0 = full-rank gate. No default value is
  *                       known to be the paper's (spec §6 item 9), so AoE configs must set it
+ * @param noiseStd       vmoe router (§4.10): training noise on the logits is N(0, (noiseStd/E)²) (V-MoE noise_std = 1.0)
+ * @param balanceUnbiasedTopK deepseek-v3: the sequence-wise balance loss counts the UNBIASED top-k of the sigmoid
+ *                       scores (the paper's formula) instead of the actual biased, group-limited routing decision
+ *                       (the default; spec §6 item 13 — which DeepSeek trained with is unverified)
  * @param maxTokens      largest T one forward may see (buffers are preallocated for it)
  * @param layerIndex     used in names and error messages
  */
@@ -80,6 +84,8 @@ public record MoeConfig(
         int constantExperts, int copyExperts, int zeroExperts, boolean dropZeroExpertWeight,
         boolean expertInputNoMulTopK, int routerHidden, boolean gatingResidual, double logitsNormStd,
         int expertGateRank,
+        // ---- V-MoE (§4.10), DeepSeek-V3 loss indicator (§4.8) ----
+        double noiseStd, boolean balanceUnbiasedTopK,
         // ----
         int maxTokens, int layerIndex) {
 
@@ -105,6 +111,7 @@ public record MoeConfig(
         b.dropZeroExpertWeight = dropZeroExpertWeight; b.expertInputNoMulTopK = expertInputNoMulTopK;
         b.routerHidden = routerHidden; b.gatingResidual = gatingResidual; b.logitsNormStd = logitsNormStd;
         b.expertGateRank = expertGateRank;
+        b.noiseStd = noiseStd; b.balanceUnbiasedTopK = balanceUnbiasedTopK;
         return b;
     }
 
@@ -155,6 +162,8 @@ public record MoeConfig(
         private int constantExperts = 0, copyExperts = 0, zeroExperts = 0, routerHidden = 0, expertGateRank = 0;
         private boolean dropZeroExpertWeight = true, expertInputNoMulTopK = false, gatingResidual = false;
         private double logitsNormStd = 0;
+        private double noiseStd = 1.0;
+        private boolean balanceUnbiasedTopK = false;
         private int maxTokens = 4096, layerIndex = 0;
 
         public Builder dModel(int v) { dModel = v; return this; }
@@ -205,6 +214,8 @@ public record MoeConfig(
         public Builder gatingResidual(boolean v) { gatingResidual = v; return this; }
         public Builder logitsNormStd(double v) { logitsNormStd = v; return this; }
         public Builder expertGateRank(int v) { expertGateRank = v; return this; }
+        public Builder noiseStd(double v) { noiseStd = v; return this; }
+        public Builder balanceUnbiasedTopK(boolean v) { balanceUnbiasedTopK = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -271,6 +282,7 @@ public record MoeConfig(
             require(expertGateRank >= 0, "moe.expertGateRank must be >= 0 (0 = full-rank gate), got " + expertGateRank);
             require(expertGateRank == 0 || expertType.gated(), "moe.expertGateRank = " + expertGateRank
                     + " factorises the gate projection, which moe.expertType = " + expertType + " does not have");
+            require(noiseStd > 0 && Double.isFinite(noiseStd), "moe.noiseStd must be > 0, got " + noiseStd);
             return new MoeConfig(dModel, numExperts, topK, expertHidden, expertType, router, normalizeTopK, routedScale,
                     sharedExperts, sharedHidden, sharedGate, dispatch, capacityRule, capacityFactor, fixedCapacity,
                     priority, balanceLoss == null ? BalanceLoss.NONE : balanceLoss, balanceCoef, zLossCoef, groupSize,
@@ -278,7 +290,7 @@ public record MoeConfig(
                     legacyNormalize, topPThreshold, entropyCoef, l1Init, l1Multiplier, temperatureMax, temperatureMin,
                     temperatureDecaySteps, hardAfterStep, vocabSize, seed,
                     constantExperts, copyExperts, zeroExperts, dropZeroExpertWeight, expertInputNoMulTopK,
-                    routerHidden, gatingResidual, logitsNormStd, expertGateRank,
+                    routerHidden, gatingResidual, logitsNormStd, expertGateRank, noiseStd, balanceUnbiasedTopK,
                     maxTokens, layerIndex);
         }
 

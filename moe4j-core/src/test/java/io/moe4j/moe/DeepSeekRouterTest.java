@@ -53,6 +53,25 @@ class DeepSeekRouterTest {
     }
 
     @Test
+    void unbiasedLossIndicatorCountsTheRawTopK() {
+        // §4.8 / §6 item 13: the paper's f_i counts TopK(s) without bias or group mask; the default counts the
+        // actual routing. With the golden bias the actual choice is {7, 1}, the unbiased top-2 is {5, 2}.
+        float[] z = {0.5f, -0.2f, 1.5f, 0.3f, -1.0f, 2.0f, 0.1f, 0.0f};
+        float[] bias = {0.0f, 0.3f, -0.5f, 0.0f, 0.2f, 0.0f, 0.0f, 0.4f};
+        MoeConfig c = v3().balanceUnbiasedTopK(true).build();
+        DeepSeekRouter router = create(c);
+        System.arraycopy(bias, 0, router.bias(), 0, 8);
+        Routing r = route(router, c, z);
+        assertThat(new int[]{r.expert[0], r.expert[1]}).containsExactly(7, 1);   // routing itself unchanged
+        double sum = 0;
+        double[] s = new double[8];
+        for (int j = 0; j < 8; j++) sum += s[j] = 1 / (1 + Math.exp(-z[j]));
+        // L = coef · E · Σ f_i P_i, f_i = 1/(T·k) for i ∈ {5, 2}, P_i = s_i / Σ s (T = 1)
+        double expected = 8 * (0.5 * s[5] / sum + 0.5 * s[2] / sum);
+        assertThat(r.balanceLoss).isCloseTo(expected, within(1e-5)).isNotCloseTo(0.819222, within(1e-3));
+    }
+
+    @Test
     void goldenBiasUpdate() {
         float[] b = new float[8];
         DeepSeekRouter.updateBias(b, new long[]{10, 2, 6, 6, 0, 8, 4, 12}, 0.001);

@@ -70,6 +70,15 @@ class MoeGradientCheckTest {
                 .maxTokens(T).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zLossCoef(0.01);
         out.add(Arguments.of("noisy-topk k=2 (fixed draw)", noisy.build()));
         out.add(Arguments.of("noisy-topk k=1, groups of 4", noisy.topK(1).groupSize(4).build()));
+        MoeConfig.Builder vmoe = MoeConfig.builder().router("vmoe").dModel(D).numExperts(E).topK(2).expertHidden(F)
+                .maxTokens(T).balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.1).zLossCoef(0.01).noiseStd(2.0);
+        out.add(Arguments.of("vmoe k=2 (fixed draw)", vmoe.build()));
+        out.add(Arguments.of("vmoe k=1, groups of 4, capacity 1 BPR", vmoe.topK(1).groupSize(4)
+                .dispatch(DispatchMode.CAPACITY).capacityRule(CapacityRule.FIXED).fixedCapacity(1)
+                .priority(PriorityOrder.BATCH_PRIORITY).build()));
+        out.add(Arguments.of("deepseek-v3 unbiased loss indicator", MoeConfig.builder().router("deepseek-v3").dModel(D)
+                .numExperts(E).topK(2).expertHidden(F).maxTokens(T).nGroup(2).topkGroup(1).routedScale(2.5f)
+                .balanceLoss(BalanceLoss.MEGABLOCKS).balanceCoef(0.1).groupSize(4).balanceUnbiasedTopK(true).build()));
 
         MoeConfig.Builder gshard = MoeConfig.builder().router("gshard").dModel(D).numExperts(E).topK(2).expertHidden(F)
                 .maxTokens(T).balanceLoss(BalanceLoss.SWITCH).balanceCoef(0.1).zLossCoef(0.01)

@@ -26,7 +26,8 @@ import java.util.List;
  * V3's bias moves after every optimizer step: {@code b_e += γ·sign(c̄ − c_e)} with c_e the tokens routed to e
  * over the step ({@link #afterStep}). The balance loss uses π = s/Σs for V3 (the sequence-wise loss when
  * groupSize is the sequence length and the loss is MEGABLOCKS) and π = s for V2. The indicator counts the actual
- * (biased, group-limited) routing decision — the spec's default for its unverified item 13.
+ * (biased, group-limited) routing decision — the spec's default for its unverified item 13 — or, with
+ * {@code balanceUnbiasedTopK}, the paper's unbiased top-k of s.
  *
  * <p>Backward: through the renormalisation, then σ' = s(1−s) (V3) or the softmax Jacobian (V2); the balance
  * loss adds its gradient on π; no gradient reaches b, the group choice or the indices.
@@ -52,6 +53,8 @@ public final class DeepSeekRouter implements Router {
     private final float[] groupScore;  // (nGroup)
     private final int[] keptGroups;    // (topkGroup)
     private final int[] idx;           // (k)
+    private final boolean unbiasedIndicator;
+    private final int[] unbiased;      // (maxT·k) unbiased top-k of s, the balance-loss indicator when configured
 
     public DeepSeekRouter(String name, MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         this.name = name;
@@ -84,6 +87,8 @@ public final class DeepSeekRouter implements Router {
         this.groupScore = new float[nGroup];
         this.keptGroups = new int[topkGroup];
         this.idx = new int[k];
+        this.unbiasedIndicator = sigmoid && c.balanceUnbiasedTopK();
+        this.unbiased = unbiasedIndicator ? new int[c.maxTokens() * k] : new int[0];
     }
 
     @Override public String name() { return name; }
@@ -133,7 +138,16 @@ public final class DeepSeekRouter implements Router {
         }
         Arrays.fill(dPi, 0, t * e, 0f);
         Arrays.fill(dLogits, 0, t * e, 0f);
-        r.balanceLoss = losses.balance(balance, r, pi, t, k, balanceCoef, groupSize, training ? dPi : null);
+        if (unbiasedIndicator) {
+            // the paper's f_i: 1[s_i ∈ TopK(s)] on the raw sigmoid scores, without bias or group mask
+            for (int i = 0; i < t; i++) {
+                RouterMath.topK(s, i * e, e, k, idx);
+                System.arraycopy(idx, 0, unbiased, i * k, k);
+            }
+            r.balanceLoss = losses.balance(balance, unbiased, k, pi, t, k, balanceCoef, groupSize, training ? dPi : null);
+        } else {
+            r.balanceLoss = losses.balance(balance, r, pi, t, k, balanceCoef, groupSize, training ? dPi : null);
+        }
         r.zLoss = ZLoss.compute(z, t, e, zCoef, training ? dLogits : null);
     }
 

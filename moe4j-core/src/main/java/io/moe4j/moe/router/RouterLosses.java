@@ -27,6 +27,15 @@ public final class RouterLosses {
      * @param dPi     gradient accumulator for π (null: value only)
      */
     public double balance(BalanceLoss kind, Routing r, float[] pi, int t, int k, double coef, int groupSize, float[] dPi) {
+        return balance(kind, r.expert, r.slots, pi, t, k, coef, groupSize, dPi);
+    }
+
+    /**
+     * The same over an explicit indicator: token i chose {@code expert[i·slots + s]} (−1 = empty slot). Used when
+     * the loss counts something other than the routing decision (DeepSeek-V3's unbiased top-k).
+     */
+    public double balance(BalanceLoss kind, int[] expert, int slots, float[] pi, int t, int k, double coef, int groupSize,
+                          float[] dPi) {
         if (kind == BalanceLoss.NONE || coef == 0 || t == 0) return 0;
         int g = groupSize <= 0 || groupSize > t ? t : groupSize;
         int groups = (t + g - 1) / g;
@@ -36,9 +45,9 @@ public final class RouterLosses {
             Arrays.fill(counts, 0);
             for (int i = 0; i < n; i++) {
                 int tok = start + i;
-                top1[i] = r.expert[tok * r.slots];
-                for (int s = 0; s < r.slots; s++) {
-                    int ex = r.expert[tok * r.slots + s];
+                top1[i] = expert[tok * slots];
+                for (int s = 0; s < slots; s++) {
+                    int ex = expert[tok * slots + s];
                     if (ex >= 0) counts[ex]++;
                 }
             }

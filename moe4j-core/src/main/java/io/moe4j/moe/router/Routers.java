@@ -18,7 +18,7 @@ public final class Routers {
     /** Names accepted by {@code MoeConfig.router}. */
     public static final List<String> NAMES = List.of("softmax-topk", "switch", "deepseek-v2", "deepseek-v3",
             "expert-choice", "top-p", "remoe", "noisy-topk", "gshard", "hash", "evomoe",
-            "moe++", "aoe");
+            "moe++", "aoe", "vmoe");
 
     /** Routers with a variable number of experts per token (slots = E). */
     private static final List<String> VARIABLE_COUNT = List.of("expert-choice", "top-p", "remoe");
@@ -90,6 +90,11 @@ public final class Routers {
             }
             case "moe++" -> new MoePlusPlusRouter(c, arena, kernels, pool);
             case "aoe" -> new AutonomyRouter(c, arena, kernels, pool);
+            case "vmoe" -> {
+                if (c.jitter() > 0) throw new InvalidConfigException("moe.jitter must be 0 for the vmoe router "
+                        + "(its noise is N(0, (moe.noiseStd/E)²) on the logits), got " + c.jitter());
+                yield new VMoeRouter(c, arena, kernels, pool);
+            }
             default -> throw new InvalidConfigException("moe.router '" + c.router() + "' is unknown; known routers: "
                     + String.join(", ", NAMES));
         };
