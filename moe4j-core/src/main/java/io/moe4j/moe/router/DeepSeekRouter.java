@@ -97,6 +97,14 @@ public final class DeepSeekRouter implements Router {
     @Override public io.moe4j.nn.CounterRng rng() { return gate.rng(); }
     @Override public float[] state() { return sigmoid ? bias.clone() : new float[0]; }
 
+    @Override
+    public void restoreState(float[] state) {
+        if (state.length != (sigmoid ? e : 0)) {
+            throw new IllegalArgumentException("router " + name + " state has " + (sigmoid ? e : 0) + " values, got " + state.length);
+        }
+        System.arraycopy(state, 0, bias, 0, state.length);
+    }
+
     /** The V3 selection bias (e_score_correction_bias); mutable for checkpoint loading and tests. */
     public float[] bias() { return bias; }
 

@@ -95,6 +95,15 @@ public final class EvoMoeRouter implements Router {
 
     /** Optimizer updates seen so far (the schedule's t); part of the checkpoint. */
     public long step() { return step; }
+
+    /** The step, as a float (exact up to 2²⁴ steps). */
+    @Override public float[] state() { return new float[]{step}; }
+
+    @Override
+    public void restoreState(float[] state) {
+        if (state.length != 1) throw new IllegalArgumentException("router evomoe state is the step (1 value), got " + state.length);
+        setStep((long) state[0]);
+    }
     public void setStep(long s) {
         if (s < 0) throw new IllegalArgumentException("EvoMoE step must be >= 0, got " + s);
         step = s;

@@ -71,6 +71,12 @@ public final class ReMoERouter implements Router {
     @Override public io.moe4j.nn.CounterRng rng() { return gate.rng(); }
     /** {λ}: the L1 coefficient, the only non-trainable state. */
     @Override public float[] state() { return new float[]{lambda}; }
+
+    @Override
+    public void restoreState(float[] state) {
+        if (state.length != 1) throw new IllegalArgumentException("router remoe state is λ (1 value), got " + state.length);
+        lambda = state[0];
+    }
     public LinearGate gate() { return gate; }
 
     /** The current L1 coefficient λ. */

@@ -66,6 +66,14 @@ public interface Router {
     /** Non-trainable routing state for checkpoints and metrics (e.g. the DeepSeek-V3 bias); empty by default. */
     default float[] state() { return new float[0]; }
 
+    /**
+     * Restores what {@link #state()} returned (checkpoints, model files): the same length, else an
+     * IllegalArgumentException naming the router.
+     */
+    default void restoreState(float[] state) {
+        if (state.length != 0) throw new IllegalArgumentException("router " + name() + " has no state, got " + state.length + " values");
+    }
+
     // ---- Optional contracts: MoE++ gating residual and expert-input scale (§4.14), AoE shared features (§4.15).
     // The defaults describe a router without them, so existing routers need no change.
 
