@@ -374,6 +374,17 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
         FiniteCheck.check(kernels.rows(), logits, 0, vocab, "output logits");
     }
 
+    /** Evaluation-mode logits of every position, (B·T, V) row-major (tests; allocates the result). */
+    float[] allLogits(int[] tokens, int batch, int seqLen) {
+        checkShape(tokens, batch, seqLen);
+        ensure(batch, seqLen);
+        splitTokens(tokens, batch, seqLen);
+        int n = batch * seqLen;
+        forwardTrunk(batch, seqLen, false);
+        head(0, n);
+        return F32.toArray(logits, 0, n * vocab);
+    }
+
     @Override
     public void close() {
         if (actArena != null) actArena.close();
