@@ -4,6 +4,7 @@ import io.moe4j.kernel.Kernels;
 import io.moe4j.kernel.gemm.Gemm;
 import io.moe4j.kernel.row.RopeTable;
 import io.moe4j.kernel.row.RowOps;
+import io.moe4j.moe.NonFiniteException;
 import io.moe4j.nn.F32;
 import io.moe4j.nn.Param;
 import io.moe4j.parallel.WorkerPool;
@@ -123,7 +124,12 @@ final class Attention {
         }
         wv.forward(g, pool, n, x, xOff, v, 0);
         rotate(ops, n, t, false, q, k);
-        pool.parallelFor(b * heads, (task, worker) -> headForward(ops, headGemm[worker], task, t));
+        try {
+            pool.parallelFor(b * heads, (task, worker) -> headForward(ops, headGemm[worker], task, t));
+        } catch (IllegalArgumentException e) {
+            // shapes are valid by construction: softmax rejects a score row only when it is not finite
+            throw new NonFiniteException("NaN or Inf in " + name + " scores (q/k): " + e.getMessage());
+        }
         wo.forward(g, pool, n, ctx, 0, out, 0);
     }
 

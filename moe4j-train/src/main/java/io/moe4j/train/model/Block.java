@@ -36,6 +36,9 @@ final class Block {
     final MoeLayer moe;   // null for dense blocks
     private final int d;
 
+    private final String attnOutName, ffnOutName, gradName; // NaN messages, built once
+    ModelProfile profile; // set by the model
+
     private MemorySegment n1, mid, n2; // (N, d)
     private float[] rstd1, rstd2;       // (N)
 
@@ -56,6 +59,9 @@ final class Block {
             this.dense = null;
             this.moe = new MoeLayer(moeConfig, arena, kernels, pool);
         }
+        this.attnOutName = p + ".attn output";
+        this.ffnOutName = p + (dense != null ? ".ffn" : ".moe") + " output";
+        this.gradName = "gradient of " + p + " input";
     }
 
     /** attn_norm, attention params, ffn_norm, then the FFN's (dense gate/up/down or the MoE layer's). */
@@ -109,15 +115,20 @@ final class Block {
                  boolean training) {
         RowOps ops = kernels.rows();
         int n = b * t;
+        long t0 = System.nanoTime();
         attnNorm.forward(ops, pool, n, x, 0, n1, 0, rstd1);
         attn.forward(b, t, n1, 0, mid);
         addRows(ops, n, mid, x);
-        FiniteCheck.check(ops, mid, 0, n * d, attn.name + " output");
+        FiniteCheck.check(ops, mid, 0, n * d, attnOutName);
+        long t1 = System.nanoTime();
         ffnNorm.forward(ops, pool, n, mid, 0, n2, 0, rstd2);
         if (dense != null) dense.forward(n, n2, 0, out, 0);
         else moe.forward(n2, 0, n, tokenIds, prevLogits, out, 0, training);
         addRows(ops, n, out, mid);
-        FiniteCheck.check(ops, out, 0, n * d, "layers." + index + (dense != null ? ".ffn" : ".moe") + " output");
+        FiniteCheck.check(ops, out, 0, n * d, ffnOutName);
+        long t2 = System.nanoTime();
+        profile.add(ModelProfile.Phase.ATTN, t1 - t0);
+        profile.add(dense != null ? ModelProfile.Phase.FFN : ModelProfile.Phase.MOE, t2 - t1);
     }
 
     /** acc += x over n rows of d, in parallel row chunks. */
@@ -136,13 +147,18 @@ final class Block {
         RowOps ops = kernels.rows();
         int n = b * t;
         long nd = (long) n * d;
+        long t0 = System.nanoTime();
         F32.zero(s.dNorm, 0, nd);
         if (dense != null) dense.backward(n, n2, 0, s.dResid, 0, s.dNorm, 0, s);
         else moe.backward(n2, 0, s.dResid, 0, s.dNorm, 0, dLogits, dPrevLogits);
         ffnNorm.backward(ops, pool, n, s.dNorm, 0, mid, 0, rstd2, s.dResid, 0);
+        long t1 = System.nanoTime();
         F32.zero(s.dNorm, 0, nd);
         attn.backward(b, t, n1, 0, s.dResid, s.dNorm, s);
         attnNorm.backward(ops, pool, n, s.dNorm, 0, x, 0, rstd1, s.dResid, 0);
-        FiniteCheck.check(ops, s.dResid, 0, (int) nd, "gradient of layers." + index + " input");
+        FiniteCheck.check(ops, s.dResid, 0, (int) nd, gradName);
+        long t2 = System.nanoTime();
+        profile.add(dense != null ? ModelProfile.Phase.FFN_BWD : ModelProfile.Phase.MOE_BWD, t1 - t0);
+        profile.add(ModelProfile.Phase.ATTN_BWD, t2 - t1);
     }
 }

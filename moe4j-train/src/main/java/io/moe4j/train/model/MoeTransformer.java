@@ -79,6 +79,8 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
     private final List<MoeLayer> moeLayers;
     private final float[][] dMoeLogits; // per MoE layer (maxTokens·E) gating-residual gradients, null if unused
     private final boolean gatingResidual;
+    private final String[] gradNames; // "gradient of <param>", for NaN messages
+    private final ModelProfile profile = new ModelProfile();
 
     // Activations, sized for capacity (capRows = B·T, capBT2 = B·T², capT = T).
     private Arena actArena;
@@ -123,6 +125,8 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
         ps.add(outputNorm.w);
         if (!c.tiedEmbeddings()) ps.add(output);
         this.params = Collections.unmodifiableList(ps);
+        this.gradNames = ps.stream().map(p -> "gradient of " + p.name()).toArray(String[]::new);
+        for (Block b : blocks) b.profile = profile;
         this.gatingResidual = !moeLayers.isEmpty() && c.moe().gatingResidual();
         this.dMoeLogits = new float[moeLayers.size()][];
         if (gatingResidual) {
@@ -200,6 +204,8 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
     public int maxTokens() { return maxTokens; }
     public Kernels kernels() { return kernels; }
     public WorkerPool pool() { return pool; }
+    /** Time per phase since the last reset (see also each MoE layer's profile()). */
+    public ModelProfile profile() { return profile; }
 
     /** Total and active-per-token parameter counts of this model's config (see {@link ParamCounts}). */
     public ParamCounts paramCounts() { return ParamCounts.of(config); }
@@ -271,7 +277,9 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
     private double forwardTrunk(int batch, int seqLen, boolean training) {
         RowOps ops = kernels.rows();
         int n = batch * seqLen;
+        long t0 = System.nanoTime();
         embedding.forward(ops, pool, n, inputs, resid[0], 0);
+        profile.add(ModelProfile.Phase.EMBED, System.nanoTime() - t0);
         double aux = 0;
         int j = 0;
         for (int l = 0; l < blocks.size(); l++) {
@@ -284,7 +292,9 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
             b.forward(batch, seqLen, resid[l], resid[l + 1], inputs, prev, training);
             if (b.moe != null) aux += b.moe.routing().auxLoss();
         }
+        long t1 = System.nanoTime();
         outputNorm.forward(ops, pool, n, resid[blocks.size()], 0, finalNorm, 0, rstdF);
+        profile.add(ModelProfile.Phase.HEAD, System.nanoTime() - t1);
         return aux;
     }
 
@@ -305,8 +315,11 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
         Gemm g = kernels.gemm();
         int n = batch * seqLen;
         double aux = forwardTrunk(batch, seqLen, true);
+        long t0 = System.nanoTime();
         head(0, n);
         double ce = CrossEntropy.run(ops, pool, n, vocab, logits, targets, rowLoss, 1f / n) / n;
+        long t1 = System.nanoTime();
+        profile.add(ModelProfile.Phase.HEAD, t1 - t0);
         if (!Double.isFinite(ce + aux)) {
             throw new io.moe4j.moe.NonFiniteException("non-finite loss: cross-entropy " + ce + ", aux " + aux);
         }
@@ -318,6 +331,8 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
         g.nn(pool, n, d, vocab, logits, 0, vocab, output.data(), 0, d, s.dNorm, 0, d, false);
         F32.zero(s.dResid, 0, (long) n * d);
         outputNorm.backward(ops, pool, n, s.dNorm, 0, resid[blocks.size()], 0, rstdF, s.dResid, 0);
+        long t2 = System.nanoTime();
+        profile.add(ModelProfile.Phase.HEAD_BWD, t2 - t1);
         if (gatingResidual) for (float[] a : dMoeLogits) java.util.Arrays.fill(a, 0, n * config.moe().numExperts(), 0f);
         int j = moeLayers.size();
         for (int l = blocks.size() - 1; l >= 0; l--) {
@@ -332,10 +347,17 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
             }
             b.backward(batch, seqLen, resid[l], s, dLog, dPrev);
         }
+        long t3 = System.nanoTime();
         embedding.backward(ops, n, inputs, s.dResid, 0);
+        long t4 = System.nanoTime();
+        profile.add(ModelProfile.Phase.EMBED_BWD, t4 - t3);
 
         if (gradScale != 1f) scaleGrads(gradScale);
-        for (Param p : params) FiniteCheck.check(ops, p.gradData(), 0, Math.toIntExact(p.numel()), "gradient of " + p.name());
+        for (int i = 0; i < params.size(); i++) {
+            Param p = params.get(i);
+            FiniteCheck.check(ops, p.gradData(), 0, Math.toIntExact(p.numel()), gradNames[i]);
+        }
+        profile.add(ModelProfile.Phase.GRAD_CHECK, System.nanoTime() - t4);
         return new LossBreakdown(ce, aux, n);
     }
 
@@ -372,6 +394,17 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
         head(len - 1, 1);
         MemorySegment.copy(logits, F32.LAYOUT, 0, out, 0, vocab);
         FiniteCheck.check(kernels.rows(), logits, 0, vocab, "output logits");
+    }
+
+    /** Evaluation-mode logits of every position, (B·T, V) row-major (tests; allocates the result). */
+    float[] allLogits(int[] tokens, int batch, int seqLen) {
+        checkShape(tokens, batch, seqLen);
+        ensure(batch, seqLen);
+        splitTokens(tokens, batch, seqLen);
+        int n = batch * seqLen;
+        forwardTrunk(batch, seqLen, false);
+        head(0, n);
+        return F32.toArray(logits, 0, n * vocab);
     }
 
     @Override
