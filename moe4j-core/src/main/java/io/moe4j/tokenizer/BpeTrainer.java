@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.PriorityQueue;
-import java.util.Set;
 
 /**
  * Trains a byte-level BPE tokenizer ({@link ByteLevelBpe}) from texts.
@@ -110,13 +109,15 @@ public final class BpeTrainer {
             ids.put(tokens.get(b), b);
         }
         Map<Long, long[]> pairCount = new HashMap<>();
-        Map<Long, Set<Integer>> where = new HashMap<>();
+        // pair → words it occurs in: an append-only list (duplicates allowed), deduplicated per merge by a stamp
+        Map<Long, ByteLevelBpe.IntList> where = new HashMap<>();
         for (w = 0; w < nw; w++) {
             int[] s = words[w];
             for (int i = 0; i + 1 < s.length; i++) {
                 long p = pair(s[i], s[i + 1]);
                 pairCount.computeIfAbsent(p, k -> new long[1])[0] += freq[w];
-                where.computeIfAbsent(p, k -> new HashSet<>()).add(w);
+                ByteLevelBpe.IntList l = where.computeIfAbsent(p, k -> new ByteLevelBpe.IntList());
+                if (l.n == 0 || l.a[l.n - 1] != w) l.add(w);
             }
         }
         // max count first, then smaller left id, then smaller right id
@@ -127,6 +128,7 @@ public final class BpeTrainer {
         List<String> merges = new ArrayList<>();
         int learned = vocabSize - specials.size();
         Map<Long, long[]> changed = new HashMap<>();
+        int[] stamp = new int[nw];   // merge number that last rewrote each word
         while (tokens.size() < learned && !heap.isEmpty()) {
             long[] top = heap.poll();
             long p = top[1];
@@ -144,7 +146,12 @@ public final class BpeTrainer {
             }
             int m = id;
             changed.clear();
-            for (int wi : where.remove(p)) {
+            int mergeNo = merges.size();
+            ByteLevelBpe.IntList occurs = where.remove(p);
+            for (int oi = 0; oi < occurs.n; oi++) {
+                int wi = occurs.a[oi];
+                if (stamp[wi] == mergeNo) continue;
+                stamp[wi] = mergeNo;
                 int[] s = words[wi];
                 if (!contains(s, a, b)) continue;   // the pair left this word in an earlier merge
                 long f = freq[wi];
@@ -164,7 +171,8 @@ public final class BpeTrainer {
                 for (int i = 0; i + 1 < n; i++) {
                     long q = pair(t[i], t[i + 1]);
                     add(pairCount, changed, q, f);
-                    where.computeIfAbsent(q, k -> new HashSet<>()).add(wi);
+                    ByteLevelBpe.IntList l = where.computeIfAbsent(q, k -> new ByteLevelBpe.IntList());
+                    if (l.n == 0 || l.a[l.n - 1] != wi) l.add(wi);
                 }
             }
             pairCount.remove(p);

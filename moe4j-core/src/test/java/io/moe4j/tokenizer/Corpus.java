@@ -71,4 +71,45 @@ final class Corpus {
         }
         return docs;
     }
+
+    /**
+     * About {@code bytes} of pseudo-English: 50,000 words made of random syllables, drawn with Zipf frequencies,
+     * in sentences with punctuation and numbers — enough distinct material to fill a 4096-token vocabulary.
+     */
+    static List<String> pseudoWords(int bytes, long seed) {
+        String[] onsets = {"", "b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "v", "w", "th", "st", "pr", "ch", "sh", "br", "gr"};
+        String[] vowels = {"a", "e", "i", "o", "u", "ea", "ou", "ai", "ee", "y"};
+        String[] codas = {"", "", "n", "r", "s", "t", "l", "nd", "ng", "st", "ck", "m"};
+        Random r = new Random(seed);
+        String[] words = new String[50_000];
+        for (int i = 0; i < words.length; i++) {
+            StringBuilder w = new StringBuilder();
+            int syl = 1 + r.nextInt(3);
+            for (int k = 0; k < syl; k++) w.append(onsets[r.nextInt(onsets.length)]).append(vowels[r.nextInt(vowels.length)]).append(codas[r.nextInt(codas.length)]);
+            words[i] = w.toString();
+        }
+        double[] cdf = new double[words.length];
+        double sum = 0;
+        for (int i = 0; i < cdf.length; i++) cdf[i] = sum += 1.0 / (i + 1);
+        List<String> docs = new ArrayList<>();
+        int total = 0;
+        while (total < bytes) {
+            StringBuilder sb = new StringBuilder();
+            while (sb.length() < 1000) {
+                int n = 4 + r.nextInt(14);
+                for (int k = 0; k < n; k++) {
+                    int i = Arrays.binarySearch(cdf, r.nextDouble() * sum);
+                    String w = words[i < 0 ? Math.min(-i - 1, words.length - 1) : i];
+                    if (k == 0) w = Character.toUpperCase(w.charAt(0)) + w.substring(1);
+                    sb.append(w);
+                    if (r.nextInt(25) == 0) sb.append(' ').append(r.nextInt(2000));
+                    sb.append(k + 1 < n ? (r.nextInt(12) == 0 ? ", " : " ") : r.nextInt(8) == 0 ? "? " : ". ");
+                }
+                if (r.nextInt(5) == 0) sb.append("\n\n");
+            }
+            docs.add(sb.toString());
+            total += sb.length();
+        }
+        return docs;
+    }
 }
