@@ -33,4 +33,17 @@ public interface Tokenizer {
 
     /** Ids that end generation (EOS, end-of-turn, ...). */
     List<Integer> stopTokens();
+
+    /** Whether the model expects a prompt to start with {@link #bos()} (GGUF {@code tokenizer.ggml.add_bos_token}). */
+    default boolean addBos() { return false; }
+
+    /** {@link #encode(String, boolean)} with BOS in front when {@link #addBos()} says so: a model's prompt. */
+    default int[] encodePrompt(String text, boolean parseSpecial) {
+        int[] ids = encode(text, parseSpecial);
+        if (!addBos() || bos() < 0) return ids;
+        int[] out = new int[ids.length + 1];
+        out[0] = bos();
+        System.arraycopy(ids, 0, out, 1, ids.length);
+        return out;
+    }
 }

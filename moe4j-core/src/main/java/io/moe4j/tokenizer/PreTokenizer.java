@@ -1,0 +1,205 @@
+package io.moe4j.tokenizer;
+
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * Splits text into the pieces byte-level BPE merges within ("pre-tokens"), exactly as llama.cpp does for GGUF
+ * {@code tokenizer.ggml.pre} values {@code gpt2}, {@code llama-bpe} and {@code qwen2}.
+ *
+ * <p>llama.cpp does not run these patterns through a regex engine: {@code unicode.cpp} has one hand-written scanner
+ * per pattern ({@code unicode_regex_split_custom_gpt2/llama3/qwen2}), and those scanners differ from a true regex in
+ * corner cases (e.g. {@code \s+(?!\S)} followed by the end of text keeps all the spaces; the letter rule's optional
+ * prefix is any single non-letter, non-digit, non-CR/LF code point including a space). This class ports the scanners
+ * line by line, so its pieces equal llama.cpp's, not Python {@code regex}'s. The patterns they stand for:
+ * <pre>
+ * gpt2   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * llama3 (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * qwen2  the llama3 pattern with \p{N} instead of \p{N}{1,3}
+ * </pre>
+ * Non-goals: the other 40-odd pre-tokenizers llama.cpp knows (their GGUFs are refused with the key named).
+ */
+public enum PreTokenizer {
+    GPT2("gpt2"), LLAMA3("llama-bpe"), QWEN2("qwen2");
+
+    private final String ggufName;
+
+    PreTokenizer(String ggufName) { this.ggufName = ggufName; }
+
+    /** The {@code tokenizer.ggml.pre} value written for this pre-tokenizer. */
+    public String ggufName() { return ggufName; }
+
+    /** The pre-tokenizer for a {@code tokenizer.ggml.pre} value (with llama.cpp's aliases), or {@code null}. */
+    public static PreTokenizer ofGgufName(String name) {
+        if (name == null) return null;
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "gpt2", "gpt-2", "mpt", "olmo", "jais" -> GPT2;
+            case "llama-bpe", "llama3", "llama-v3" -> LLAMA3;
+            case "qwen2", "deepseek-r1-qwen" -> QWEN2;
+            default -> null;
+        };
+    }
+
+    /** llama.cpp looks the whole pre-token up in the vocabulary before merging for llama3 ({@code ignore_merges}). */
+    public boolean ignoreMerges() { return this == LLAMA3; }
+
+    /**
+     * End offsets (exclusive, ascending, last = {@code cps.length}) of the pieces of {@code cps}; empty for empty
+     * input.
+     */
+    public int[] split(int[] cps) {
+        Scanner s = new Scanner(cps);
+        switch (this) {
+            case GPT2 -> s.gpt2();
+            case LLAMA3 -> s.llama3(3);
+            case QWEN2 -> s.llama3(1);
+        }
+        return Arrays.copyOf(s.ends, s.n);
+    }
+
+    /** One scan over one fragment; positions outside it read as "no flags", as llama.cpp's {@code _get_flags}. */
+    private static final class Scanner {
+        private static final int OUT = -1;
+        final int[] cps;
+        int[] ends = new int[16];
+        int n, prevEnd;
+
+        Scanner(int[] cps) { this.cps = cps; }
+
+        int cpt(int pos) { return pos >= 0 && pos < cps.length ? cps[pos] : OUT; }
+        boolean letter(int pos) { return pos < cps.length && Unicode.isLetter(cps[pos]); }
+        boolean number(int pos) { return pos < cps.length && Unicode.isNumber(cps[pos]); }
+        boolean space(int pos) { return pos < cps.length && Unicode.isWhitespace(cps[pos]); }
+        /** A code point inside the fragment that is not whitespace, letter or number (llama.cpp: {@code as_uint() != 0}). */
+        boolean other(int pos) { return pos < cps.length && !space(pos) && !letter(pos) && !number(pos); }
+
+        int add(int end) {
+            int len = end - prevEnd;
+            if (len > 0) {
+                if (n == ends.length) ends = Arrays.copyOf(ends, n * 2);
+                ends[n++] = end;
+            }
+            prevEnd = end;
+            return len;
+        }
+
+        /** {@code 's|'t|...} contraction length at {@code pos} (2, 3) or 0; case-insensitive for llama3/qwen2. */
+        int contraction(int pos, boolean ignoreCase) {
+            if (cps[pos] != '\'' || pos + 1 >= cps.length) return 0;
+            int a = lower(cpt(pos + 1), ignoreCase);
+            if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+            if (pos + 2 < cps.length) {
+                int b = lower(cpt(pos + 2), ignoreCase);
+                if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+            }
+            return 0;
+        }
+
+        static int lower(int cp, boolean ignoreCase) { return ignoreCase && cp >= 0 ? Character.toLowerCase(cp) : cp; }
+
+        void gpt2() {
+            int end = cps.length;
+            for (int pos = 0; pos < end; ) {
+                int cpt = cps[pos];
+                int c = contraction(pos, false);
+                if (c > 0) { pos += add(pos + c); continue; }
+                int p2 = cpt == ' ' ? pos + 1 : pos;   // flags2: the code point after an optional leading space
+                if (letter(p2)) {
+                    pos = p2;
+                    while (letter(pos)) pos++;
+                    add(pos);
+                    continue;
+                }
+                if (number(p2)) {
+                    pos = p2;
+                    while (number(pos)) pos++;
+                    add(pos);
+                    continue;
+                }
+                if (other(p2)) {
+                    pos = p2;
+                    while (other(pos)) pos++;
+                    add(pos);
+                    continue;
+                }
+                int ws = 0;
+                while (space(pos + ws)) ws++;
+                if (ws > 1 && cpt(pos + ws) != OUT) {   // \s+(?!\S): leave the last space to the next piece
+                    pos += ws - 1;
+                    add(pos);
+                    continue;
+                }
+                if (ws > 0) {
+                    pos += ws;
+                    add(pos);
+                    continue;
+                }
+                add(++pos);
+            }
+        }
+
+        /** llama3 ({@code maxDigits} 3) and qwen2 (1). */
+        void llama3(int maxDigits) {
+            int end = cps.length;
+            for (int pos = 0; pos < end; ) {
+                int cpt = cps[pos];
+                int c = contraction(pos, true);
+                if (c > 0) { pos += add(pos + c); continue; }
+                // [^\r\n\p{L}\p{N}]?\p{L}+
+                if (!(cpt == '\r' || cpt == '\n' || number(pos))) {
+                    if (letter(pos) || letter(pos + 1)) {
+                        pos++;
+                        while (letter(pos)) pos++;
+                        add(pos);
+                        continue;
+                    }
+                }
+                // \p{N}{1,3} (or \p{N})
+                if (number(pos)) {
+                    int ini = pos;
+                    while (number(pos)) {
+                        if (++pos - ini >= maxDigits) {
+                            add(pos);
+                            ini = pos;
+                        }
+                    }
+                    add(pos);
+                    continue;
+                }
+                // <space>?[^\s\p{L}\p{N}]+[\r\n]*   (llama.cpp tests the first code point's flags for "defined",
+                // which inside the fragment always holds)
+                int p2 = cpt == ' ' ? pos + 1 : pos;
+                if (other(p2)) {
+                    pos = p2;
+                    while (other(pos)) pos++;
+                    int c2 = cpt(pos);
+                    while (c2 == '\r' || c2 == '\n') c2 = cpt(++pos);
+                    add(pos);
+                    continue;
+                }
+                int ws = 0, lastRn = 0;
+                while (space(pos + ws)) {
+                    int c2 = cps[pos + ws];
+                    if (c2 == '\r' || c2 == '\n') lastRn = pos + ws + 1;
+                    ws++;
+                }
+                if (lastRn > 0) {   // \s*[\r\n]+
+                    pos = lastRn;
+                    add(pos);
+                    continue;
+                }
+                if (ws > 1 && cpt(pos + ws) != OUT) {
+                    pos += ws - 1;
+                    add(pos);
+                    continue;
+                }
+                if (ws > 0) {
+                    pos += ws;
+                    add(pos);
+                    continue;
+                }
+                add(++pos);
+            }
+        }
+    }
+}
