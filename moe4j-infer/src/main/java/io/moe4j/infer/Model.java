@@ -151,13 +151,13 @@ public final class Model implements AutoCloseable {
         GgufTensorInfo info(String name, long... ne) {
             if (!g.hasTensor(name)) throw new ModelFormatException(g.name() + ": missing tensor '" + name + "'");
             GgufTensorInfo t = g.tensorInfo(name);
-            if (!Arrays.equals(t.ne(), ne)) {
-                throw new ModelFormatException(g.name() + ": tensor '" + name + "' has GGUF dims " + Arrays.toString(t.ne())
-                        + ", expected " + Arrays.toString(ne) + " from the metadata");
-            }
             if (t.type().dtype() == null) {
                 throw new ModelFormatException(g.name() + ": tensor '" + name + "' is " + t.type()
                         + ", a type moe4j has no kernels for (supported: " + Arrays.toString(DType.values()) + ")");
+            }
+            if (!Arrays.equals(t.ne(), ne)) {
+                throw new ModelFormatException(g.name() + ": tensor '" + name + "' has GGUF dims " + Arrays.toString(t.ne())
+                        + ", expected " + Arrays.toString(ne) + " from the metadata");
             }
             return t;
         }
