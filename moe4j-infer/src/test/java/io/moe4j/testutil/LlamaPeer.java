@@ -139,4 +139,52 @@ public final class LlamaPeer {
         for (int i = 0; i < greedy.length; i++) greedy[i] = g.get(i).asInt();
         return new Result(json.get("vocabSize").asInt(), logits, greedy);
     }
+
+    /** One evaluation for {@link #logitsMany}: the ids, in one sequence from position 0, then greedy steps. */
+    public record Job(Path model, int[] ids, int threads, int greedySteps) {}
+
+    /**
+     * Runs every job in one node process (llama.cpp is loaded once), each exactly as {@link #logits} does, via the
+     * resource script {@code llama/logits-many.mjs}; results in job order.
+     */
+    public static java.util.List<Result> logitsMany(java.util.List<Job> jobs, Path dir) throws IOException, InterruptedException {
+        assumeAvailable();
+        Path script = dir.resolve("logits-many.mjs");
+        if (!Files.exists(script)) {
+            try (InputStream in = LlamaPeer.class.getResourceAsStream("/llama/logits-many.mjs")) {
+                if (in == null) throw new IOException("missing test resource llama/logits-many.mjs");
+                Files.copy(in, script);
+            }
+        }
+        com.fasterxml.jackson.databind.node.ArrayNode arr = JSON.createArrayNode();
+        for (Job j : jobs) {
+            com.fasterxml.jackson.databind.node.ObjectNode o = arr.addObject();
+            o.put("model", j.model().toAbsolutePath().toString());
+            com.fasterxml.jackson.databind.node.ArrayNode ids = o.putArray("ids");
+            for (int id : j.ids()) ids.add(id);
+            o.put("threads", j.threads());
+            o.put("greedy", j.greedySteps());
+        }
+        Path in = Files.createTempFile(dir, "jobs-", ".json"), out = Files.createTempFile(dir, "results-", ".json");
+        JSON.writeValue(in.toFile(), arr);
+        Process p = new ProcessBuilder(NODE, script.toString(), nodeModules.toString(), in.toString(), out.toString())
+                .redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IOException("llama.cpp peer timed out:\n" + log);
+        }
+        if (p.exitValue() != 0) throw new IOException("llama.cpp peer failed (exit " + p.exitValue() + "):\n" + log);
+        JsonNode json = JSON.readTree(out.toFile());
+        java.util.List<Result> results = new java.util.ArrayList<>();
+        for (JsonNode r : json) {
+            JsonNode l = r.get("logits"), g = r.get("greedy");
+            float[] logits = new float[l.size()];
+            for (int i = 0; i < logits.length; i++) logits[i] = l.get(i).isNull() ? Float.NaN : (float) l.get(i).asDouble();
+            int[] greedy = new int[g.size()];
+            for (int i = 0; i < greedy.length; i++) greedy[i] = g.get(i).asInt();
+            results.add(new Result(r.get("vocabSize").asInt(), logits, greedy));
+        }
+        return results;
+    }
 }

@@ -3,12 +3,12 @@ package io.moe4j.testutil;
 import io.moe4j.gguf.GgmlType;
 import io.moe4j.gguf.GgufArray;
 import io.moe4j.gguf.GgufWriter;
+import io.moe4j.tensor.DType;
+import io.moe4j.tensor.quant.Quant;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -47,7 +47,11 @@ import java.util.Random;
  * need all 256 of them, while BPE skips unknown bytes. BPE needs {@code tokenizer.ggml.merges} present (empty is
 fine) and a token for {@code "\n"} (llama.cpp asserts its linefeed token exists).
  *
- * <p>Non-goals: quantized files, other architectures, realistic weight statistics.
+ * <p>Other architectures ({@link Config#arch()}): {@code qwen2} adds q/k/v biases, {@code qwen2moe} those plus a
+ * gated shared expert, {@code qwen3moe} per-head Q/K norms, {@code olmoe} full-width Q/K norms, {@code granitemoe}
+ * Granite's four scales in the metadata. {@link Model#write(Path, DType)} writes the matrices quantized.
+ *
+ * <p>Non-goals: realistic weight statistics.
  */
 public final class TinyGgufModels {
     public static final String ARCH = "llama";
@@ -60,8 +64,8 @@ public final class TinyGgufModels {
      * llama.cpp requires {@code dim % heads == 0}, {@code heads % kvHeads == 0} and (for {@code llama})
      * {@code rope.dimension_count == head_dim}, which {@link #write} derives.
      */
-    public record Config(int vocab, int dim, int layers, int heads, int kvHeads, int ff, int experts, int expertsUsed,
-                         int contextLength, float ropeBase, float rmsEps, long seed) {
+    public record Config(String arch, int vocab, int dim, int layers, int heads, int kvHeads, int ff, int experts,
+                         int expertsUsed, int sharedFf, int contextLength, float ropeBase, float rmsEps, long seed) {
         public Config {
             if (dim % heads != 0 || heads % kvHeads != 0) {
                 throw new IllegalArgumentException("need dim % heads == 0 and heads % kvHeads == 0");
@@ -70,6 +74,12 @@ public final class TinyGgufModels {
                 throw new IllegalArgumentException("need 0 < expertsUsed <= experts, or both 0");
             }
             if (vocab <= NEWLINE) throw new IllegalArgumentException("vocab must hold <pad>, <s>, </s>, the newline and more");
+        }
+
+        /** The original 12-argument form: architecture {@code llama}, no shared expert. */
+        public Config(int vocab, int dim, int layers, int heads, int kvHeads, int ff, int experts, int expertsUsed,
+                      int contextLength, float ropeBase, float rmsEps, long seed) {
+            this(ARCH, vocab, dim, layers, heads, kvHeads, ff, experts, expertsUsed, 0, contextLength, ropeBase, rmsEps, seed);
         }
 
         public int headDim() { return dim / heads; }
@@ -83,6 +93,39 @@ public final class TinyGgufModels {
         /** {@link #dense} with 4 experts of width 32, top-2 (Mixtral-style). */
         public static Config mixtral(long seed) {
             return new Config(64, 64, 2, 4, 2, 32, 4, 2, 128, 10000f, 1e-5f, seed);
+        }
+
+        /** Dense {@code qwen2}: q/k/v biases, NEOX RoPE. */
+        public static Config qwen2(long seed) { return dense(seed).withArch("qwen2"); }
+
+        /** {@code qwen2moe}: 4 experts of 32 top-2 without renormalisation, plus a gated shared expert of 64. */
+        public static Config qwen2moe(long seed) { return mixtral(seed).withArch("qwen2moe").withSharedFf(64); }
+
+        /** {@code qwen3moe}: per-head Q/K RMS norms, 4 experts top-2, renormalised. */
+        public static Config qwen3moe(long seed) { return mixtral(seed).withArch("qwen3moe"); }
+
+        /** {@code olmoe}: full-width Q/K norms (llama.cpp needs as many KV heads as query heads), 4 experts top-2. */
+        public static Config olmoe(long seed) { return mixtral(seed).withArch("olmoe").withKvHeads(4); }
+
+        /** {@code granitemoe}: Mixtral routing plus embedding, residual, attention and logit scales. */
+        public static Config granitemoe(long seed) { return mixtral(seed).withArch("granitemoe"); }
+
+        public Config withArch(String a) {
+            return new Config(a, vocab, dim, layers, heads, kvHeads, ff, experts, expertsUsed, sharedFf, contextLength, ropeBase, rmsEps, seed);
+        }
+
+        public Config withSharedFf(int f) {
+            return new Config(arch, vocab, dim, layers, heads, kvHeads, ff, experts, expertsUsed, f, contextLength, ropeBase, rmsEps, seed);
+        }
+
+        public Config withKvHeads(int n) {
+            return new Config(arch, vocab, dim, layers, heads, n, ff, experts, expertsUsed, sharedFf, contextLength, ropeBase, rmsEps, seed);
+        }
+
+        /** Widths multiplied by {@code m} (K-quants need rows of 256: {@code widened(4)} of the 64-wide models). */
+        public Config widened(int m) {
+            return new Config(arch, vocab, dim * m, layers, heads, kvHeads, ff * m, experts, expertsUsed, sharedFf * m,
+                    contextLength, ropeBase, rmsEps, seed);
         }
     }
 
@@ -106,11 +149,20 @@ public final class TinyGgufModels {
 
         /** Writes the model as an F32 GGUF v3 file. */
         public void write(Path file) throws IOException {
-            TinyGgufModels.write(this, file);
+            TinyGgufModels.write(this, file, DType.F32);
+        }
+
+        /**
+         * Writes the model with its matrices in {@code type} (the quant codecs of moe4j-core, bit-exact with ggml's
+         * reference quantizers), as {@code llama-quantize} would: 1-D tensors (norm gains, biases, the shared
+         * expert's gate) and the router {@code ffn_gate_inp} stay F32.
+         */
+        public void write(Path file, DType type) throws IOException {
+            TinyGgufModels.write(this, file, type);
         }
     }
 
-    /** Random weights for {@code c}, reproducible from {@code c.seed()}. */
+    /** Random weights for {@code c} (any of the architectures of {@link Config}), reproducible from {@code c.seed()}. */
     public static Model llama(Config c) {
         Random r = new Random(c.seed());
         Map<String, Weight> w = new LinkedHashMap<>();
@@ -125,12 +177,31 @@ public final class TinyGgufModels {
             linear(w, r, b + "attn_k.weight", kv, c.dim());
             linear(w, r, b + "attn_v.weight", kv, c.dim());
             linear(w, r, b + "attn_output.weight", c.dim(), q);
+            if (c.arch().startsWith("qwen2")) {
+                gaussian(w, r, b + "attn_q.bias", 0.2f, q);
+                gaussian(w, r, b + "attn_k.bias", 0.2f, kv);
+                gaussian(w, r, b + "attn_v.bias", 0.2f, kv);
+            }
+            if (c.arch().startsWith("qwen3")) {
+                norm(w, r, b + "attn_q_norm.weight", c.headDim());
+                norm(w, r, b + "attn_k_norm.weight", c.headDim());
+            }
+            if (c.arch().equals("olmoe")) {
+                norm(w, r, b + "attn_q_norm.weight", q);
+                norm(w, r, b + "attn_k_norm.weight", kv);
+            }
             norm(w, r, b + "ffn_norm.weight", c.dim());
             if (c.moe()) {
                 linear(w, r, b + "ffn_gate_inp.weight", c.experts(), c.dim());
                 gaussian(w, r, b + "ffn_gate_exps.weight", scale(c.dim()), c.experts(), c.ff(), c.dim());
                 gaussian(w, r, b + "ffn_down_exps.weight", scale(c.ff()), c.experts(), c.dim(), c.ff());
                 gaussian(w, r, b + "ffn_up_exps.weight", scale(c.dim()), c.experts(), c.ff(), c.dim());
+                if (c.sharedFf() > 0) {
+                    if (c.arch().equals("qwen2moe")) gaussian(w, r, b + "ffn_gate_inp_shexp.weight", scale(c.dim()), c.dim());
+                    linear(w, r, b + "ffn_gate_shexp.weight", c.sharedFf(), c.dim());
+                    linear(w, r, b + "ffn_down_shexp.weight", c.dim(), c.sharedFf());
+                    linear(w, r, b + "ffn_up_shexp.weight", c.sharedFf(), c.dim());
+                }
             } else {
                 linear(w, r, b + "ffn_gate.weight", c.ff(), c.dim());
                 linear(w, r, b + "ffn_down.weight", c.dim(), c.ff());
@@ -145,12 +216,12 @@ public final class TinyGgufModels {
         return new Model(c, Collections.unmodifiableList(tokens), Collections.unmodifiableMap(w));
     }
 
-    private static void write(Model m, Path file) throws IOException {
+    private static void write(Model m, Path file, DType type) throws IOException {
         Config c = m.config();
-        String a = ARCH + ".";
+        String a = c.arch() + ".";
         GgufWriter g = new GgufWriter()
-                .putString("general.architecture", ARCH)
-                .putString("general.name", "moe4j-tiny-" + (c.moe() ? "mixtral" : "llama") + "-" + c.seed())
+                .putString("general.architecture", c.arch())
+                .putString("general.name", "moe4j-tiny-" + c.arch() + (c.moe() ? "-moe" : "") + "-" + c.seed())
                 .putU32(a + "context_length", c.contextLength())
                 .putU32(a + "embedding_length", c.dim())
                 .putU32(a + "block_count", c.layers())
@@ -161,6 +232,15 @@ public final class TinyGgufModels {
                 .putF32(a + "rope.freq_base", c.ropeBase())
                 .putF32(a + "attention.layer_norm_rms_epsilon", c.rmsEps());
         if (c.moe()) g.putU32(a + "expert_count", c.experts()).putU32(a + "expert_used_count", c.expertsUsed());
+        if (c.moe() && c.arch().startsWith("qwen")) g.putU32(a + "expert_feed_forward_length", c.ff());
+        if (c.sharedFf() > 0) g.putU32(a + "expert_shared_feed_forward_length", c.sharedFf());
+        if (c.arch().equals("granitemoe")) {
+            // values of granite-3.0-1b-a400m's config; rope.scaling.finetuned stated because llama.cpp's granitemoe
+            // loader defaults it to false (= no RoPE), moe4j to true
+            g.putF32(a + "embedding_scale", 12f).putF32(a + "residual_scale", 0.22f)
+                    .putF32(a + "attention.scale", 0.015625f * 4).putF32(a + "logit_scale", 6f)
+                    .putBool(a + "rope.scaling.finetuned", true);
+        }
 
         int n = m.tokens().size();
         int[] types = new int[n];
@@ -176,10 +256,10 @@ public final class TinyGgufModels {
 
         try (Arena arena = Arena.ofConfined()) {
             for (Weight w : m.weights().values()) {
-                MemorySegment seg = arena.allocate((long) w.data().length * Float.BYTES, 64);
-                MemorySegment.copy(w.data(), 0, seg, ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN),
-                        0, w.data().length);
-                g.addTensor(w.name(), GgmlType.F32, w.ne(), seg);
+                DType t = w.shape().length >= 2 && !w.name().contains("ffn_gate_inp") ? type : DType.F32;
+                MemorySegment seg = arena.allocate(t.byteSize(w.data().length), 64);
+                Quant.quantize(t, w.data(), 0, seg, 0, w.data().length);
+                g.addTensor(w.name(), GgmlType.of(t), w.ne(), seg);
             }
             g.write(file);   // tensor bytes are read here, while the arena is still open
         }

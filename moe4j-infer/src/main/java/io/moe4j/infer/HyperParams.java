@@ -1,0 +1,210 @@
+package io.moe4j.infer;
+
+import io.moe4j.gguf.GgufFile;
+import io.moe4j.gguf.GgufValue;
+import io.moe4j.gguf.GgufValueType;
+
+/**
+ * A model's hyper-parameters, read once from GGUF metadata ({@code {arch}.block_count}, ...) with llama.cpp's
+ * defaults and checked for consistency; every error names the file and the key.
+ *
+ * @param arch           the architecture (decides defaults and which keys are read)
+ * @param vocab          vocabulary size (rows of {@code token_embd})
+ * @param dim            embedding width, {@code embedding_length}
+ * @param layers         {@code block_count}
+ * @param heads          query heads, {@code attention.head_count}
+ * @param kvHeads        key/value heads, {@code attention.head_count_kv} (default: heads)
+ * @param headDim        {@code attention.key_length} (default dim / heads); value heads have the same width
+ * @param ropeBase       {@code rope.freq_base} (default 10000)
+ * @param rope           whether RoPE is applied at all (Granite's {@code rope.scaling.finetuned} switch)
+ * @param rmsEps         {@code attention.layer_norm_rms_epsilon}
+ * @param contextLength  {@code context_length}: the training context, the default cache size
+ * @param ff             dense FFN width, {@code feed_forward_length} (0 if absent in an all-MoE model)
+ * @param experts        routed experts per MoE block, {@code expert_count} (0: dense blocks)
+ * @param expertsUsed    experts per token, {@code expert_used_count}
+ * @param expertFf       width of one routed expert
+ * @param sharedFf       width of the shared expert (0: none)
+ * @param renormTopK     top-k router weights renormalised to sum 1
+ * @param embeddingScale embeddings multiplied by this (1 unless Granite)
+ * @param residualScale  each branch output multiplied by this before its residual add (1 unless Granite)
+ * @param attentionScale scale of q·k (1/√headDim unless Granite's {@code attention.scale})
+ * @param logitScale     logits divided by this (1 unless Granite)
+ */
+public record HyperParams(Architecture arch, int vocab, int dim, int layers, int heads, int kvHeads, int headDim,
+                          float ropeBase, boolean rope, float rmsEps, int contextLength, int ff, int experts,
+                          int expertsUsed, int expertFf, int sharedFf, boolean renormTopK, float embeddingScale,
+                          float residualScale, float attentionScale, float logitScale) {
+
+    public boolean moe() { return experts > 0; }
+    public int qDim() { return heads * headDim; }
+    public int kvDim() { return kvHeads * headDim; }
+
+    /** Reads and validates the hyper-parameters of {@code g}. */
+    public static HyperParams read(GgufFile g) {
+        String file = g.name();
+        Architecture arch = Architecture.of(g.architecture(), file);
+        Keys k = new Keys(g, arch.ggufName() + ".");
+
+        int dim = k.positive("embedding_length");
+        int layers = k.positive("block_count");
+        int heads = k.positive("attention.head_count");
+        int kvHeads = k.optInt("attention.head_count_kv", heads);
+        if (kvHeads < 1 || heads % kvHeads != 0) {
+            throw k.bad("attention.head_count_kv", kvHeads + " must divide attention.head_count = " + heads);
+        }
+        if (dim % heads != 0 && !k.has("attention.key_length")) {
+            throw k.bad("attention.head_count", heads + " does not divide embedding_length = " + dim + " and there is no attention.key_length");
+        }
+        int headDim = k.optInt("attention.key_length", dim / heads);
+        int valueDim = k.optInt("attention.value_length", headDim);
+        if (headDim < 2 || (headDim & 1) != 0) throw k.bad("attention.key_length", headDim + " must be even and >= 2");
+        if (valueDim != headDim) {
+            throw k.bad("attention.value_length", valueDim + " differs from attention.key_length " + headDim + " (not supported)");
+        }
+        int rot = k.optInt("rope.dimension_count", headDim);
+        // every architecture here asserts n_rot == head_dim in llama.cpp's graph (partial rotation is not used)
+        if (rot != headDim) throw k.bad("rope.dimension_count", rot + ", expected the head width " + headDim);
+        float ropeBase = (float) k.optDouble("rope.freq_base", 10000.0);
+        if (!(ropeBase > 0)) throw k.bad("rope.freq_base", ropeBase + " must be > 0");
+        String scaling = g.getString(k.prefix + "rope.scaling.type", "none");
+        double ropeFactor = k.optDouble("rope.scaling.factor", 0);
+        if (!(scaling.equals("none") || scaling.equals("linear") && (ropeFactor == 0 || ropeFactor == 1))) {
+            throw k.bad("rope.scaling.type", "'" + scaling + "' with factor " + ropeFactor + " is not supported yet");
+        }
+        float eps = (float) k.requiredDouble("attention.layer_norm_rms_epsilon");
+        if (!(eps > 0)) throw k.bad("attention.layer_norm_rms_epsilon", eps + " must be > 0");
+        int context = k.positive("context_length");
+
+        int experts = k.optInt("expert_count", 0);
+        int used = k.optInt("expert_used_count", 0);
+        switch (arch.experts()) {
+            case NONE -> {
+                if (experts != 0) throw k.bad("expert_count", experts + ": " + arch + " has no experts");
+            }
+            case REQUIRED -> {
+                if (experts < 1) throw k.missingOrBad("expert_count", "must be > 0 for " + arch);
+            }
+            case OPTIONAL -> { }
+        }
+        if (experts < 0) throw k.bad("expert_count", experts + " must be >= 0");
+        if (experts > 0 && (used < 1 || used > experts)) {
+            throw k.missingOrBad("expert_used_count", "must be in [1, expert_count = " + experts + "], got " + used);
+        }
+        if (experts == 0) used = 0;
+
+        int ff = k.optInt("feed_forward_length", 0);
+        if (experts == 0 && ff < 1) throw k.missingOrBad("feed_forward_length", "must be > 0 for dense blocks");
+        int expertFf = 0, sharedFf = 0;
+        if (experts > 0) {
+            boolean qwen = arch == Architecture.QWEN2MOE || arch == Architecture.QWEN3MOE;
+            // llama.cpp: Qwen MoE reads expert_feed_forward_length (default n_ff / n_expert_used); the others size
+            // their experts with feed_forward_length
+            expertFf = qwen ? k.optInt("expert_feed_forward_length", used > 0 ? ff / used : 0) : ff;
+            if (expertFf < 1) throw k.missingOrBad(qwen ? "expert_feed_forward_length" : "feed_forward_length", "must be > 0");
+            if (arch.sharedExpertGated()) sharedFf = k.optInt("expert_shared_feed_forward_length", ff);
+            else if (arch.graniteScales()) sharedFf = k.optInt("expert_shared_feed_forward_length", 0);
+            if (arch.sharedExpertGated() && sharedFf < 1) throw k.missingOrBad("expert_shared_feed_forward_length", "must be > 0");
+        }
+        boolean renorm = arch.renormTopK();
+
+        float embScale = 1, resScale = 1, attScale = (float) (1.0 / Math.sqrt(headDim)), logitScale = 1;
+        boolean rope = true;
+        if (arch.graniteScales()) {
+            float e = (float) k.optDouble("embedding_scale", 0), r = (float) k.optDouble("residual_scale", 0);
+            float a = (float) k.optDouble("attention.scale", 0);
+            // llama.cpp applies a scale only when it is non-zero
+            if (e != 0) embScale = e;
+            if (r != 0) resScale = r;
+            if (a != 0) attScale = a;
+            logitScale = (float) k.requiredDouble("logit_scale");
+            if (logitScale == 0) throw k.bad("logit_scale", "must not be 0");
+            // Granite switches RoPE off with rope.scaling.finetuned = false. llama.cpp's granitemoe loader (at the
+            // peer's commit) defaults the key to false, i.e. no RoPE, unlike its granite loader; the model needs
+            // RoPE, so moe4j defaults to true and test files state the key explicitly.
+            GgufValue f = g.get(k.prefix + "rope.scaling.finetuned");
+            if (f != null) {
+                if (f.type() != GgufValueType.BOOL) throw k.bad("rope.scaling.finetuned", "must be a BOOL, is " + f.type());
+                rope = f.asBoolean();
+            }
+        }
+
+        int vocab = vocabSize(g, file);
+        return new HyperParams(arch, vocab, dim, layers, heads, kvHeads, headDim, ropeBase, rope, eps, context, ff,
+                experts, used, expertFf, sharedFf, renorm, embScale, resScale, attScale, logitScale);
+    }
+
+    private static int vocabSize(GgufFile g, String file) {
+        if (!g.hasTensor("token_embd.weight")) throw new ModelFormatException(file + ": missing tensor 'token_embd.weight'");
+        long[] ne = g.tensorInfo("token_embd.weight").ne();
+        if (ne.length != 2 || ne[1] < 1 || ne[1] > Integer.MAX_VALUE) {
+            throw new ModelFormatException(file + ": tensor 'token_embd.weight' must be 2-D {n_embd, n_vocab}, has dims "
+                    + java.util.Arrays.toString(ne));
+        }
+        return (int) ne[1];
+    }
+
+    /** Typed metadata access with errors that name the file and the key. */
+    private record Keys(GgufFile g, String prefix) {
+        boolean has(String key) { return g.get(prefix + key) != null; }
+
+        GgufValue value(String key) {
+            GgufValue v = g.get(prefix + key);
+            if (v != null && v.type() == GgufValueType.ARRAY) {
+                throw bad(key, "is a per-layer array; per-layer values are not supported yet");
+            }
+            return v;
+        }
+
+        int positive(String key) {
+            GgufValue v = value(key);
+            if (v == null) throw missing(key);
+            int i = toInt(key, v);
+            if (i < 1) throw bad(key, i + " must be > 0");
+            return i;
+        }
+
+        int optInt(String key, int fallback) {
+            GgufValue v = value(key);
+            return v == null ? fallback : toInt(key, v);
+        }
+
+        double requiredDouble(String key) {
+            GgufValue v = value(key);
+            if (v == null) throw missing(key);
+            return toDouble(key, v);
+        }
+
+        double optDouble(String key, double fallback) {
+            GgufValue v = value(key);
+            return v == null ? fallback : toDouble(key, v);
+        }
+
+        private int toInt(String key, GgufValue v) {
+            if (!v.type().isInteger()) throw bad(key, "must be an integer, is a " + v.type());
+            long l = v.asLong();
+            if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) throw bad(key, l + " is out of range");
+            return (int) l;
+        }
+
+        private double toDouble(String key, GgufValue v) {
+            if (!v.type().isInteger() && v.type() != GgufValueType.FLOAT32 && v.type() != GgufValueType.FLOAT64) {
+                throw bad(key, "must be a number, is a " + v.type());
+            }
+            double d = v.asDouble();
+            if (!Double.isFinite(d)) throw bad(key, d + " is not finite");
+            return d;
+        }
+
+        ModelFormatException missing(String key) {
+            return new ModelFormatException(g.name() + ": missing metadata key '" + prefix + key + "'");
+        }
+
+        ModelFormatException bad(String key, String why) {
+            return new ModelFormatException(g.name() + ": metadata '" + prefix + key + "' " + why);
+        }
+
+        ModelFormatException missingOrBad(String key, String why) {
+            return has(key) ? bad(key, why) : new ModelFormatException(g.name() + ": missing metadata key '" + prefix + key + "' (" + why + ")");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+package io.moe4j.infer;
+
+import io.moe4j.gguf.GgufFile;
+import io.moe4j.gguf.GgufFormatException;
+import io.moe4j.gguf.GgufTensorInfo;
+import io.moe4j.tensor.DType;
+import io.moe4j.tensor.quant.Quant;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A GGUF decoder model ready to run: hyper-parameters ({@link HyperParams}) and weights. The file is mapped once;
+ * projections and experts stay in the mapping in their GGML type (zero-copy — a 7 GB model costs 7 GB of address
+ * space, and only the pages a forward pass touches are read); norm gains and biases are copied to F32.
+ *
+ * <p>Loading checks every tensor an architecture needs against the shape the hyper-parameters imply (llama.cpp's
+ * {@code create_tensor} shapes, GGUF order, fastest dimension first) and that moe4j has kernels for its type; the
+ * first problem is a {@link ModelFormatException} naming the file and the tensor.
+ *
+ * <p>Thread safety: immutable after {@link #open}; many engines may share one model. {@link #close()} unmaps it.
+ */
+public final class Model implements AutoCloseable {
+    private final GgufFile file;
+    private final Arena arena;
+    private final HyperParams hp;
+    private final Matrix tokenEmbd;        // (V, D)
+    private final Matrix output;           // (V, D), token_embd when tied
+    private final MemorySegment outputBias; // (V) or null
+    private final MemorySegment outputNorm; // (D)
+    private final List<LayerWeights> layers;
+
+    private Model(GgufFile file, Arena arena, HyperParams hp, Matrix tokenEmbd, Matrix output, MemorySegment outputBias,
+                  MemorySegment outputNorm, List<LayerWeights> layers) {
+        this.file = file;
+        this.arena = arena;
+        this.hp = hp;
+        this.tokenEmbd = tokenEmbd;
+        this.output = output;
+        this.outputBias = outputBias;
+        this.outputNorm = outputNorm;
+        this.layers = layers;
+    }
+
+    /**
+     * Maps and validates {@code path}.
+     *
+     * @throws IOException            if the file cannot be read
+     * @throws GgufFormatException    if it is not a well-formed GGUF file
+     * @throws ModelFormatException   if it is GGUF but not a model moe4j can run
+     */
+    public static Model open(Path path) throws IOException {
+        GgufFile g = GgufFile.open(path);
+        try {
+            return load(g);
+        } catch (RuntimeException | Error e) {
+            g.close();
+            throw e;
+        }
+    }
+
+    /** Builds a model over an open file, which the model then owns (closes). */
+    public static Model load(GgufFile g) {
+        HyperParams hp = HyperParams.read(g);
+        Arena arena = Arena.ofShared();
+        try {
+            Loader l = new Loader(g, arena);
+            int d = hp.dim(), v = hp.vocab(), q = hp.qDim(), kv = hp.kvDim();
+            Matrix embd = l.matrix("token_embd.weight", v, d);
+            Matrix out = g.hasTensor("output.weight") ? l.matrix("output.weight", v, d) : embd;
+            MemorySegment outB = l.optVector("output.bias", v);
+            MemorySegment outNorm = l.vector("output_norm.weight", d);
+            List<LayerWeights> layers = new ArrayList<>();
+            for (int i = 0; i < hp.layers(); i++) {
+                String b = "blk." + i + ".";
+                MemorySegment qn = null, kn = null;
+                switch (hp.arch().qkNorm()) {
+                    case PER_HEAD -> {
+                        qn = l.vector(b + "attn_q_norm.weight", hp.headDim());
+                        kn = l.vector(b + "attn_k_norm.weight", hp.headDim());
+                    }
+                    case FULL_WIDTH -> {
+                        qn = l.vector(b + "attn_q_norm.weight", q);
+                        kn = l.vector(b + "attn_k_norm.weight", kv);
+                    }
+                    case NONE -> { }
+                }
+                Matrix gate = null, up = null, down = null, router = null, eg = null, eu = null, ed = null;
+                Matrix sg = null, su = null, sd = null, sr = null;
+                if (hp.moe()) {
+                    int e = hp.experts(), f = hp.expertFf();
+                    router = l.matrix(b + "ffn_gate_inp.weight", e, d);
+                    eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
+                    eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
+                    ed = l.stack(b + "ffn_down_exps.weight", e, d, f);
+                    if (hp.sharedFf() > 0) {
+                        int fs = hp.sharedFf();
+                        sg = l.matrix(b + "ffn_gate_shexp.weight", fs, d);
+                        su = l.matrix(b + "ffn_up_shexp.weight", fs, d);
+                        sd = l.matrix(b + "ffn_down_shexp.weight", d, fs);
+                        if (hp.arch().sharedExpertGated()) sr = l.gateVector(b + "ffn_gate_inp_shexp.weight", d);
+                    }
+                } else {
+                    gate = l.matrix(b + "ffn_gate.weight", hp.ff(), d);
+                    up = l.matrix(b + "ffn_up.weight", hp.ff(), d);
+                    down = l.matrix(b + "ffn_down.weight", d, hp.ff());
+                }
+                layers.add(new LayerWeights(
+                        l.vector(b + "attn_norm.weight", d),
+                        l.matrix(b + "attn_q.weight", q, d), l.matrix(b + "attn_k.weight", kv, d),
+                        l.matrix(b + "attn_v.weight", kv, d), l.matrix(b + "attn_output.weight", d, q),
+                        l.optVector(b + "attn_q.bias", q), l.optVector(b + "attn_k.bias", kv),
+                        l.optVector(b + "attn_v.bias", kv), l.optVector(b + "attn_output.bias", d),
+                        qn, kn, l.vector(b + "ffn_norm.weight", d),
+                        gate, up, down, router, eg, eu, ed, sg, su, sd, sr));
+            }
+            return new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers));
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    public HyperParams hyperParams() { return hp; }
+    public GgufFile gguf() { return file; }
+    public Matrix tokenEmbedding() { return tokenEmbd; }
+    public Matrix output() { return output; }
+    public MemorySegment outputBias() { return outputBias; }
+    public MemorySegment outputNorm() { return outputNorm; }
+    public LayerWeights layer(int i) { return layers.get(i); }
+
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) arena.close();
+        file.close();
+    }
+
+    @Override
+    public String toString() {
+        return "Model[" + file.name() + ", " + hp + "]";
+    }
+
+    /** Tensor lookup with shape and type checks. */
+    private record Loader(GgufFile g, Arena arena) {
+        GgufTensorInfo info(String name, long... ne) {
+            if (!g.hasTensor(name)) throw new ModelFormatException(g.name() + ": missing tensor '" + name + "'");
+            GgufTensorInfo t = g.tensorInfo(name);
+            if (t.type().dtype() == null) {
+                throw new ModelFormatException(g.name() + ": tensor '" + name + "' is " + t.type()
+                        + ", a type moe4j has no kernels for (supported: " + Arrays.toString(DType.values()) + ")");
+            }
+            if (!Arrays.equals(t.ne(), ne)) {
+                throw new ModelFormatException(g.name() + ": tensor '" + name + "' has GGUF dims " + Arrays.toString(t.ne())
+                        + ", expected " + Arrays.toString(ne) + " from the metadata");
+            }
+            return t;
+        }
+
+        /** (rows, cols) matrix: GGUF dims {cols, rows}. */
+        Matrix matrix(String name, int rows, int cols) {
+            GgufTensorInfo t = info(name, cols, rows);
+            return new Matrix(name, g.tensorData(name), t.type().dtype(), 1, rows, cols);
+        }
+
+        /** count × (rows, cols): GGUF dims {cols, rows, count}. */
+        Matrix stack(String name, int count, int rows, int cols) {
+            GgufTensorInfo t = info(name, cols, rows, count);
+            return new Matrix(name, g.tensorData(name), t.type().dtype(), count, rows, cols);
+        }
+
+        /** A 1-D gate weight used as a (1, n) matrix. */
+        Matrix gateVector(String name, int n) {
+            GgufTensorInfo t = info(name, n);
+            return new Matrix(name, g.tensorData(name), t.type().dtype(), 1, 1, n);
+        }
+
+        /** A 1-D tensor copied to F32. */
+        MemorySegment vector(String name, int n) {
+            GgufTensorInfo t = info(name, n);
+            float[] f = new float[n];
+            Quant.dequantize(t.type().dtype(), g.tensorData(name), 0, f, 0, n);
+            MemorySegment s = arena.allocate((long) n * Float.BYTES, 64);
+            MemorySegment.copy(f, 0, s, ValueLayout.JAVA_FLOAT, 0, n);
+            return s;
+        }
+
+        MemorySegment optVector(String name, int n) {
+            return g.hasTensor(name) ? vector(name, n) : null;
+        }
+    }
+}

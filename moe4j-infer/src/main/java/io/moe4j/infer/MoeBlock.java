@@ -1,0 +1,165 @@
+package io.moe4j.infer;
+
+import io.moe4j.kernel.quant.QuantMatmul;
+import io.moe4j.kernel.row.RowOps;
+import io.moe4j.moe.Dispatch;
+import io.moe4j.moe.Routing;
+import io.moe4j.parallel.WorkerPool;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The sparse FFN of an inference step, in MegaBlocks' named steps: route → dispatch (counting sort by expert) →
+ * gather → one grouped matmul per non-empty expert over all its tokens → scatter-add weighted by the router →
+ * plus the shared expert. Each expert's weights are read once per step however many tokens (of however many
+ * sequences) chose it: that is what makes batched prompts and multi-sequence decoding cheaper than token-by-token.
+ *
+ * <p>Routing as llama.cpp's {@code build_moe_ffn} with softmax gating: probabilities = softmax over all E router
+ * logits, the k largest chosen, their probabilities as weights, renormalised to sum 1 (sum clamped at 2^-14, as
+ * llama.cpp does) when {@link HyperParams#renormTopK()}. Shared expert: {@code down(silu(gate·h) ⊙ up·h)} times
+ * {@code sigmoid(ffn_gate_inp_shexp · h)} when gated (Qwen2-MoE), as is otherwise (Granite).
+ *
+ * <p>Activations are quantized per matmul by the kernels exactly as ggml does ({@link QuantMatmul}), so the
+ * grouped matmul over an expert's tokens gives the same numbers as llama.cpp's {@code mul_mat_id}.
+ */
+final class MoeBlock {
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    /** llama.cpp clamps the top-k weight sum at the smallest normal F16 before dividing. */
+    private static final float MIN_WEIGHT_SUM = 6.103515625e-5f;
+
+    private final HyperParams hp;
+    private final QuantMatmul qm;
+    private final RowOps ops;
+    private final Routing routing;
+    private final Dispatch dispatch;
+    private final float[] probs;          // (E) one token's router probabilities
+    private final int[] top;              // (k) chosen experts of one token
+    private final float[] rowWeight;      // (T·k) combine weight of each permuted row
+    private final MemorySegment logits;   // (T, E) router logits
+    private final MemorySegment in;       // (T·k, D) gathered inputs, expert-major
+    private final MemorySegment gate;     // (T·k, Fe) gate, then SwiGLU hidden
+    private final MemorySegment up;       // (T·k, Fe)
+    private final MemorySegment down;     // (T·k, D) expert outputs
+    private final MemorySegment shGate;   // (T, Fs) shared expert gate, then hidden; null without one
+    private final MemorySegment shUp;     // (T, Fs)
+    private final MemorySegment shOut;    // (T, D)
+    private final MemorySegment shLogit;  // (T, 1) shared expert's gate logit
+
+    MoeBlock(Arena arena, HyperParams hp, QuantMatmul qm, RowOps ops, int maxTokens) {
+        this.hp = hp;
+        this.qm = qm;
+        this.ops = ops;
+        int e = hp.experts(), k = hp.expertsUsed(), d = hp.dim(), fe = hp.expertFf(), fs = hp.sharedFf();
+        long rows = (long) maxTokens * k;
+        this.routing = new Routing(e, k, maxTokens);
+        this.dispatch = new Dispatch(e, k, maxTokens, (int) rows);
+        this.probs = new float[e];
+        this.top = new int[k];
+        this.rowWeight = new float[(int) rows];
+        this.logits = floats(arena, (long) maxTokens * e);
+        this.in = floats(arena, rows * d);
+        this.gate = floats(arena, rows * fe);
+        this.up = floats(arena, rows * fe);
+        this.down = floats(arena, rows * d);
+        if (fs > 0) {
+            shGate = floats(arena, (long) maxTokens * fs);
+            shUp = floats(arena, (long) maxTokens * fs);
+            shOut = floats(arena, (long) maxTokens * d);
+            shLogit = floats(arena, maxTokens);
+        } else {
+            shGate = shUp = shOut = shLogit = null;
+        }
+    }
+
+    static MemorySegment floats(Arena arena, long n) {
+        return arena.allocate(Math.max(1, n) * Float.BYTES, 64);
+    }
+
+    /** out (n, D) = MoE FFN of x (n, D) with layer {@code w}'s experts (out is overwritten). */
+    void forward(WorkerPool pool, LayerWeights w, int n, MemorySegment x, MemorySegment out) {
+        int e = hp.experts(), k = hp.expertsUsed(), d = hp.dim(), fe = hp.expertFf();
+        matmul(pool, w.router(), 0, x, 0, n, logits, 0);
+        route(n);
+        dispatch.plan(routing);
+        int rows = dispatch.rows();
+        for (int r = 0; r < rows; r++) rowWeight[r] = routing.weight[dispatch.rowSlot[r]];
+        ops.gatherRows(rows, d, x, 0, d, dispatch.rowToken, 0, in, 0, d);
+        for (int ex = 0; ex < e; ex++) {
+            int c = dispatch.count(ex);
+            if (c == 0) continue;
+            long r0 = dispatch.binStart[ex];
+            matmul(pool, w.expGate(), ex, in, r0 * d, c, gate, r0 * fe);
+            matmul(pool, w.expUp(), ex, in, r0 * d, c, up, r0 * fe);
+            ops.swiglu(c * fe, gate, r0 * fe, up, r0 * fe, gate, r0 * fe);
+            matmul(pool, w.expDown(), ex, gate, r0 * fe, c, down, r0 * d);
+        }
+        out.asSlice(0, (long) n * d * Float.BYTES).fill((byte) 0);
+        ops.scatterAddRows(rows, d, down, 0, d, dispatch.rowToken, 0, rowWeight, 0, out, 0, d);
+        if (w.sharedExpert()) shared(pool, w, n, x, out);
+    }
+
+    /** Softmax, top-k and weights per token into {@link #routing}. */
+    private void route(int n) {
+        int e = hp.experts(), k = hp.expertsUsed();
+        routing.reset(n);
+        for (int i = 0; i < n; i++) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < e; j++) {
+                probs[j] = logits.getAtIndex(F, (long) i * e + j);
+                max = Math.max(max, probs[j]);
+            }
+            if (!(max < Float.POSITIVE_INFINITY)) {
+                throw new ArithmeticException("router logits of token " + i + " are not finite (max " + max + ")");
+            }
+            double sum = 0;
+            for (int j = 0; j < e; j++) {
+                probs[j] = (float) Math.exp(probs[j] - max);
+                sum += probs[j];
+            }
+            float inv = (float) (1.0 / sum);
+            for (int j = 0; j < e; j++) probs[j] *= inv;
+            topK(probs, e, k, top);
+            float wsum = 0;
+            for (int r = 0; r < k; r++) wsum += probs[top[r]];
+            float div = hp.renormTopK() ? Math.max(wsum, MIN_WEIGHT_SUM) : 1f;
+            for (int r = 0; r < k; r++) routing.assign(i, r, top[r], probs[top[r]] / div);
+        }
+    }
+
+    /** Indices of the k largest of p[0, e) in descending order, ties to the lower index (insertion into k slots). */
+    static void topK(float[] p, int e, int k, int[] idx) {
+        int filled = 0;
+        for (int j = 0; j < e; j++) {
+            float v = p[j];
+            if (filled == k && !(v > p[idx[k - 1]])) continue;
+            int pos = Math.min(filled, k - 1);
+            while (pos > 0 && v > p[idx[pos - 1]]) {
+                idx[pos] = idx[pos - 1];
+                pos--;
+            }
+            idx[pos] = j;
+            if (filled < k) filled++;
+        }
+    }
+
+    private void shared(WorkerPool pool, LayerWeights w, int n, MemorySegment x, MemorySegment out) {
+        int d = hp.dim(), fs = hp.sharedFf();
+        matmul(pool, w.shGate(), 0, x, 0, n, shGate, 0);
+        matmul(pool, w.shUp(), 0, x, 0, n, shUp, 0);
+        ops.swiglu(n * fs, shGate, 0, shUp, 0, shGate, 0);
+        matmul(pool, w.shDown(), 0, shGate, 0, n, shOut, 0);
+        if (w.shRouter() != null) matmul(pool, w.shRouter(), 0, x, 0, n, shLogit, 0);
+        for (int i = 0; i < n; i++) {
+            float g = 1f;
+            if (w.shRouter() != null) g = (float) (1.0 / (1.0 + Math.exp(-shLogit.getAtIndex(F, i))));
+            ops.axpy(d, g, shOut, (long) i * d, out, (long) i * d);
+        }
+    }
+
+    /** y (n, rows) = x (n, cols) · W_iᵀ for matrix i of stack m; x and y contiguous rows at float offsets. */
+    private void matmul(WorkerPool pool, Matrix m, int i, MemorySegment x, long xOff, int n, MemorySegment y, long yOff) {
+        qm.matmul(pool, m.type(), m.data(), m.offset(i), m.rows(), m.cols(), x, xOff, m.cols(), n, y, yOff, m.rows(), false);
+    }
+}

@@ -1,0 +1,52 @@
+package io.moe4j.infer;
+
+import io.moe4j.parallel.WorkerPool;
+import io.moe4j.tensor.DType;
+import io.moe4j.testutil.LlamaPeer;
+import io.moe4j.testutil.TinyGgufModels.Config;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.CleanupMode;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * moe4j vs llama.cpp, the default-suite selection (see {@link LlamaDiff} for what is checked and the tolerances):
+ * every architecture with F32 weights, and the Mixtral-style model in F16, Q8_0, Q4_0 and (wider) Q4_K and Q6_K.
+ * The full architecture × type matrix is {@link LlamaDifferentialAllTypesTest}. Skipped without the peer.
+ */
+class LlamaDifferentialTest {
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS) static Path dir;   // a failure leaves the .gguf files behind
+    private static final List<LlamaDiff.Case> CASES = new ArrayList<>();
+    private static List<LlamaPeer.Result> expected;
+    private static WorkerPool pool;
+
+    @BeforeAll
+    static void runPeer() throws Exception {
+        LlamaPeer.assumeAvailable();
+        pool = new WorkerPool(2);
+        for (Config c : List.of(Config.mixtral(11), Config.dense(12), Config.qwen2(13), Config.qwen2moe(14),
+                Config.qwen3moe(15), Config.olmoe(16), Config.granitemoe(17))) {
+            CASES.add(LlamaDiff.write(dir, c, DType.F32));
+        }
+        for (DType t : List.of(DType.F16, DType.Q8_0, DType.Q4_0)) CASES.add(LlamaDiff.write(dir, Config.mixtral(11), t));
+        for (DType t : List.of(DType.Q4_K, DType.Q6_K)) CASES.add(LlamaDiff.write(dir, Config.mixtral(21).widened(8), t));
+        expected = LlamaDiff.runPeer(CASES, dir);
+    }
+
+    @AfterAll
+    static void closePool() {
+        if (pool != null) pool.close();
+    }
+
+    @TestFactory
+    Stream<DynamicTest> logitsMatchLlamaCpp() {
+        return LlamaDiff.tests(CASES, expected, pool);
+    }
+}
