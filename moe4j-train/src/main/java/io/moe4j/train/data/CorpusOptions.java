@@ -36,6 +36,10 @@ public record CorpusOptions(List<String> sources, double valFraction, int docCha
         return new CorpusOptions(sources, DEFAULT_VAL_FRACTION, DEFAULT_DOC_CHARS, 0, defaultCacheDir());
     }
 
+    public CorpusOptions withSources(String... specs) {
+        return new CorpusOptions(List.of(specs), valFraction, docChars, splitSeed, cacheDir);
+    }
+
     public CorpusOptions withValFraction(double f) {
         return new CorpusOptions(sources, f, docChars, splitSeed, cacheDir);
     }
