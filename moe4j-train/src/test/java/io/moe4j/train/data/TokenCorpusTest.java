@@ -121,8 +121,13 @@ class TokenCorpusTest {
             }
         }
         assertThat(bytes).isEqualTo(fileBytes);
-        assertThat(docs).containsExactlyEntriesOf(Map.of("code", 20L, "prose", 20L));
+        assertThat(docs).isEqualTo(Map.of("code", 20L, "prose", 20L));
         assertThat(CorpusStats.total(c.stats().train()).tokens()).isEqualTo(c.trainTokens());
+        String table = c.stats().table();
+        assertThat(table.lines()).hasSize(1 + 2 * 3); // header, then code, prose, total per split
+        assertThat(table.lines().skip(1).map(l -> l.split(" +")[0] + " " + l.split(" +")[1]))
+                .containsExactly("train code", "train prose", "train total", "validation code", "validation prose",
+                        "validation total");
         assertThat(CorpusStats.total(c.stats().validation()).tokens()).isEqualTo(c.validationTokens());
     }
 
