@@ -1,0 +1,66 @@
+package io.moe4j.train.optim;
+
+import io.moe4j.nn.F32;
+import io.moe4j.nn.Param;
+import io.moe4j.parallel.WorkerPool;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * Global-norm gradient clipping (as torch.nn.utils.clip_grad_norm_): g ← g · min(1, maxNorm / (‖g‖₂ + 1e-6)), where
+ * ‖g‖₂ runs over all parameters' gradients at once.
+ *
+ * <p>The norm is summed in double over fixed chunks in a fixed order, so it is bit-identical whatever the thread
+ * count (the pool only decides which thread sums which chunk).
+ */
+public final class GradClip {
+    private static final int CHUNK = 1 << 16;
+
+    private GradClip() {}
+
+    /** ‖g‖₂ over all gradients (NaN or +Inf when some gradient is not finite). */
+    public static double globalNorm(List<Param> params, WorkerPool pool) {
+        double sum = 0;
+        for (Param p : params) sum += sumSquares(p.gradData(), p.numel(), pool);
+        return Math.sqrt(sum);
+    }
+
+    /**
+     * Scales the gradients so that their global norm is at most {@code maxNorm}; returns the norm before clipping.
+     * {@code maxNorm <= 0} only measures. Non-finite norms are returned without touching the gradients.
+     */
+    public static double clip(List<Param> params, double maxNorm, WorkerPool pool) {
+        double norm = globalNorm(params, pool);
+        if (maxNorm > 0 && Double.isFinite(norm) && norm > maxNorm) {
+            float scale = (float) (maxNorm / (norm + 1e-6));
+            for (Param p : params) scale(p.gradData(), p.numel(), scale, pool);
+        }
+        return norm;
+    }
+
+    private static double sumSquares(MemorySegment g, long n, WorkerPool pool) {
+        int chunks = (int) ((n + CHUNK - 1) / CHUNK);
+        double[] partial = new double[chunks];
+        pool.parallelFor(chunks, (c, w) -> {
+            long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
+            double s = 0;
+            for (long i = from; i < to; i++) {
+                double v = F32.get(g, i);
+                s += v * v;
+            }
+            partial[c] = s;
+        });
+        double s = 0;
+        for (double v : partial) s += v;
+        return s;
+    }
+
+    private static void scale(MemorySegment g, long n, float scale, WorkerPool pool) {
+        int chunks = (int) ((n + CHUNK - 1) / CHUNK);
+        pool.parallelFor(chunks, (c, w) -> {
+            long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
+            for (long i = from; i < to; i++) F32.set(g, i, F32.get(g, i) * scale);
+        });
+    }
+}
