@@ -75,7 +75,11 @@ public final class TokenCorpus {
 
     /** Opens the token cache of this corpus, building it first when no cache has the key. */
     public static TokenCorpus open(CorpusOptions options, Tokenizer tok, CorpusProgress progress) {
-        List<TextSource> sources = Sources.resolve(options.sources());
+        Path cacheRoot = options.cacheDir().toAbsolutePath().normalize();
+        // a cache directory inside a source directory must not feed on itself (its meta.json would change the key)
+        List<TextSource> sources = Sources.resolve(options.sources()).stream()
+                .filter(s -> s.location().startsWith("classpath:") || !Path.of(s.location()).startsWith(cacheRoot))
+                .toList();
         String tokenizerHash = TokenizerFingerprint.of(tok);
         String key = key(options, tokenizerHash, sources);
         Path dir = options.cacheDir().resolve(key.substring(0, 24)).toAbsolutePath();
