@@ -63,6 +63,7 @@ final class TokenCacheBuilder {
     /** Builds the cache for {@code key} into {@code dir} (which must not exist yet). */
     void build(String key, Path dir) throws IOException {
         Files.createDirectories(dir.getParent());
+        deleteAbandoned(dir);
         Path tmp = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".tmp-");
         try {
             CacheMeta meta;
@@ -152,6 +153,19 @@ final class TokenCacheBuilder {
         if (i >= 0) return i;
         domains.add(d);
         return domains.size() - 1;
+    }
+
+    /** Removes temporary directories of this key left by a killed build (older than a day: not a running one). */
+    private static void deleteAbandoned(Path dir) throws IOException {
+        long cutoff = System.currentTimeMillis() - 24L * 3600 * 1000;
+        try (var s = Files.newDirectoryStream(dir.getParent(), dir.getFileName() + ".tmp-*")) {
+            for (Path p : s) {
+                if (Files.getLastModifiedTime(p).toMillis() < cutoff) {
+                    LOG.info("removing abandoned {}", p);
+                    deleteTree(p);
+                }
+            }
+        }
     }
 
     static void deleteTree(Path p) {

@@ -87,10 +87,13 @@ public final class TokenCorpus {
             CacheMeta meta = readMeta(dir, key);
             boolean built = false;
             if (meta == null) {
-                if (Files.exists(dir)) {
-                    LOG.warn("token cache {} is incomplete or stale; rebuilding", dir);
+                if (Files.exists(dir) && readMeta(dir, key) == null) { // re-read: another process may just have finished
+                    LOG.warn("token cache {} is incomplete or damaged; rebuilding", dir);
                     TokenCacheBuilder.deleteTree(dir);
                 }
+                meta = readMeta(dir, key);
+            }
+            if (meta == null) {
                 LOG.info("tokenising {} source file(s) into {}", sources.size(), dir);
                 new TokenCacheBuilder(options, tok, tokenizerHash, sources, progress == null ? CorpusProgress.NONE
                         : progress).build(key, dir);
