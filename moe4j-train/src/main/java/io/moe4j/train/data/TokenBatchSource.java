@@ -14,6 +14,8 @@ import java.util.List;
  *
  * <p>Validation rows are consecutive windows {@code [r·seqLen, r·seqLen + seqLen]} of the validation stream: every
  * validation token except the first is a target exactly once, and the set is the same on every call.
+ *
+ * <p>Not thread-safe (one position); the corpus underneath is, so several sources may share it.
  */
 public final class TokenBatchSource implements BatchSource {
 

@@ -6,27 +6,15 @@ import io.moe4j.tokenizer.Tokenizer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.BufferedInputStream;
 import java.io.DataOutputStream;
-import java.io.FilterInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.OutputStream;
-import java.io.Reader;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.TreeMap;
-import java.util.zip.GZIPInputStream;
 
 /**
  * Tokenises a corpus document by document into a cache directory:
@@ -43,7 +31,6 @@ import java.util.zip.GZIPInputStream;
 final class TokenCacheBuilder {
 
     private static final Logger LOG = LoggerFactory.getLogger(TokenCacheBuilder.class);
-    private static final int SNIFF_BYTES = 8192;
     private static final long PROGRESS_EVERY = 1 << 20;
 
     private final CorpusOptions options;
@@ -76,6 +63,7 @@ final class TokenCacheBuilder {
     /** Builds the cache for {@code key} into {@code dir} (which must not exist yet). */
     void build(String key, Path dir) throws IOException {
         Files.createDirectories(dir.getParent());
+        deleteAbandoned(dir);
         Path tmp = Files.createTempDirectory(dir.getParent(), dir.getFileName() + ".tmp-");
         try {
             CacheMeta meta;
@@ -107,48 +95,31 @@ final class TokenCacheBuilder {
     /** Tokenises one source; returns the number of validation documents it contributed. */
     private long tokenise(TextSource s, TokenWriter train, TokenWriter val, DataOutputStream valDocs)
             throws IOException {
-        long valDocCount = 0;
-        try (CountingInputStream raw = new CountingInputStream(open(s))) {
-            InputStream in = new BufferedInputStream(s.gzip() ? new GZIPInputStream(raw, 1 << 16) : raw, 1 << 16);
-            String why = sniff(in);
-            if (why != null) {
-                LOG.warn("corpus: skipping {} ({}): {}", s.name(), s.location(), why);
-                skipped.add(s.name() + ": " + why);
-                bytesRead += s.size();
-                return 0;
+        String domain = s.domain() == null ? DomainStats.UNLABELLED : s.domain();
+        int domainIndex = s.domain() == null ? -1 : domainIndex(s.domain());
+        long base = bytesRead;
+        long[] valDocCount = {0};
+        String skip = Documents.read(s, options, (d, stored) -> {
+            int[] ids = tok.encode(d.text(), false);
+            TokenWriter w = d.split() == Split.TRAIN ? train : val;
+            if (d.split() == Split.VALIDATION) {
+                valDocs.writeLong(val.count());
+                valDocs.writeInt(domainIndex);
+                valDocCount[0]++;
             }
-            // past the sniffed prefix, malformed UTF-8 becomes U+FFFD (counted as its 3 UTF-8 bytes)
-            CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPLACE).onUnmappableCharacter(CodingErrorAction.REPLACE);
-            Reader reader = new InputStreamReader(in, dec);
-            DocumentSplitter docs = new DocumentSplitter(reader, options.docChars());
-            String domain = s.domain() == null ? DomainStats.UNLABELLED : s.domain();
-            int domainIndex = s.domain() == null ? -1 : domainIndex(s.domain());
-            int k = 0;
-            long base = bytesRead;
-            for (String text; (text = docs.next()) != null; k++) {
-                String id = s.name() + "#" + k;
-                Split split = Split.of(id, options.valFraction(), options.splitSeed());
-                int[] ids = tok.encode(text, false);
-                TokenWriter w = split == Split.TRAIN ? train : val;
-                if (split == Split.VALIDATION) {
-                    valDocs.writeLong(val.count());
-                    valDocs.writeInt(domainIndex);
-                    valDocCount++;
-                }
-                w.write(ids, tok.vocabSize(), s.name());
-                if (tok.eos() >= 0) w.write(tok.eos());
-                long n = ids.length + (tok.eos() >= 0 ? 1 : 0);
-                (split == Split.TRAIN ? trainStats : valStats)
-                        .merge(domain, new DomainStats(domain, 1, utf8Length(text), n),
-                                (a, b) -> a.plus(b.documents(), b.bytes(), b.tokens()));
-                bytesRead = base + raw.count();
-                if (bytesRead - lastReported >= PROGRESS_EVERY) report(train, val, s);
-            }
-            bytesRead = base + s.size();
-            report(train, val, s);
-        }
-        return valDocCount;
+            w.write(ids, tok.vocabSize(), d.id());
+            if (tok.eos() >= 0) w.write(tok.eos());
+            long n = ids.length + (tok.eos() >= 0 ? 1 : 0);
+            (d.split() == Split.TRAIN ? trainStats : valStats)
+                    .merge(domain, new DomainStats(domain, 1, Documents.utf8Length(d.text()), n),
+                            (a, b) -> a.plus(b.documents(), b.bytes(), b.tokens()));
+            bytesRead = base + stored;
+            if (bytesRead - lastReported >= PROGRESS_EVERY) report(train, val, s);
+        });
+        if (skip != null) skipped.add(s.name() + ": " + skip);
+        bytesRead = base + s.size();
+        report(train, val, s);
+        return valDocCount[0];
     }
 
     private void report(TokenWriter train, TokenWriter val, TextSource s) {
@@ -184,52 +155,17 @@ final class TokenCacheBuilder {
         return domains.size() - 1;
     }
 
-    private static InputStream open(TextSource s) {
-        try {
-            return s.opener().open();
-        } catch (IOException e) {
-            throw new CorpusException("corpus file '" + s.location() + "' cannot be read: " + e.getMessage(), e);
+    /** Removes temporary directories of this key left by a killed build (older than a day: not a running one). */
+    private static void deleteAbandoned(Path dir) throws IOException {
+        long cutoff = System.currentTimeMillis() - 24L * 3600 * 1000;
+        try (var s = Files.newDirectoryStream(dir.getParent(), dir.getFileName() + ".tmp-*")) {
+            for (Path p : s) {
+                if (Files.getLastModifiedTime(p).toMillis() < cutoff) {
+                    LOG.info("removing abandoned {}", p);
+                    deleteTree(p);
+                }
+            }
         }
-    }
-
-    /**
-     * Why the stream does not look like UTF-8 text, or null if it does: a NUL byte, invalid UTF-8, or more than 1 %
-     * control characters (other than tab, newlines, form feed, escape) in the first 8 KiB. Leaves the stream where
-     * it was.
-     */
-    static String sniff(InputStream in) throws IOException {
-        in.mark(SNIFF_BYTES);
-        byte[] b = in.readNBytes(SNIFF_BYTES);
-        in.reset();
-        int controls = 0;
-        for (byte x : b) {
-            if (x == 0) return "binary (contains NUL bytes)";
-            if ((x & 0xFF) < 0x20 && x != '\t' && x != '\n' && x != '\r' && x != '\f' && x != 0x1B) controls++;
-        }
-        if (controls * 100L > b.length) return "binary (" + controls + " control bytes in the first " + b.length + ")";
-        CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer bb = ByteBuffer.wrap(b);
-        CoderResult r = dec.decode(bb, CharBuffer.allocate(b.length), b.length < SNIFF_BYTES);
-        // a multi-byte character cut by the 8 KiB window is an underflow with bytes left: fine
-        if (r.isError()) return "not UTF-8 text (invalid byte sequence at offset " + bb.position() + ")";
-        return null;
-    }
-
-    /** UTF-8 length of a string without encoding it (lone surrogates count as '?' = 1 byte, as String.getBytes). */
-    static long utf8Length(CharSequence s) {
-        long n = 0;
-        for (int i = 0, len = s.length(); i < len; i++) {
-            char c = s.charAt(i);
-            if (c < 0x80) n += 1;
-            else if (c < 0x800) n += 2;
-            else if (Character.isHighSurrogate(c) && i + 1 < len && Character.isLowSurrogate(s.charAt(i + 1))) {
-                n += 4;
-                i++;
-            } else if (Character.isSurrogate(c)) n += 1;
-            else n += 3;
-        }
-        return n;
     }
 
     static void deleteTree(Path p) {
@@ -288,40 +224,6 @@ final class TokenCacheBuilder {
         public void close() throws IOException {
             flush();
             out.close();
-        }
-    }
-
-    /** Counts the bytes read through it (progress in stored bytes, also for gzip sources). */
-    private static final class CountingInputStream extends FilterInputStream {
-        private long count;
-
-        CountingInputStream(InputStream in) {
-            super(in);
-        }
-
-        @Override
-        public int read() throws IOException {
-            int b = super.read();
-            if (b >= 0) count++;
-            return b;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            int n = super.read(b, off, len);
-            if (n > 0) count += n;
-            return n;
-        }
-
-        @Override
-        public long skip(long n) throws IOException {
-            long k = super.skip(n);
-            count += k;
-            return k;
-        }
-
-        long count() {
-            return count;
         }
     }
 }

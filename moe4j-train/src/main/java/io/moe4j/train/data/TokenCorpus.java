@@ -75,7 +75,11 @@ public final class TokenCorpus {
 
     /** Opens the token cache of this corpus, building it first when no cache has the key. */
     public static TokenCorpus open(CorpusOptions options, Tokenizer tok, CorpusProgress progress) {
-        List<TextSource> sources = Sources.resolve(options.sources());
+        Path cacheRoot = options.cacheDir().toAbsolutePath().normalize();
+        // a cache directory inside a source directory must not feed on itself (its meta.json would change the key)
+        List<TextSource> sources = Sources.resolve(options.sources()).stream()
+                .filter(s -> s.location().startsWith("classpath:") || !Path.of(s.location()).startsWith(cacheRoot))
+                .toList();
         String tokenizerHash = TokenizerFingerprint.of(tok);
         String key = key(options, tokenizerHash, sources);
         Path dir = options.cacheDir().resolve(key.substring(0, 24)).toAbsolutePath();
@@ -83,10 +87,13 @@ public final class TokenCorpus {
             CacheMeta meta = readMeta(dir, key);
             boolean built = false;
             if (meta == null) {
-                if (Files.exists(dir)) {
-                    LOG.warn("token cache {} is incomplete or stale; rebuilding", dir);
+                if (Files.exists(dir) && readMeta(dir, key) == null) { // re-read: another process may just have finished
+                    LOG.warn("token cache {} is incomplete or damaged; rebuilding", dir);
                     TokenCacheBuilder.deleteTree(dir);
                 }
+                meta = readMeta(dir, key);
+            }
+            if (meta == null) {
                 LOG.info("tokenising {} source file(s) into {}", sources.size(), dir);
                 new TokenCacheBuilder(options, tok, tokenizerHash, sources, progress == null ? CorpusProgress.NONE
                         : progress).build(key, dir);

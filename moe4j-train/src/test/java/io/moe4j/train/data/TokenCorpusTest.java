@@ -163,6 +163,12 @@ class TokenCorpusTest {
         assertThat(stream(changed, Split.TRAIN) + stream(changed, Split.VALIDATION)).contains("TEXT");
         assertThat(TokenCorpus.open(o, new ByteTokenizer()).built()).isFalse();
 
+        // a temporary directory abandoned by a killed build more than a day ago is removed by the next build
+        Path abandoned = Files.createDirectories(tmp.resolve("cache").resolve(
+                changed.directory().getFileName() + ".tmp-123"));
+        Files.writeString(abandoned.resolve("train.tok"), "partial");
+        Files.setLastModifiedTime(abandoned, FileTime.fromMillis(System.currentTimeMillis() - 2L * 24 * 3600 * 1000));
+
         // a damaged cache (truncated token file) is rebuilt, not trusted
         Path train = changed.directory().resolve("train.tok");
         byte[] bytes = Files.readAllBytes(train);
@@ -173,6 +179,33 @@ class TokenCorpusTest {
         // no temporary directories are left behind
         try (var s = Files.list(tmp.resolve("cache"))) {
             assertThat(s.map(p -> p.getFileName().toString()).filter(n -> n.contains(".tmp-")).toList()).isEmpty();
+        }
+    }
+
+    @Test
+    void concurrentOpensOfOneCorpusAgreeAndLeaveNoTemporaryFiles() throws Exception {
+        Path corpus = writeDocs(tmp.resolve("c"), 40, "a", "b");
+        CorpusOptions o = options(corpus);
+        var start = new java.util.concurrent.CountDownLatch(1);
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(3)) {
+            List<java.util.concurrent.Future<TokenCorpus>> fs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                fs.add(pool.submit(() -> {
+                    start.await();
+                    return TokenCorpus.open(o, new ByteTokenizer());
+                }));
+            }
+            start.countDown();
+            String train = null;
+            for (var f : fs) {
+                TokenCorpus c = f.get();
+                String t = stream(c, Split.TRAIN);
+                if (train == null) train = t;
+                assertThat(t).isEqualTo(train);
+            }
+        }
+        try (var s = Files.list(tmp.resolve("cache"))) {
+            assertThat(s.toList()).hasSize(1);
         }
     }
 
