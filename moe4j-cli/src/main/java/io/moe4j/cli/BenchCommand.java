@@ -24,7 +24,7 @@ import java.util.Set;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks that run moe4j and the machine's references side by side.",
-        subcommands = {BenchCommand.Kernels.class, BenchCommand.MoeLayerCmd.class},
+        subcommands = {BenchCommand.Kernels.class, BenchCommand.MoeLayerCmd.class, BenchCommand.TrainCmd.class},
         commandListHeading = "%nCommands:%n")
 final class BenchCommand {
 
@@ -139,6 +139,31 @@ final class BenchCommand {
             if (threads < 1) throw new UserException("--threads must be at least 1, got " + threads, 2);
             if (repeat < 1) throw new UserException("--repeat must be at least 1, got " + repeat, 2);
             io.moe4j.bench.MoeLayerBench.run(io.moe4j.bench.MoeLayerBench.defaultShapes(quick), threads, repeat, !noTorch,
+                    System.out, System.err);
+        }
+    }
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = {"Training throughput of the whole MoE transformer (forward, backward, clip, AdamW),",
+                    "moe4j next to the same model and batch in PyTorch (Debian python3-torch) in the same run."})
+    static final class TrainCmd implements Runnable {
+        @Option(names = "--quick", description = "A tiny model: a smoke test of a few seconds.")
+        boolean quick;
+
+        @Option(names = "--threads", paramLabel = "N", defaultValue = "2", description = "Threads for both (default ${DEFAULT-VALUE}).")
+        int threads;
+
+        @Option(names = "--repeat", paramLabel = "N", defaultValue = "5", description = "Timed steps (default ${DEFAULT-VALUE}).")
+        int repeat;
+
+        @Option(names = "--no-torch", description = "Skip the PyTorch peer.")
+        boolean noTorch;
+
+        @Override
+        public void run() {
+            if (threads < 1) throw new UserException("--threads must be at least 1, got " + threads, 2);
+            if (repeat < 1) throw new UserException("--repeat must be at least 1, got " + repeat, 2);
+            io.moe4j.bench.TrainBench.run(io.moe4j.bench.TrainBench.defaultShapes(quick), threads, repeat, !noTorch,
                     System.out, System.err);
         }
     }

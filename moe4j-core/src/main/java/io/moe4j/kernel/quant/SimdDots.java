@@ -1,5 +1,7 @@
 package io.moe4j.kernel.quant;
 
+import io.moe4j.kernel.Lanes;
+
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -115,7 +117,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             even = odd; // next block goes to the other accumulator
             odd = acc;
         }
-        return even.add(odd).reduceLanes(VectorOperators.ADD);
+        return Lanes.sum(even.add(odd));
     }
 
     private void dotQ8x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
@@ -133,10 +135,10 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             e0 = o0; e1 = o1; e2 = o2; e3 = o3;
             o0 = n0; o1 = n1; o2 = n2; o3 = n3;
         }
-        out[0] = e0.add(o0).reduceLanes(VectorOperators.ADD);
-        out[1] = e1.add(o1).reduceLanes(VectorOperators.ADD);
-        out[2] = e2.add(o2).reduceLanes(VectorOperators.ADD);
-        out[3] = e3.add(o3).reduceLanes(VectorOperators.ADD);
+        out[0] = Lanes.sum(e0.add(o0));
+        out[1] = Lanes.sum(e1.add(o1));
+        out[2] = Lanes.sum(e2.add(o2));
+        out[3] = Lanes.sum(e3.add(o3));
     }
 
     /*
@@ -171,7 +173,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             even = odd; // next block goes to the other accumulator
             odd = acc;
         }
-        return even.add(odd).reduceLanes(VectorOperators.ADD);
+        return Lanes.sum(even.add(odd));
     }
 
     /** A Q4_0 block's 16 nibble bytes zero-extended to 16 shorts, seen as 8 int lanes of two bytes. */
@@ -272,7 +274,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             even = odd;
             odd = swap;
         }
-        return even.add(odd).sub(minAcc).reduceLanes(VectorOperators.ADD);
+        return Lanes.sum(even.add(odd).sub(minAcc));
     }
 
     /**
@@ -317,7 +319,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             even = odd;
             odd = acc;
         }
-        return even.add(odd).reduceLanes(VectorOperators.ADD);
+        return Lanes.sum(even.add(odd));
     }
 
     /** The weight block's scale d_w (fp16 at the block start). */
@@ -385,7 +387,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         for (; j + L <= len; j += L) {
             s0 = FloatVector.fromMemorySegment(F, w, off + 4L * j, LE).fma(FloatVector.fromArray(F, x, xo + j), s0);
         }
-        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float sum = Lanes.sum(s0.add(s1).add(s2.add(s3)));
         return sum + ScalarQuantMatmul.dotF32(w, off + 4L * j, x, xo + j, len - j);
     }
 
@@ -479,7 +481,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             j += G;
         }
         if (c0.min(c1).reduceLanes(VectorOperators.MIN) == 0) return dotF16Exact(w, off, x, xo, len);
-        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float sum = Lanes.sum(s0.add(s1).add(s2.add(s3)));
         return sum + dotF16Tail(w, off, x, xo, j, len);
     }
 
@@ -494,7 +496,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             s0 = f16Fix(f16Lo(a)).fma(FloatVector.fromArray(F, x, xo + j), s0);
             s1 = f16Fix(f16Hi(a)).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
         }
-        return s0.add(s1).reduceLanes(VectorOperators.ADD) + dotF16Tail(w, off, x, xo, j, len);
+        return Lanes.sum(s0.add(s1)) + dotF16Tail(w, off, x, xo, j, len);
     }
 
     /** Elements {@code [from, len)} of {@link #dotF16}, in order (x there is times 2^112 too: undone exactly). */
@@ -529,7 +531,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             s1 = bf16Hi(a).fma(FloatVector.fromArray(F, x, xo + j + L), s1);
             j += G;
         }
-        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float sum = Lanes.sum(s0.add(s1).add(s2.add(s3)));
         return sum + ScalarQuantMatmul.dotBf16(w, off + 2L * j, x, xo + j, len - j);
     }
 

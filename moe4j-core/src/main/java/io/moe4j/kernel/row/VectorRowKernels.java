@@ -1,5 +1,7 @@
 package io.moe4j.kernel.row;
 
+import io.moe4j.kernel.Lanes;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -24,8 +26,9 @@ import static io.moe4j.kernel.row.ScalarRowOps.GELU_K1;
  * <p>Loop shape (STYLE.md habit 7): vector body — unrolled with 4 accumulators where the loop reduces — then the
  * scalar tail through {@link ScalarRowOps}' range methods. Results match the scalar reference exactly for
  * element-wise arithmetic (same operations in the same order, {@code fma} where the reference uses
- * {@link Math#fma}); reductions differ by their summation order; exp comes from the Vector API's EXP (SVML on
- * x86), and GELU uses the identity 0.5·(1 + tanh u) = σ(2u) because EXP measured ~1.7× cheaper than TANH.
+ * {@link Math#fma}); reductions differ by their summation order; exp is {@link #exp}, a polynomial that gives the
+ * same bits compiled or interpreted (the Vector API's EXP does not), and GELU uses the identity
+ * 0.5·(1 + tanh u) = σ(2u) because exp measured ~1.7× cheaper than TANH.
  *
  * <p>Non-goals: masked tails (scalar tails are as fast at these lengths and keep one code path on AVX2, where
  * masked loads are emulated).
@@ -77,7 +80,40 @@ abstract class VectorRowKernels {
     }
 
     private static FloatVector sigmoid(FloatVector x) {
-        return x.broadcast(1f).div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+        return x.broadcast(1f).div(exp(x.neg()).add(1f));
+    }
+
+    private static final float EXP_HI = 88.0f, EXP_LO = -87.33654f;
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 12582912f;   // 1.5·2²³: x + ROUND − ROUND rounds x to an integer
+    private static final int ROUND_BITS = 0x4B400000;
+
+    /**
+     * e^x for x in [−87.3, 88] (0 below, e^88 ≈ 1.7e38 above):
+     * n = round(x·log₂e), r = x − n·ln2 (two-part ln2), e^r by Cephes' degree-6 polynomial (≈ 1 ulp), times 2ⁿ
+     * built in the exponent bits.
+     *
+     * <p>Why not {@code lanewise(VectorOperators.EXP)}: compiled it is SVML, interpreted it is Math.exp per lane, and
+     * the two differ in the last bit — so a run's results depended on when the JIT compiled its caller, breaking
+     * bit-identical reruns and resumes of training. This uses only mul/add/fma and integer bit operations, which
+     * give the same bits in every execution mode.
+     */
+    static FloatVector exp(FloatVector x) {
+        VectorMask<Float> under = x.lt(EXP_LO);   // e^x below the smallest normal: exactly 0 (masked logits = −∞)
+        x = x.max(EXP_LO).min(EXP_HI);
+        FloatVector t = x.mul(LOG2E).add(ROUND);
+        FloatVector n = t.sub(ROUND);
+        FloatVector r = n.fma(n.broadcast(-LN2_HI), x);
+        r = n.fma(n.broadcast(-LN2_LO), r);
+        FloatVector p = r.broadcast(1.9875691500e-4f).fma(r, r.broadcast(1.3981999507e-3f));
+        p = p.fma(r, r.broadcast(8.3334519073e-3f));
+        p = p.fma(r, r.broadcast(4.1665795894e-2f));
+        p = p.fma(r, r.broadcast(1.6666665459e-1f));
+        p = p.fma(r, r.broadcast(5.0000001201e-1f));
+        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        jdk.incubator.vector.IntVector bits = (jdk.incubator.vector.IntVector) t.reinterpretAsInts();
+        jdk.incubator.vector.IntVector scale = bits.sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        return y.mul((FloatVector) scale.reinterpretAsFloats()).blend(0f, under);
     }
 
     /** 0.5·(1 + tanh u) for the tanh-GELU u = √(2/π)·(x + 0.044715·x³), computed as σ(2u). */
@@ -125,7 +161,7 @@ abstract class VectorRowKernels {
             a3 = load(s, x, xOff, i + 3 * len).fma(load(s, y, yOff, i + 3 * len), a3);
         }
         for (int up = s.loopBound(n); i < up; i += len) a0 = load(s, x, xOff, i).fma(load(s, y, yOff, i), a0);
-        return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD) + ScalarRowOps.dotRange(i, n, x, xOff, y, yOff);
+        return Lanes.sum(a0.add(a1).add(a2.add(a3))) + ScalarRowOps.dotRange(i, n, x, xOff, y, yOff);
     }
 
     void scale(int n, float a, MemorySegment x, long xOff) {
@@ -171,7 +207,7 @@ abstract class VectorRowKernels {
             FloatVector v = load(s, x, xOff, i);
             a0 = v.fma(v, a0);
         }
-        double ss = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD) + ScalarRowOps.sumSquaresRange(i, n, x, xOff);
+        double ss = Lanes.sum(a0.add(a1).add(a2.add(a3))) + ScalarRowOps.sumSquaresRange(i, n, x, xOff);
         float rstd = ScalarRowOps.rstd(ss, n, eps);
         i = 0;
         for (int up = s.loopBound(n); i < up; i += len) {
@@ -193,7 +229,7 @@ abstract class VectorRowKernels {
         for (int up = s.loopBound(n); i < up; i += len) {
             a0 = load(s, x, xOff, i).mul(load(s, w, wOff, i)).fma(load(s, dout, doutOff, i), a0);
         }
-        double xwd = a0.add(a1).reduceLanes(VectorOperators.ADD) + ScalarRowOps.sumXwdRange(i, n, dout, doutOff, x, xOff, w, wOff);
+        double xwd = Lanes.sum(a0.add(a1)) + ScalarRowOps.sumXwdRange(i, n, dout, doutOff, x, xOff, w, wOff);
         float k = ScalarRowOps.rmsnormBackwardK(xwd, n, rstd);
         i = 0;
         for (int up = s.loopBound(n); i < up; i += len) {
@@ -215,11 +251,11 @@ abstract class VectorRowKernels {
         FloatVector acc = FloatVector.zero(s);
         i = 0;
         for (int up = s.loopBound(n); i < up; i += len) {
-            FloatVector e = load(s, x, xOff, i).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(load(s, x, xOff, i).sub(max));
             store(e, x, xOff, i);
             acc = acc.add(e);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD) + ScalarRowOps.expShiftRange(i, n, x, xOff, max);
+        float sum = Lanes.sum(acc) + ScalarRowOps.expShiftRange(i, n, x, xOff, max);
         ScalarRowOps.softmaxCheckSum(sum, max);
         scale(n, 1f / sum, x, xOff);
     }
