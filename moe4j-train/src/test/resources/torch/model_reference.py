@@ -95,12 +95,44 @@ def main():
     case = json.load(open(sys.argv[1]))
     c = case["config"]
     B, T = case["batch"], case["seqLen"]
-    V, d, H, KV, hd = c["vocabSize"], c["dModel"], c["heads"], c["kvHeads"], c["headDim"]
-    eps = c["normEps"]
     P = {}
     for name, v in case["params"].items():
         P[name] = torch.tensor(v["data"], dtype=torch.float64).reshape(v["shape"]).requires_grad_()
     tok = torch.tensor(case["tokens"], dtype=torch.long).reshape(B, T + 1)
+    if "adamw" not in case:
+        ce, aux = loss(c, P, tok, B, T)
+        (ce + aux).backward()
+        out = {"ce": float(ce), "aux": float(aux)}
+        for name, leaf in P.items():
+            out["grad." + name] = leaf.grad.flatten().tolist() if leaf.grad is not None else [0.0] * leaf.numel()
+        json.dump(out, open(sys.argv[2], "w"))
+        return
+    # full training steps: loss, backward, clip_grad_norm_, torch.optim.AdamW (decoupled decay on the named params)
+    a = case["adamw"]
+    decay = set(a["decay"])
+    groups = [{"params": [P[n]], "weight_decay": a["weightDecay"] if n in decay else 0.0} for n in P]
+    opt = torch.optim.AdamW(groups, lr=a["lr"], betas=(a["beta1"], a["beta2"]), eps=a["eps"], foreach=False)
+    out = {"ce": [], "aux": [], "gradNorm": []}
+    for step in range(a["steps"]):
+        opt.zero_grad(set_to_none=False)
+        ce, aux = loss(c, P, tok, B, T)
+        (ce + aux).backward()
+        for name, leaf in P.items():
+            if leaf.grad is None:
+                leaf.grad = torch.zeros_like(leaf)
+            out.setdefault("grad%d.%s" % (step, name), leaf.grad.flatten().tolist())
+        out["ce"].append(float(ce))
+        out["aux"].append(float(aux))
+        out["gradNorm"].append(float(torch.nn.utils.clip_grad_norm_(list(P.values()), a["clip"])))
+        opt.step()
+    for name, leaf in P.items():
+        out["param." + name] = leaf.detach().flatten().tolist()
+    json.dump(out, open(sys.argv[2], "w"))
+
+
+def loss(c, P, tok, B, T):
+    V, d, H, KV, hd = c["vocabSize"], c["dModel"], c["heads"], c["kvHeads"], c["headDim"]
+    eps = c["normEps"]
     inp, tgt = tok[:, :T], tok[:, 1:]
 
     x = P["tok_embd"][inp]                                                    # [B, T, d]
@@ -134,11 +166,7 @@ def main():
     w_out = P["tok_embd"] if c["tiedEmbeddings"] else P["output"]
     logits = h @ w_out.T
     ce = torch.nn.functional.cross_entropy(logits.reshape(B * T, V), tgt.reshape(B * T))
-    (ce + aux).backward()
-    out = {"ce": float(ce), "aux": float(aux)}
-    for name, leaf in P.items():
-        out["grad." + name] = leaf.grad.flatten().tolist() if leaf.grad is not None else [0.0] * leaf.numel()
-    json.dump(out, open(sys.argv[2], "w"))
+    return ce, aux
 
 
 if __name__ == "__main__":
