@@ -1,11 +1,10 @@
 package io.moe4j.tokenizer;
 
 import java.util.Arrays;
-import java.util.Locale;
 
 /**
  * Splits text into the pieces byte-level BPE merges within ("pre-tokens"), exactly as llama.cpp does for GGUF
- * {@code tokenizer.ggml.pre} values {@code gpt2}, {@code llama-bpe} and {@code qwen2}.
+ * {@code tokenizer.ggml.pre} values {@code gpt-2}, {@code llama-bpe} and {@code qwen2} (and their aliases).
  *
  * <p>llama.cpp does not run these patterns through a regex engine: {@code unicode.cpp} has one hand-written scanner
  * per pattern ({@code unicode_regex_split_custom_gpt2/llama3/qwen2}), and those scanners differ from a true regex in
@@ -20,7 +19,7 @@ import java.util.Locale;
  * Non-goals: the other 40-odd pre-tokenizers llama.cpp knows (their GGUFs are refused with the key named).
  */
 public enum PreTokenizer {
-    GPT2("gpt2"), LLAMA3("llama-bpe"), QWEN2("qwen2");
+    GPT2("gpt-2"), LLAMA3("llama-bpe"), QWEN2("qwen2");
 
     private final String ggufName;
 
@@ -29,13 +28,16 @@ public enum PreTokenizer {
     /** The {@code tokenizer.ggml.pre} value written for this pre-tokenizer. */
     public String ggufName() { return ggufName; }
 
-    /** The pre-tokenizer for a {@code tokenizer.ggml.pre} value (with llama.cpp's aliases), or {@code null}. */
+    /**
+     * The pre-tokenizer for a {@code tokenizer.ggml.pre} value, with the names llama.cpp maps to the same scanner
+     * (src/llama-vocab.cpp), or {@code null}. "gpt2" is accepted too although llama.cpp only knows "gpt-2".
+     */
     public static PreTokenizer ofGgufName(String name) {
         if (name == null) return null;
-        return switch (name.toLowerCase(Locale.ROOT)) {
-            case "gpt2", "gpt-2", "mpt", "olmo", "jais" -> GPT2;
-            case "llama-bpe", "llama3", "llama-v3" -> LLAMA3;
-            case "qwen2", "deepseek-r1-qwen" -> QWEN2;
+        return switch (name) {
+            case "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais", "exaone4", "gigachat", "a.x-4.0", "mellum" -> GPT2;
+            case "llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2" -> LLAMA3;
+            case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez" -> QWEN2;
             default -> null;
         };
     }

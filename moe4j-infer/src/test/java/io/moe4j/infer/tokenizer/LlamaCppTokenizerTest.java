@@ -1,0 +1,113 @@
+package io.moe4j.infer.tokenizer;
+
+import io.moe4j.gguf.GgufFile;
+import io.moe4j.testutil.LlamaPeer;
+import io.moe4j.tokenizer.BpeTrainer;
+import io.moe4j.tokenizer.ByteLevelBpe;
+import io.moe4j.tokenizer.GgufVocab;
+import io.moe4j.tokenizer.PreTokenizer;
+import io.moe4j.tokenizer.SentencePieceBpe;
+import io.moe4j.tokenizer.Tokenizer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Our token ids against llama.cpp's for the same GGUF: byte-level BPE vocabularies trained by {@link BpeTrainer}
+ * with pre-tokenizers llama-bpe, qwen2 and gpt2, and a SentencePiece vocabulary with byte fallback, written into
+ * tiny llama models that llama.cpp loads, then tokenized by both on strings that hit every pre-tokenizer rule.
+ */
+class LlamaCppTokenizerTest {
+    static final List<String> TRICKY = List.of(
+            "Hello world", "  leading spaces", "trailing   ", "a  b   c    d", "\t\ttabs\tand\nnewlines\n\n\r\n end",
+            "123456789", "1 12 123 1234 12345 3.14159", "don't I'LL we've they'RE it's", "naïve café résumé Ünïcödé",
+            "日本語のテキスト 中文字符", "emoji 🙂👍🏽🚀 done", "mixed: x=3.14159; y = -42!", "    indented(code) {\n\treturn x;\n}",
+            "", " ", "\n", "   \n  ", "ﬁ ligature Ⅻ ½ ²", "Ελληνικά Кириллица עברית", "zero\u200Bwidth\u00A0nbsp",
+            "a\u0301 combining", "$$$ ??? !!! ...", "The quick brown fox jumps over the lazy dog.",
+            "<|im_start|>user\nhi there<|im_end|>\n", "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
+            "<s>[INST] hello [/INST]</s>", "text<|endoftext|>more");
+
+    static String corpus() throws IOException {
+        try (InputStream in = LlamaCppTokenizerTest.class.getResourceAsStream("/tokenizer/english.txt")) {
+            String english = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            // Code, digits, CJK and emoji too, so merges exist in every region the tricky strings touch.
+            String extra = "    if (x == 123456789) {\n\t\treturn y;\n    }\n日本語のテキストです。中文字符。🙂🙂👍 café naïve\n"
+                    + "I'LL don't WE'VE 2024-06-01 3.14159\r\n";
+            return english + extra.repeat(20);
+        }
+    }
+
+    static List<TokenizerPeer.Case> cases() {
+        List<TokenizerPeer.Case> c = new ArrayList<>();
+        for (String s : TRICKY) {
+            c.add(new TokenizerPeer.Case(s, false));
+            c.add(new TokenizerPeer.Case(s, true));
+        }
+        return c;
+    }
+
+    /** Writes {@code vocab}, checks our loader reproduces {@code ours}, then compares ids (and text if asked) with llama.cpp. */
+    static void compare(String name, Tokenizer ours, GgufVocab vocab, boolean compareText, Path dir) throws Exception {
+        LlamaPeer.assumeAvailable();
+        Path model = dir.resolve(name + ".gguf");
+        TokenizerGgufs.write(vocab, model, null);
+        Tokenizer loaded;
+        try (GgufFile g = GgufFile.open(model)) {
+            loaded = GgufTokenizers.load(g);
+        }
+        List<TokenizerPeer.Case> cases = cases();
+        List<TokenizerPeer.Result> theirs = TokenizerPeer.tokenize(model, cases, dir);
+        int nonTrivial = 0;
+        for (int i = 0; i < cases.size(); i++) {
+            TokenizerPeer.Case c = cases.get(i);
+            int[] mine = ours.encode(c.text(), c.special());
+            assertThat(loaded.encode(c.text(), c.special())).as("%s loaded from GGUF, '%s'", name, c.text()).containsExactly(mine);
+            assertThat(mine).as("%s ids for '%s' (special %s): ours %s, llama.cpp %s", name, c.text(), c.special(),
+                    Arrays.toString(mine), Arrays.toString(theirs.get(i).ids())).containsExactly(theirs.get(i).ids());
+            if (compareText) assertThat(ours.decode(mine)).as("%s text of '%s'", name, c.text()).isEqualTo(theirs.get(i).text());
+            if (mine.length > 1 && mine.length < c.text().length()) nonTrivial++;
+        }
+        assertThat(nonTrivial).as("cases where merges actually happened").isGreaterThan(TRICKY.size() / 2);
+    }
+
+    static ByteLevelBpe trainBpe(PreTokenizer pre, List<String> specials) throws IOException {
+        return new BpeTrainer().vocabSize(1200).preTokenizer(pre).specials(specials).bos(specials.get(0)).eos(specials.get(1))
+                .train(List.of(corpus().split("\n\n")));
+    }
+
+    @Test
+    void llamaBpeMatchesLlamaCpp(@TempDir Path dir) throws Exception {
+        ByteLevelBpe t = trainBpe(PreTokenizer.LLAMA3, List.of("<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>",
+                "<|start_header_id|>", "<|end_header_id|>"));
+        // llama.cpp's detokenizer "cleans" spaces before punctuation for llama-bpe, so only ids are compared
+        compare("llama-bpe", t, t.toGguf(), false, dir);
+    }
+
+    @Test
+    void qwen2MatchesLlamaCpp(@TempDir Path dir) throws Exception {
+        ByteLevelBpe t = trainBpe(PreTokenizer.QWEN2, List.of("<|endoftext|>", "<|im_end|>", "<|im_start|>"));
+        compare("qwen2", t, t.toGguf(), true, dir);
+    }
+
+    @Test
+    void gpt2MatchesLlamaCpp(@TempDir Path dir) throws Exception {
+        ByteLevelBpe t = trainBpe(PreTokenizer.GPT2, List.of("<|endoftext|>", "<|im_end|>"));
+        compare("gpt2", t, t.toGguf(), false, dir);
+    }
+
+    @Test
+    void sentencePieceMatchesLlamaCpp(@TempDir Path dir) throws Exception {
+        ByteLevelBpe bpe = trainBpe(PreTokenizer.GPT2, List.of("<|endoftext|>", "<|im_end|>"));
+        SentencePieceBpe t = SentencePieceBpe.fromByteLevel(bpe, true);
+        compare("spm", t, t.toGguf(), true, dir);
+    }
+}
