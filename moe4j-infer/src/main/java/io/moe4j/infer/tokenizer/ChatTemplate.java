@@ -16,6 +16,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A model's chat template ({@code tokenizer.chat_template}, a Hugging Face Jinja2 template) rendered with jinjava,
@@ -56,6 +58,29 @@ public final class ChatTemplate {
         this.jinjava = new Jinjava(config);
         jinjava.getGlobalContext().registerFunction(
                 new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        checkFilters();
+    }
+
+    private static final Pattern TAG = Pattern.compile("\\{\\{(.*?)}}|\\{%(.*?)%}", Pattern.DOTALL);
+    private static final Pattern STRING = Pattern.compile("'(?:[^'\\\\]|\\\\.)*'|\"(?:[^\"\\\\]|\\\\.)*\"");
+    private static final Pattern FILTER = Pattern.compile("\\|\\s*([A-Za-z_]\\w*)");
+
+    /**
+     * jinjava renders an unknown filter as an empty string without reporting anything, which would silently drop
+     * message text from a prompt; Jinja2 refuses such a template. So every {@code | name} inside a tag (string
+     * literals skipped) must be a filter jinjava has.
+     */
+    private void checkFilters() {
+        Matcher tag = TAG.matcher(template);
+        while (tag.find()) {
+            String expr = STRING.matcher(tag.group(1) != null ? tag.group(1) : tag.group(2)).replaceAll("''");
+            Matcher f = FILTER.matcher(expr);
+            while (f.find()) {
+                if (jinjava.getGlobalContext().getFilter(f.group(1)) == null) {
+                    throw new IllegalArgumentException("chat template cannot be rendered: unknown filter '" + f.group(1) + "'");
+                }
+            }
+        }
     }
 
     /** The template in {@code gguf}'s {@code tokenizer.chat_template}, with BOS/EOS strings from {@code tokenizer}. */
@@ -104,7 +129,8 @@ public final class ChatTemplate {
         }
         List<String> problems = new ArrayList<>();
         for (TemplateError e : r.getErrors()) {
-            if (e.getSeverity() != TemplateError.ErrorType.FATAL) continue;
+            // fatal errors, and syntax errors jinjava only warns about (a stray {% endif %}) that Jinja2 refuses
+            if (e.getSeverity() != TemplateError.ErrorType.FATAL && e.getReason() != TemplateError.ErrorReason.SYNTAX_ERROR) continue;
             String msg = e.getException() != null ? rootMessage(e.getException()) : e.getMessage();
             problems.add((e.getLineno() > 0 ? "line " + e.getLineno() + ": " : "") + msg);
         }
