@@ -50,6 +50,11 @@ public final class GgufTokenizers {
     public static Tokenizer load(GgufFile gguf) {
         String where = gguf.name();
         String model = string(gguf, MODEL, where);
+        boolean spm = switch (model) {
+            case "llama" -> true;
+            case "gpt2" -> false;
+            default -> throw new IllegalArgumentException(where + ": " + MODEL + " = '" + model + "' is not supported (gpt2, llama)");
+        };
         List<String> tokens = new ArrayList<>(strings(gguf, TOKENS, where));
         int n = tokens.size();
         if (n == 0) throw new IllegalArgumentException(where + ": " + TOKENS + " is empty");
@@ -75,11 +80,6 @@ public final class GgufTokenizers {
             for (int i = 0; i < n; i++) scores[i] = sc.getFloat(i);
         }
 
-        boolean spm = switch (model) {
-            case "llama" -> true;
-            case "gpt2" -> false;
-            default -> throw new IllegalArgumentException(where + ": " + MODEL + " = '" + model + "' is not supported (gpt2, llama)");
-        };
         PreTokenizer pre = null;
         if (!spm) {
             String preName = gguf.getString(PRE, null);
