@@ -97,9 +97,10 @@ class LlamaCppTokenizerTest {
             assertThat(mine).as("%s ids for '%s' (special %s): ours %s, llama.cpp %s", name, c.text(), c.special(),
                     Arrays.toString(mine), Arrays.toString(theirs.get(i).ids())).containsExactly(theirs.get(i).ids());
             if (compareText) assertThat(ours.decode(mine)).as("%s text of '%s'", name, c.text()).isEqualTo(theirs.get(i).text());
-            if (mine.length > 1 && mine.length < c.text().length()) nonTrivial++;
+            if (mine.length > 1 && mine.length < c.text().getBytes(StandardCharsets.UTF_8).length) nonTrivial++;
         }
-        assertThat(nonTrivial).as("cases where merges actually happened").isGreaterThan(cases.size() / 4);
+        // guards against a vocabulary so poor that both sides just emit bytes
+        assertThat(nonTrivial).as("cases where merges actually happened").isGreaterThan(cases.size() / (name.equals("spm-tiny") ? 20 : 4));
     }
 
     static ByteLevelBpe trainBpe(PreTokenizer pre, List<String> specials) throws IOException {
@@ -132,5 +133,31 @@ class LlamaCppTokenizerTest {
         ByteLevelBpe bpe = trainBpe(PreTokenizer.GPT2, List.of("<|endoftext|>", "<|im_end|>"));
         SentencePieceBpe t = SentencePieceBpe.fromByteLevel(bpe, true);
         compare("spm", t, t.toGguf(), true, dir);
+    }
+
+    /**
+     * A minimal SentencePiece vocabulary — unk, bos, eos, the 256 byte tokens and a handful of pieces — so nearly
+     * every character goes through byte fallback. Without the byte tokens llama.cpp aborts (std::out_of_range from
+     * {@code byte_to_token}'s {@code map::at}) while node-llama-cpp loads the model, before any text is tokenized;
+     * with them it loads and agrees with us.
+     */
+    @Test
+    void tinySentencePieceWithByteFallbackMatchesLlamaCpp(@TempDir Path dir) throws Exception {
+        List<String> tokens = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
+        List<io.moe4j.tokenizer.TokenType> types = new ArrayList<>(List.of(io.moe4j.tokenizer.TokenType.UNKNOWN,
+                io.moe4j.tokenizer.TokenType.CONTROL, io.moe4j.tokenizer.TokenType.CONTROL));
+        for (int b = 0; b < 256; b++) {
+            tokens.add(String.format("<0x%02X>", b));
+            types.add(io.moe4j.tokenizer.TokenType.BYTE);
+        }
+        for (String p : List.of("▁", "t", "h", "e", "▁t", "he", "▁the", "▁a", "n", "d", "nd", "▁and", "1", "2", "12", "中", "é")) {
+            tokens.add(p);
+            types.add(io.moe4j.tokenizer.TokenType.NORMAL);
+        }
+        float[] scores = new float[tokens.size()];
+        for (int i = 259; i < scores.length; i++) scores[i] = -(i - 259) * 0.5f;
+        SentencePieceBpe t = new SentencePieceBpe(new io.moe4j.tokenizer.Vocabulary(tokens,
+                types.toArray(new io.moe4j.tokenizer.TokenType[0]), scores, 1, 2, List.of(), true), 0, true);
+        compare("spm-tiny", t, t.toGguf(), true, dir);
     }
 }
