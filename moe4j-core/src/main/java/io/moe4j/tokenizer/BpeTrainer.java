@@ -46,7 +46,10 @@ public final class BpeTrainer {
     /** Special tokens, e.g. {@code <|endoftext|>}, appended after the learned tokens. */
     public BpeTrainer specials(List<String> s) { this.specials = List.copyOf(s); return this; }
 
-    /** Which special is BOS / EOS ({@code null}: none). */
+    /**
+     * Which special is BOS / EOS ({@code null}: none). Set EOS for a tokenizer that goes into a GGUF: llama.cpp
+     * reads an absent {@code eos_token_id} of a gpt2-type vocabulary as id 11, which would then end generation.
+     */
     public BpeTrainer bos(String s) { this.bos = s; return this; }
     public BpeTrainer eos(String s) { this.eos = s; return this; }
 
