@@ -30,7 +30,8 @@ import java.util.Set;
  *
  * <p>Errors: a missing or mistyped key, or arrays of inconsistent length, give one {@link IllegalArgumentException}
  * naming the file and the key. Non-goals: the {@code bert}, {@code t5}, {@code rwkv} models and pre-tokenizers
- * other than {@link PreTokenizer}'s (refused by name).
+ * other than {@link PreTokenizer}'s (refused by name; an absent {@code tokenizer.ggml.pre} means "default", as in
+ * llama.cpp).
  */
 public final class GgufTokenizers {
     public static final String MODEL = "tokenizer.ggml.model", PRE = "tokenizer.ggml.pre", TOKENS = "tokenizer.ggml.tokens",
@@ -82,8 +83,9 @@ public final class GgufTokenizers {
 
         PreTokenizer pre = null;
         if (!spm) {
-            String preName = gguf.getString(PRE, null);
-            if (preName == null) throw new IllegalArgumentException(where + ": " + PRE + " is missing (llama.cpp would fall back to its 'default' pre-tokenizer, which moe4j does not implement)");
+            GgufValue pv = gguf.get(PRE);
+            if (pv != null && pv.type() != GgufValueType.STRING) throw new IllegalArgumentException(where + ": " + PRE + " must be a STRING, it is a " + pv.type());
+            String preName = pv == null ? "default" : pv.asString();   // absent: llama.cpp warns and uses "default"
             pre = PreTokenizer.ofGgufName(preName);
             if (pre == null) {
                 throw new IllegalArgumentException(where + ": " + PRE + " = '" + preName + "' is not supported (" +

@@ -93,6 +93,19 @@ class GgufTokenizersTest {
     }
 
     @Test
+    void loadsTheTinyTestModelsVocabulary(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("tiny.gguf");
+        io.moe4j.testutil.TinyGgufModels.llama(io.moe4j.testutil.TinyGgufModels.Config.dense(1)).write(f);
+        try (GgufFile g = GgufFile.open(f)) {
+            Tokenizer t = GgufTokenizers.load(g);
+            assertThat(t.vocabSize()).isEqualTo(64);
+            assertThat(t.encode("\n")).containsExactly(io.moe4j.testutil.TinyGgufModels.NEWLINE);
+            assertThat(List.of(t.bos(), t.eos())).containsExactly(io.moe4j.testutil.TinyGgufModels.BOS, io.moe4j.testutil.TinyGgufModels.EOS);
+            assertThat(t.decode(new int[]{10})).isEqualTo(" t10");
+        }
+    }
+
+    @Test
     void errorsNameTheKey(@TempDir Path dir) throws IOException {
         GgufVocab v = bpe().toGguf();
         assertThatThrownBy(() -> load(dir, w -> {})).hasMessageContaining("missing metadata key tokenizer.ggml.model");
@@ -104,6 +117,9 @@ class GgufTokenizersTest {
                 .putString(GgufTokenizers.PRE, "falcon"))).hasMessageContaining("tokenizer.ggml.pre = 'falcon' is not supported");
         assertThatThrownBy(() -> load(dir, w -> w.putString(GgufTokenizers.MODEL, "gpt2").putArray(GgufTokenizers.TOKENS, GgufArray.ofStrings(v.tokens()))
                 .putString(GgufTokenizers.PRE, "qwen2"))).hasMessageContaining("missing metadata key tokenizer.ggml.merges");
+        // no pre-tokenizer: llama.cpp's "default"
+        assertThat(((ByteLevelBpe) load(dir, w -> w.putString(GgufTokenizers.MODEL, "gpt2").putArray(GgufTokenizers.TOKENS, GgufArray.ofStrings(v.tokens()))
+                .putArray(GgufTokenizers.MERGES, GgufArray.ofStrings(v.merges())))).preTokenizer()).isEqualTo(PreTokenizer.DEFAULT);
         assertThatThrownBy(() -> load(dir, w -> w.putString(GgufTokenizers.MODEL, "gpt2").putArray(GgufTokenizers.TOKENS, GgufArray.ofStrings(v.tokens()))
                 .putArray(GgufTokenizers.TYPES, GgufArray.ofInts(1, 1)))).hasMessageContaining("tokenizer.ggml.token_type has 2 entries");
         assertThatThrownBy(() -> load(dir, w -> w.putString(GgufTokenizers.MODEL, "gpt2").putArray(GgufTokenizers.TOKENS, GgufArray.ofInts(1, 2))))

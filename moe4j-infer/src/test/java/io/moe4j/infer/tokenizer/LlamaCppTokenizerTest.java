@@ -129,6 +129,12 @@ class LlamaCppTokenizerTest {
     }
 
     @Test
+    void defaultPreTokenizerMatchesLlamaCpp(@TempDir Path dir) throws Exception {
+        ByteLevelBpe t = trainBpe(PreTokenizer.DEFAULT, List.of("<|endoftext|>", "<|im_end|>"));
+        compare("default", t, t.toGguf(), false, dir);
+    }
+
+    @Test
     void sentencePieceMatchesLlamaCpp(@TempDir Path dir) throws Exception {
         ByteLevelBpe bpe = trainBpe(PreTokenizer.GPT2, List.of("<|endoftext|>", "<|im_end|>"));
         SentencePieceBpe t = SentencePieceBpe.fromByteLevel(bpe, true);
