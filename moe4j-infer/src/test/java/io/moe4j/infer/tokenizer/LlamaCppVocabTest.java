@@ -57,6 +57,7 @@ class LlamaCppVocabTest {
             String o = outputs.get(i).strip();
             int[] expected = o.isEmpty() ? new int[0] : Arrays.stream(o.split(" ")).mapToInt(Integer::parseInt).toArray();
             assertThat(t.encode(inputs.get(i), false)).as("%s: '%s'", name, inputs.get(i)).containsExactly(expected);
+            assertThat(t.decode(expected)).as("%s: decode '%s'", name, inputs.get(i)).isEqualTo(inputs.get(i));
         }
     }
 
