@@ -54,8 +54,9 @@ public enum PreTokenizer {
      * input.
      */
     public int[] split(int[] cps) {
-        if (this == DEFAULT) return splitDefault(cps);
-        Scanner s = new Scanner(cps, 0, cps.length);
+        byte[] cls = classify(cps);
+        if (this == DEFAULT) return splitDefault(cps, cls);
+        Scanner s = new Scanner(cps, cls, 0, cps.length);
         switch (this) {
             case GPT2 -> s.gpt2();
             case LLAMA3 -> s.llama3(3);
@@ -65,13 +66,25 @@ public enum PreTokenizer {
         return Arrays.copyOf(s.ends, s.n);
     }
 
-    private static int[] splitDefault(int[] cps) {
+    private static final byte LETTER = 1, NUMBER = 2, SPACE = 4;
+
+    /** The class bits of each code point, computed once per text (the scanners test each several times). */
+    private static byte[] classify(int[] cps) {
+        byte[] cls = new byte[cps.length];
+        for (int i = 0; i < cps.length; i++) {
+            int cp = cps[i];
+            cls[i] = (byte) ((Unicode.isLetter(cp) ? LETTER : 0) | (Unicode.isNumber(cp) ? NUMBER : 0) | (Unicode.isWhitespace(cp) ? SPACE : 0));
+        }
+        return cls;
+    }
+
+    private static int[] splitDefault(int[] cps, byte[] cls) {
         int[] ends = cps.length == 0 ? new int[0] : new int[]{cps.length};
         ends = splitRuns(cps, ends, cp -> isPunctuation(cp) || "$+<=>^~|".indexOf(cp) >= 0, Integer.MAX_VALUE);
-        Scanner all = new Scanner(cps, 0, 0);
+        Scanner all = new Scanner(cps, cls, 0, 0);
         int start = 0;
         for (int end : ends) {   // the gpt2 scanner within each piece, as llama.cpp's custom splitters honour offsets
-            Scanner s = new Scanner(cps, start, end);
+            Scanner s = new Scanner(cps, cls, start, end);
             s.gpt2();
             for (int k = 0; k < s.n; k++) all.add(s.ends[k]);
             start = end;
@@ -86,7 +99,7 @@ public enum PreTokenizer {
      * {@code exact} is finite: {@code [0-9][0-9][0-9]}) and the stretches between them.
      */
     private static int[] splitRuns(int[] cps, int[] ends, java.util.function.IntPredicate in, int exact) {
-        Scanner out = new Scanner(cps, 0, 0);
+        Scanner out = new Scanner(cps, null, 0, 0);
         int start = 0;
         for (int end : ends) {
             out.prevEnd = start;
@@ -125,23 +138,25 @@ public enum PreTokenizer {
     private static final class Scanner {
         private static final int OUT = -1;
         final int[] cps;
+        final byte[] cls;
         final int lo, hi;
         int[] ends = new int[16];
         int n, prevEnd;
 
-        Scanner(int[] cps, int lo, int hi) {
+        Scanner(int[] cps, byte[] cls, int lo, int hi) {
             this.cps = cps;
+            this.cls = cls;
             this.lo = lo;
             this.hi = hi;
             this.prevEnd = lo;
         }
 
         int cpt(int pos) { return pos >= lo && pos < hi ? cps[pos] : OUT; }
-        boolean letter(int pos) { return pos < hi && Unicode.isLetter(cps[pos]); }
-        boolean number(int pos) { return pos < hi && Unicode.isNumber(cps[pos]); }
-        boolean space(int pos) { return pos < hi && Unicode.isWhitespace(cps[pos]); }
+        boolean letter(int pos) { return pos < hi && (cls[pos] & LETTER) != 0; }
+        boolean number(int pos) { return pos < hi && (cls[pos] & NUMBER) != 0; }
+        boolean space(int pos) { return pos < hi && (cls[pos] & SPACE) != 0; }
         /** A code point inside the piece that is not whitespace, letter or number (llama.cpp: {@code as_uint() != 0}). */
-        boolean other(int pos) { return pos < hi && !space(pos) && !letter(pos) && !number(pos); }
+        boolean other(int pos) { return pos < hi && cls[pos] == 0; }
 
         int add(int end) {
             int len = end - prevEnd;
