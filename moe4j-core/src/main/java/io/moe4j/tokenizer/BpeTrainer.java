@@ -46,7 +46,10 @@ public final class BpeTrainer {
     /** Special tokens, e.g. {@code <|endoftext|>}, appended after the learned tokens. */
     public BpeTrainer specials(List<String> s) { this.specials = List.copyOf(s); return this; }
 
-    /** Which special is BOS / EOS ({@code null}: none). */
+    /**
+     * Which special is BOS / EOS ({@code null}: none). Set EOS for a tokenizer that goes into a GGUF: llama.cpp
+     * reads an absent {@code eos_token_id} of a gpt2-type vocabulary as id 11, which would then end generation.
+     */
     public BpeTrainer bos(String s) { this.bos = s; return this; }
     public BpeTrainer eos(String s) { this.eos = s; return this; }
 
@@ -83,7 +86,7 @@ public final class BpeTrainer {
                 int[] cps = Unicode.codePoints(f.text());
                 int start = 0;
                 for (int end : pre.split(cps)) {
-                    counts.computeIfAbsent(ByteLevel.encode(Unicode.utf8(cps, start, end)), k -> new long[1])[0]++;
+                    counts.computeIfAbsent(ByteLevel.encodeUtf8(cps, start, end), k -> new long[1])[0]++;
                     start = end;
                 }
             }
@@ -108,33 +111,37 @@ public final class BpeTrainer {
             tokens.add(String.valueOf(ByteLevel.charOf(b)));
             ids.put(tokens.get(b), b);
         }
-        Map<Long, long[]> pairCount = new HashMap<>();
+        LongLongMap pairCount = new LongLongMap(1 << 16);
         // pair → words it occurs in: an append-only list (duplicates allowed), deduplicated per merge by a stamp
-        Map<Long, ByteLevelBpe.IntList> where = new HashMap<>();
+        LongLongMap whereIndex = new LongLongMap(1 << 16);
+        List<ByteLevelBpe.IntList> where = new ArrayList<>();
         for (w = 0; w < nw; w++) {
             int[] s = words[w];
             for (int i = 0; i + 1 < s.length; i++) {
                 long p = pair(s[i], s[i + 1]);
-                pairCount.computeIfAbsent(p, k -> new long[1])[0] += freq[w];
-                ByteLevelBpe.IntList l = where.computeIfAbsent(p, k -> new ByteLevelBpe.IntList());
-                if (l.n == 0 || l.a[l.n - 1] != w) l.add(w);
+                pairCount.add(p, freq[w]);
+                occurs(whereIndex, where, p, w);
             }
         }
         // max count first, then smaller left id, then smaller right id
         PriorityQueue<long[]> heap = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Long.compare(b[0], a[0]) : Long.compare(a[1], b[1]));
-        for (Map.Entry<Long, long[]> e : pairCount.entrySet()) heap.add(new long[]{e.getValue()[0], e.getKey()});
+        pairCount.forEach((p, c) -> {
+            heap.add(new long[]{c, p});
+            return 0;
+        });
 
         // 3. Merge until the vocabulary is full or no pair is frequent enough.
         List<String> merges = new ArrayList<>();
         int learned = vocabSize - specials.size();
-        Map<Long, long[]> changed = new HashMap<>();
         int[] stamp = new int[nw];   // merge number that last rewrote each word
+        LongLongMap changedStamp = new LongLongMap(1 << 12);
+        long[] changed = new long[64];
         while (tokens.size() < learned && !heap.isEmpty()) {
             long[] top = heap.poll();
             long p = top[1];
-            long[] cur = pairCount.get(p);
-            if (cur == null || cur[0] != top[0]) continue;   // stale entry
-            if (cur[0] < minFrequency) break;
+            long cur = pairCount.get(p, 0);
+            if (cur != top[0]) continue;   // stale entry
+            if (cur < minFrequency) break;
             int a = (int) (p >>> 32), b = (int) p;
             String merged = tokens.get(a) + tokens.get(b);
             merges.add(tokens.get(a) + " " + tokens.get(b));
@@ -145,9 +152,11 @@ public final class BpeTrainer {
                 ids.put(merged, id);
             }
             int m = id;
-            changed.clear();
             int mergeNo = merges.size();
-            ByteLevelBpe.IntList occurs = where.remove(p);
+            int nChanged = 0;
+            int wi0 = (int) whereIndex.get(p, -1);
+            ByteLevelBpe.IntList occurs = where.get(wi0);
+            where.set(wi0, new ByteLevelBpe.IntList());
             for (int oi = 0; oi < occurs.n; oi++) {
                 int wi = occurs.a[oi];
                 if (stamp[wi] == mergeNo) continue;
@@ -155,7 +164,15 @@ public final class BpeTrainer {
                 int[] s = words[wi];
                 if (!contains(s, a, b)) continue;   // the pair left this word in an earlier merge
                 long f = freq[wi];
-                for (int i = 0; i + 1 < s.length; i++) add(pairCount, changed, pair(s[i], s[i + 1]), -f);
+                for (int i = 0; i + 1 < s.length; i++) {
+                    long q = pair(s[i], s[i + 1]);
+                    pairCount.add(q, -f);
+                    if (changedStamp.get(q, 0) != mergeNo) {
+                        changedStamp.put(q, mergeNo);
+                        if (nChanged == changed.length) changed = Arrays.copyOf(changed, nChanged * 2);
+                        changed[nChanged++] = q;
+                    }
+                }
                 int[] t = new int[s.length];
                 int n = 0;
                 for (int i = 0; i < s.length; i++) {
@@ -170,21 +187,18 @@ public final class BpeTrainer {
                 words[wi] = t;
                 for (int i = 0; i + 1 < n; i++) {
                     long q = pair(t[i], t[i + 1]);
-                    add(pairCount, changed, q, f);
-                    ByteLevelBpe.IntList l = where.computeIfAbsent(q, k -> new ByteLevelBpe.IntList());
-                    if (l.n == 0 || l.a[l.n - 1] != wi) l.add(wi);
+                    pairCount.add(q, f);
+                    occurs(whereIndex, where, q, wi);
+                    if (changedStamp.get(q, 0) != mergeNo) {
+                        changedStamp.put(q, mergeNo);
+                        if (nChanged == changed.length) changed = Arrays.copyOf(changed, nChanged * 2);
+                        changed[nChanged++] = q;
+                    }
                 }
             }
-            pairCount.remove(p);
-            for (Map.Entry<Long, long[]> e : changed.entrySet()) {
-                long[] c = pairCount.get(e.getKey());
-                if (c == null) continue;
-                if (c[0] <= 0) {
-                    pairCount.remove(e.getKey());
-                    where.remove(e.getKey());
-                } else {
-                    heap.add(new long[]{c[0], e.getKey()});
-                }
+            for (int k = 0; k < nChanged; k++) {
+                long c = pairCount.get(changed[k], 0);
+                if (c > 0) heap.add(new long[]{c, changed[k]});   // the old entries of this pair are now stale
             }
         }
 
@@ -206,9 +220,15 @@ public final class BpeTrainer {
         return false;
     }
 
-    private static void add(Map<Long, long[]> pairCount, Map<Long, long[]> changed, long p, long delta) {
-        long[] c = pairCount.computeIfAbsent(p, k -> new long[1]);
-        c[0] += delta;
-        changed.put(p, c);
+    /** Records that pair {@code p} occurs in word {@code w}. */
+    private static void occurs(LongLongMap whereIndex, List<ByteLevelBpe.IntList> where, long p, int w) {
+        long idx = whereIndex.get(p, -1);
+        if (idx < 0) {
+            idx = where.size();
+            where.add(new ByteLevelBpe.IntList());
+            whereIndex.put(p, idx);
+        }
+        ByteLevelBpe.IntList l = where.get((int) idx);
+        if (l.n == 0 || l.a[l.n - 1] != w) l.add(w);
     }
 }

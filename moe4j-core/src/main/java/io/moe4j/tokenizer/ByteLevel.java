@@ -37,6 +37,31 @@ public final class ByteLevel {
 
     public static String encode(byte[] bytes) { return encode(bytes, 0, bytes.length); }
 
+    /** The byte-level string of the UTF-8 encoding of code points {@code [from, to)} (valid scalar values), in one allocation. */
+    public static String encodeUtf8(int[] cps, int from, int to) {
+        char[] out = new char[4 * (to - from)];
+        int n = 0;
+        for (int i = from; i < to; i++) {
+            int cp = cps[i];
+            if (cp < 0x80) {
+                out[n++] = BYTE_TO_CHAR[cp];
+            } else if (cp < 0x800) {
+                out[n++] = BYTE_TO_CHAR[0xC0 | cp >> 6];
+                out[n++] = BYTE_TO_CHAR[0x80 | cp & 0x3F];
+            } else if (cp < 0x10000) {
+                out[n++] = BYTE_TO_CHAR[0xE0 | cp >> 12];
+                out[n++] = BYTE_TO_CHAR[0x80 | cp >> 6 & 0x3F];
+                out[n++] = BYTE_TO_CHAR[0x80 | cp & 0x3F];
+            } else {
+                out[n++] = BYTE_TO_CHAR[0xF0 | cp >> 18];
+                out[n++] = BYTE_TO_CHAR[0x80 | cp >> 12 & 0x3F];
+                out[n++] = BYTE_TO_CHAR[0x80 | cp >> 6 & 0x3F];
+                out[n++] = BYTE_TO_CHAR[0x80 | cp & 0x3F];
+            }
+        }
+        return new String(out, 0, n);
+    }
+
     /** The byte-level string → bytes, or {@code null} if it holds a char outside the mapping. */
     public static byte[] decode(String s) {
         byte[] out = new byte[s.length()];

@@ -33,7 +33,7 @@ public final class ByteLevelBpe implements Tokenizer {
     private final List<String> merges;
     private final PreTokenizer pre;
     private final SpecialTokens specials;
-    private final Map<Long, Long> mergeOf = new HashMap<>();   // (left << 32 | right) → (rank << 32 | result piece)
+    private final LongLongMap mergeOf;   // (left << 32 | right) → (rank << 32 | result piece)
     private final List<String> extraPieces = new ArrayList<>(); // piece ids ≥ vocab size: merge strings not in the vocabulary
     private final Map<String, Integer> extraIds = new HashMap<>();
     private final int[] bytePiece = new int[256];
@@ -49,6 +49,7 @@ public final class ByteLevelBpe implements Tokenizer {
         this.merges = List.copyOf(merges);
         this.pre = Objects.requireNonNull(pre, "pre");
         this.specials = new SpecialTokens(vocab.tokens(), vocab.types());
+        this.mergeOf = new LongLongMap(this.merges.size());
         for (int b = 0; b < 256; b++) bytePiece[b] = piece(String.valueOf(ByteLevel.charOf(b)));
         for (int rank = 0; rank < this.merges.size(); rank++) {
             String m = this.merges.get(rank);
@@ -117,7 +118,7 @@ public final class ByteLevelBpe implements Tokenizer {
             int[] ends = pre.split(cps);
             int start = 0;
             for (int end : ends) {
-                String word = ByteLevel.encode(Unicode.utf8(cps, start, end));
+                String word = ByteLevel.encodeUtf8(cps, start, end);
                 start = end;
                 int[] ids = cache.get(word);
                 if (ids == null) {
@@ -152,9 +153,9 @@ public final class ByteLevelBpe implements Tokenizer {
             int left = (int) top, rank = (int) (top >>> 32);
             int right = next[left];
             if (dead[left] || right < 0) continue;
-            Long m = mergeOf.get((long) piece[left] << 32 | piece[right]);
-            if (m == null || (int) (m >>> 32) != rank) continue;   // stale: a side changed since the pair was queued
-            piece[left] = (int) (long) m;
+            long m = mergeOf.get((long) piece[left] << 32 | piece[right], -1);
+            if (m < 0 || (int) (m >>> 32) != rank) continue;   // stale: a side changed since the pair was queued
+            piece[left] = (int) m;
             dead[right] = true;
             next[left] = next[right];
             if (next[right] >= 0) prev[next[right]] = left;
@@ -178,8 +179,8 @@ public final class ByteLevelBpe implements Tokenizer {
     }
 
     private void push(LongHeap heap, int[] piece, int left, int right) {
-        Long m = mergeOf.get((long) piece[left] << 32 | piece[right]);
-        if (m != null) heap.push((m >>> 32) << 32 | left);
+        long m = mergeOf.get((long) piece[left] << 32 | piece[right], -1);
+        if (m >= 0) heap.push((m >>> 32) << 32 | left);
     }
 
     @Override

@@ -1,11 +1,10 @@
 package io.moe4j.tokenizer;
 
 import java.util.Arrays;
-import java.util.Locale;
 
 /**
  * Splits text into the pieces byte-level BPE merges within ("pre-tokens"), exactly as llama.cpp does for GGUF
- * {@code tokenizer.ggml.pre} values {@code gpt2}, {@code llama-bpe} and {@code qwen2}.
+ * {@code tokenizer.ggml.pre} values {@code gpt-2}, {@code llama-bpe} and {@code qwen2} (and their aliases).
  *
  * <p>llama.cpp does not run these patterns through a regex engine: {@code unicode.cpp} has one hand-written scanner
  * per pattern ({@code unicode_regex_split_custom_gpt2/llama3/qwen2}), and those scanners differ from a true regex in
@@ -17,10 +16,13 @@ import java.util.Locale;
  * llama3 (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  * qwen2  the llama3 pattern with \p{N} instead of \p{N}{1,3}
  * </pre>
+ * {@code default} (llama.cpp's choice for an unknown or absent model name) is four passes, each splitting the pieces
+ * of the previous one into its matches and the text between them: {@code [\p{P}$+<=>^~|]+}, the gpt2 scanner,
+ * {@code \p{N}+}, {@code [0-9][0-9][0-9]}.
  * Non-goals: the other 40-odd pre-tokenizers llama.cpp knows (their GGUFs are refused with the key named).
  */
 public enum PreTokenizer {
-    GPT2("gpt2"), LLAMA3("llama-bpe"), QWEN2("qwen2");
+    GPT2("gpt-2"), LLAMA3("llama-bpe"), QWEN2("qwen2"), DEFAULT("default");
 
     private final String ggufName;
 
@@ -29,13 +31,17 @@ public enum PreTokenizer {
     /** The {@code tokenizer.ggml.pre} value written for this pre-tokenizer. */
     public String ggufName() { return ggufName; }
 
-    /** The pre-tokenizer for a {@code tokenizer.ggml.pre} value (with llama.cpp's aliases), or {@code null}. */
+    /**
+     * The pre-tokenizer for a {@code tokenizer.ggml.pre} value, with the names llama.cpp maps to the same scanner
+     * (src/llama-vocab.cpp), or {@code null}. "gpt2" is accepted too although llama.cpp only knows "gpt-2".
+     */
     public static PreTokenizer ofGgufName(String name) {
         if (name == null) return null;
-        return switch (name.toLowerCase(Locale.ROOT)) {
-            case "gpt2", "gpt-2", "mpt", "olmo", "jais" -> GPT2;
-            case "llama-bpe", "llama3", "llama-v3" -> LLAMA3;
-            case "qwen2", "deepseek-r1-qwen" -> QWEN2;
+        return switch (name) {
+            case "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais", "exaone4", "gigachat", "a.x-4.0", "mellum" -> GPT2;
+            case "llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2" -> LLAMA3;
+            case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez" -> QWEN2;
+            case "default" -> DEFAULT;
             default -> null;
         };
     }
@@ -48,30 +54,109 @@ public enum PreTokenizer {
      * input.
      */
     public int[] split(int[] cps) {
-        Scanner s = new Scanner(cps);
+        byte[] cls = classify(cps);
+        if (this == DEFAULT) return splitDefault(cps, cls);
+        Scanner s = new Scanner(cps, cls, 0, cps.length);
         switch (this) {
             case GPT2 -> s.gpt2();
             case LLAMA3 -> s.llama3(3);
             case QWEN2 -> s.llama3(1);
+            default -> throw new AssertionError(this);
         }
         return Arrays.copyOf(s.ends, s.n);
     }
 
-    /** One scan over one fragment; positions outside it read as "no flags", as llama.cpp's {@code _get_flags}. */
+    private static final byte LETTER = 1, NUMBER = 2, SPACE = 4;
+
+    /** The class bits of each code point, computed once per text (the scanners test each several times). */
+    private static byte[] classify(int[] cps) {
+        byte[] cls = new byte[cps.length];
+        for (int i = 0; i < cps.length; i++) {
+            int cp = cps[i];
+            cls[i] = (byte) ((Unicode.isLetter(cp) ? LETTER : 0) | (Unicode.isNumber(cp) ? NUMBER : 0) | (Unicode.isWhitespace(cp) ? SPACE : 0));
+        }
+        return cls;
+    }
+
+    private static int[] splitDefault(int[] cps, byte[] cls) {
+        int[] ends = cps.length == 0 ? new int[0] : new int[]{cps.length};
+        ends = splitRuns(cps, ends, cp -> isPunctuation(cp) || "$+<=>^~|".indexOf(cp) >= 0, Integer.MAX_VALUE);
+        Scanner all = new Scanner(cps, cls, 0, 0);
+        int start = 0;
+        for (int end : ends) {   // the gpt2 scanner within each piece, as llama.cpp's custom splitters honour offsets
+            Scanner s = new Scanner(cps, cls, start, end);
+            s.gpt2();
+            for (int k = 0; k < s.n; k++) all.add(s.ends[k]);
+            start = end;
+        }
+        ends = Arrays.copyOf(all.ends, all.n);
+        ends = splitRuns(cps, ends, Unicode::isNumber, Integer.MAX_VALUE);
+        return splitRuns(cps, ends, cp -> cp >= '0' && cp <= '9', 3);
+    }
+
+    /**
+     * Splits each piece into its matches of {@code [class]+} (or of exactly {@code exact} class members when
+     * {@code exact} is finite: {@code [0-9][0-9][0-9]}) and the stretches between them.
+     */
+    private static int[] splitRuns(int[] cps, int[] ends, java.util.function.IntPredicate in, int exact) {
+        Scanner out = new Scanner(cps, null, 0, 0);
+        int start = 0;
+        for (int end : ends) {
+            out.prevEnd = start;
+            for (int i = start; i < end; ) {
+                if (!in.test(cps[i])) { i++; continue; }
+                int j = i;
+                if (exact == Integer.MAX_VALUE) {
+                    while (j < end && in.test(cps[j])) j++;
+                } else {
+                    while (j < end && j - i < exact && in.test(cps[j])) j++;
+                    if (j - i < exact) { i++; continue; }
+                }
+                out.add(i);   // the stretch before the match (if any)
+                out.add(j);
+                i = j;
+            }
+            out.add(end);
+            start = end;
+        }
+        return Arrays.copyOf(out.ends, out.n);
+    }
+
+    private static boolean isPunctuation(int cp) {
+        return switch (Character.getType(cp)) {
+            case Character.CONNECTOR_PUNCTUATION, Character.DASH_PUNCTUATION, Character.START_PUNCTUATION,
+                 Character.END_PUNCTUATION, Character.INITIAL_QUOTE_PUNCTUATION, Character.FINAL_QUOTE_PUNCTUATION,
+                 Character.OTHER_PUNCTUATION -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * One scan over the piece {@code [lo, hi)} of {@code cps}; positions outside it read as "no flags", as llama.cpp's
+     * {@code _get_flags}. Offsets in {@link #ends} are absolute.
+     */
     private static final class Scanner {
         private static final int OUT = -1;
         final int[] cps;
+        final byte[] cls;
+        final int lo, hi;
         int[] ends = new int[16];
         int n, prevEnd;
 
-        Scanner(int[] cps) { this.cps = cps; }
+        Scanner(int[] cps, byte[] cls, int lo, int hi) {
+            this.cps = cps;
+            this.cls = cls;
+            this.lo = lo;
+            this.hi = hi;
+            this.prevEnd = lo;
+        }
 
-        int cpt(int pos) { return pos >= 0 && pos < cps.length ? cps[pos] : OUT; }
-        boolean letter(int pos) { return pos < cps.length && Unicode.isLetter(cps[pos]); }
-        boolean number(int pos) { return pos < cps.length && Unicode.isNumber(cps[pos]); }
-        boolean space(int pos) { return pos < cps.length && Unicode.isWhitespace(cps[pos]); }
-        /** A code point inside the fragment that is not whitespace, letter or number (llama.cpp: {@code as_uint() != 0}). */
-        boolean other(int pos) { return pos < cps.length && !space(pos) && !letter(pos) && !number(pos); }
+        int cpt(int pos) { return pos >= lo && pos < hi ? cps[pos] : OUT; }
+        boolean letter(int pos) { return pos < hi && (cls[pos] & LETTER) != 0; }
+        boolean number(int pos) { return pos < hi && (cls[pos] & NUMBER) != 0; }
+        boolean space(int pos) { return pos < hi && (cls[pos] & SPACE) != 0; }
+        /** A code point inside the piece that is not whitespace, letter or number (llama.cpp: {@code as_uint() != 0}). */
+        boolean other(int pos) { return pos < hi && cls[pos] == 0; }
 
         int add(int end) {
             int len = end - prevEnd;
@@ -85,10 +170,10 @@ public enum PreTokenizer {
 
         /** {@code 's|'t|...} contraction length at {@code pos} (2, 3) or 0; case-insensitive for llama3/qwen2. */
         int contraction(int pos, boolean ignoreCase) {
-            if (cps[pos] != '\'' || pos + 1 >= cps.length) return 0;
+            if (cps[pos] != '\'' || pos + 1 >= hi) return 0;
             int a = lower(cpt(pos + 1), ignoreCase);
             if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
-            if (pos + 2 < cps.length) {
+            if (pos + 2 < hi) {
                 int b = lower(cpt(pos + 2), ignoreCase);
                 if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
             }
@@ -98,8 +183,8 @@ public enum PreTokenizer {
         static int lower(int cp, boolean ignoreCase) { return ignoreCase && cp >= 0 ? Character.toLowerCase(cp) : cp; }
 
         void gpt2() {
-            int end = cps.length;
-            for (int pos = 0; pos < end; ) {
+            int end = hi;
+            for (int pos = lo; pos < end; ) {
                 int cpt = cps[pos];
                 int c = contraction(pos, false);
                 if (c > 0) { pos += add(pos + c); continue; }
@@ -140,8 +225,8 @@ public enum PreTokenizer {
 
         /** llama3 ({@code maxDigits} 3) and qwen2 (1). */
         void llama3(int maxDigits) {
-            int end = cps.length;
-            for (int pos = 0; pos < end; ) {
+            int end = hi;
+            for (int pos = lo; pos < end; ) {
                 int cpt = cps[pos];
                 int c = contraction(pos, true);
                 if (c > 0) { pos += add(pos + c); continue; }

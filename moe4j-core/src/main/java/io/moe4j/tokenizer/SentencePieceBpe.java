@@ -53,6 +53,49 @@ public final class SentencePieceBpe implements Tokenizer {
         }
     }
 
+    /**
+     * A SentencePiece vocabulary made from a trained byte-level BPE, for models that want llama.cpp's {@code llama}
+     * tokenizer: {@code <unk>} 0, {@code <s>} 1, {@code </s>} 2 (llama.cpp's defaults), the 256 byte-fallback
+     * tokens {@code <0x00>}–{@code <0xFF>} (llama.cpp needs all of them: it looks bytes up with {@code map::at}), then
+     * every normal BPE token that is whole UTF-8, spaces written as {@code ▁}, scored {@code -rank} so earlier
+     * (more frequent) merges win, then the BPE's specials as control tokens.
+     */
+    public static SentencePieceBpe fromByteLevel(ByteLevelBpe bpe, boolean addSpacePrefix) {
+        java.util.List<String> tokens = new java.util.ArrayList<>(java.util.List.of("<unk>", "<s>", "</s>"));
+        java.util.List<TokenType> types = new java.util.ArrayList<>(java.util.List.of(TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL));
+        for (int b = 0; b < 256; b++) {
+            tokens.add(String.format("<0x%02X>", b));
+            types.add(TokenType.BYTE);
+        }
+        java.util.Set<String> seen = new java.util.HashSet<>(tokens);
+        java.nio.charset.CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder();
+        Vocabulary v = bpe.vocabulary();
+        for (int i = 0; i < v.size(); i++) {
+            if (v.type(i) != TokenType.NORMAL) continue;
+            String text;
+            try {
+                text = strict.decode(java.nio.ByteBuffer.wrap(bpe.tokenBytes(i))).toString();
+            } catch (java.nio.charset.CharacterCodingException e) {
+                continue;   // a partial UTF-8 sequence: SentencePiece pieces are whole characters
+            }
+            String piece = text.replace(' ', SPACE);
+            if (!piece.isEmpty() && seen.add(piece)) {
+                tokens.add(piece);
+                types.add(TokenType.NORMAL);
+            }
+        }
+        for (int i = 0; i < v.size(); i++) {
+            if (v.type(i) == TokenType.CONTROL && seen.add(v.token(i))) {
+                tokens.add(v.token(i));
+                types.add(TokenType.CONTROL);
+            }
+        }
+        float[] scores = new float[tokens.size()];
+        for (int i = 0; i < scores.length; i++) scores[i] = types.get(i) == TokenType.NORMAL ? -i : 0f;
+        Vocabulary sv = new Vocabulary(tokens, types.toArray(new TokenType[0]), scores, 1, 2, java.util.List.of(), true);
+        return new SentencePieceBpe(sv, 0, addSpacePrefix);
+    }
+
     public Vocabulary vocabulary() { return vocab; }
     public boolean addSpacePrefix() { return addSpacePrefix; }
     public int unk() { return unk; }

@@ -103,6 +103,7 @@ class BpeTrainerTest {
         ByteLevelBpe t = new BpeTrainer().vocabSize(4096).train(Corpus.generated(300_000, 1));
         String text = Corpus.heldOut();
         double bytesPerToken = (double) Unicode.utf8(text).length / t.encode(text).length;
+        System.out.printf("held-out English: %.2f bytes/token%n", bytesPerToken);
         assertThat(bytesPerToken).as("bytes per token on held-out English").isGreaterThan(2.0);
         assertThat(t.decode(t.encode(text))).isEqualTo(text);
     }

@@ -27,6 +27,10 @@ class PreTokenizerTest {
                 + "| ?" + NOT_WS_L_N + "+[\\r\\n]*|" + WS + "*[\\r\\n]+|" + WS + "+(?!" + NWS + ")|" + WS + "+");
     }
 
+    /** llama.cpp's "default": four passes, each splitting the previous pieces into matches and what lies between. */
+    static final List<Pattern> DEFAULT_PASSES = List.of(Pattern.compile("[\\p{P}$+<=>^~|]+"), GPT2,
+            Pattern.compile("\\p{N}+"), Pattern.compile("[0-9][0-9][0-9]"));
+
     static List<String> split(PreTokenizer p, String s) {
         int[] cps = s.codePoints().toArray();
         List<String> out = new ArrayList<>();
@@ -63,12 +67,13 @@ class PreTokenizerTest {
         assertThat(split(PreTokenizer.LLAMA3, "\tif (x) {\n\t\treturn;\n}")).containsExactly(
                 "\tif", " (", "x", ")", " {\n", "\t", "\treturn", ";\n", "}");   // a tab may prefix a word
         assertThat(split(PreTokenizer.LLAMA3, "")).isEmpty();
+        assertThat(split(PreTokenizer.DEFAULT, "x=12345, (a+b)!")).containsExactly("x", "=", "123", "45", ",", " ", "(", "a", "+", "b", ")!");
     }
 
     @Test
     void scannersMatchTheirRegexesOnRandomText() {
-        String[] alphabet = {" ", " ", " ", "\n", "\r", "\t", "a", "b", "Z", "é", "中", "1", "2", "٣", "'", "s", "L", "l", "e",
-                ",", "!", "-", "\u00A0", "\u3000", "😀", "\u0301", "\u2028", "½", "$"};
+        String[] alphabet = {" ", " ", " ", "\n", "\r", "\t", "a", "b", "Z", "é", "中", "1", "2", "3", "٣", "'", "s", "L", "l", "e",
+                ",", "!", "-", "\u00A0", "\u3000", "😀", "\u0301", "\u2028", "½", "$", "+", "^", "`", "(", "«", "¿"};
         Random r = new Random(42);
         Pattern llama3 = llama3("{1,3}"), qwen2 = llama3("");
         for (int iter = 0; iter < 3000; iter++) {
@@ -79,6 +84,13 @@ class PreTokenizerTest {
             assertThat(split(PreTokenizer.GPT2, s)).as("gpt2 on '%s'", s).isEqualTo(regexSplit(GPT2, s));
             assertThat(split(PreTokenizer.LLAMA3, s)).as("llama3 on '%s'", s).isEqualTo(regexSplit(llama3, s));
             assertThat(split(PreTokenizer.QWEN2, s)).as("qwen2 on '%s'", s).isEqualTo(regexSplit(qwen2, s));
+            List<String> pieces = List.of(s);
+            for (Pattern pass : DEFAULT_PASSES) {
+                List<String> next = new ArrayList<>();
+                for (String piece : pieces) next.addAll(regexSplit(pass, piece));
+                pieces = next;
+            }
+            assertThat(split(PreTokenizer.DEFAULT, s)).as("default on '%s'", s).isEqualTo(pieces);
         }
     }
 
@@ -87,5 +99,6 @@ class PreTokenizerTest {
         for (PreTokenizer p : PreTokenizer.values()) assertThat(PreTokenizer.ofGgufName(p.ggufName())).isSameAs(p);
         assertThat(PreTokenizer.ofGgufName("llama3")).isSameAs(PreTokenizer.LLAMA3);
         assertThat(PreTokenizer.ofGgufName("falcon")).isNull();
+        assertThat(PreTokenizer.ofGgufName("gpt2")).isSameAs(PreTokenizer.GPT2);   // accepted, though llama.cpp wants gpt-2
     }
 }

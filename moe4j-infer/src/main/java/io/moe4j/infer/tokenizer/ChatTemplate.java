@@ -1,0 +1,148 @@
+package io.moe4j.infer.tokenizer;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import io.moe4j.gguf.GgufFile;
+import io.moe4j.gguf.GgufValue;
+import io.moe4j.gguf.GgufValueType;
+import io.moe4j.tokenizer.Tokenizer;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A model's chat template ({@code tokenizer.chat_template}, a Hugging Face Jinja2 template) rendered with jinjava,
+ * set up as transformers' {@code apply_chat_template} sets up Jinja2: {@code trim_blocks} and
+ * {@code lstrip_blocks} on, variables {@code messages} (a list of {@code {role, content}} maps),
+ * {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, and a {@code raise_exception(message)}
+ * function that aborts rendering with that message.
+ *
+ * <p>Any error jinjava reports — a syntax it cannot parse, an unknown filter, {@code raise_exception} — becomes one
+ * {@link IllegalArgumentException} with jinjava's message and line; a template that renders with errors is never
+ * returned half-done. Thread-safe (a Jinjava instance per template, rendering keeps no state).
+ *
+ * <p>Non-goals: tool calling ({@code tools}, {@code tool_calls}), multimodal content parts, Python string methods
+ * jinjava lacks ({@code .strip()}, {@code .split()} on strings — templates that use them fail with a clear error).
+ */
+public final class ChatTemplate {
+    /** One chat message. */
+    public record Message(String role, String content) {
+        public Message {
+            Objects.requireNonNull(role, "role");
+            Objects.requireNonNull(content, "content");
+        }
+        public static Message system(String c) { return new Message("system", c); }
+        public static Message user(String c) { return new Message("user", c); }
+        public static Message assistant(String c) { return new Message("assistant", c); }
+    }
+
+    private final String template;
+    private final String bosToken, eosToken;
+    private final Jinjava jinjava;
+
+    /** {@code bosToken}/{@code eosToken} are the strings the template sees (empty if the model has none). */
+    public ChatTemplate(String template, String bosToken, String eosToken) {
+        this.template = Objects.requireNonNull(template, "template");
+        this.bosToken = bosToken == null ? "" : bosToken;
+        this.eosToken = eosToken == null ? "" : eosToken;
+        JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build();
+        this.jinjava = new Jinjava(config);
+        jinjava.getGlobalContext().registerFunction(
+                new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        checkFilters();
+    }
+
+    private static final Pattern TAG = Pattern.compile("\\{\\{(.*?)}}|\\{%(.*?)%}", Pattern.DOTALL);
+    private static final Pattern STRING = Pattern.compile("'(?:[^'\\\\]|\\\\.)*'|\"(?:[^\"\\\\]|\\\\.)*\"");
+    private static final Pattern FILTER = Pattern.compile("\\|\\s*([A-Za-z_]\\w*)");
+
+    /**
+     * jinjava renders an unknown filter as an empty string without reporting anything, which would silently drop
+     * message text from a prompt; Jinja2 refuses such a template. So every {@code | name} inside a tag (string
+     * literals skipped) must be a filter jinjava has.
+     */
+    private void checkFilters() {
+        Matcher tag = TAG.matcher(template);
+        while (tag.find()) {
+            String expr = STRING.matcher(tag.group(1) != null ? tag.group(1) : tag.group(2)).replaceAll("''");
+            Matcher f = FILTER.matcher(expr);
+            while (f.find()) {
+                if (jinjava.getGlobalContext().getFilter(f.group(1)) == null) {
+                    throw new IllegalArgumentException("chat template cannot be rendered: unknown filter '" + f.group(1) + "'");
+                }
+            }
+        }
+    }
+
+    /** The template in {@code gguf}'s {@code tokenizer.chat_template}, with BOS/EOS strings from {@code tokenizer}. */
+    public static ChatTemplate fromGguf(GgufFile gguf, Tokenizer tokenizer) {
+        GgufValue v = gguf.get(GgufTokenizers.CHAT_TEMPLATE);
+        if (v == null) throw new IllegalArgumentException(gguf.name() + ": missing metadata key " + GgufTokenizers.CHAT_TEMPLATE);
+        if (v.type() != GgufValueType.STRING) {
+            throw new IllegalArgumentException(gguf.name() + ": " + GgufTokenizers.CHAT_TEMPLATE + " must be a STRING, it is a " + v.type());
+        }
+        String bos = tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : "";
+        String eos = tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : "";
+        return new ChatTemplate(v.asString(), bos, eos);
+    }
+
+    public String template() { return template; }
+
+    /** Thrown by the template's {@code raise_exception}; jinjava reports it as a template error. */
+    public static final class TemplateException extends RuntimeException {
+        TemplateException(String message) { super(message); }
+    }
+
+    /** The Jinja {@code raise_exception(message)} function. */
+    public static Object raiseException(String message) {
+        throw new TemplateException(message);
+    }
+
+    /** The prompt text for {@code messages}; with {@code addGenerationPrompt}, ending where the assistant's reply starts. */
+    public String render(List<Message> messages, boolean addGenerationPrompt) {
+        List<Map<String, Object>> msgs = new ArrayList<>();
+        for (Message m : messages) {
+            Map<String, Object> map = new LinkedHashMap<>();
+            map.put("role", m.role());
+            map.put("content", m.content());
+            msgs.add(map);
+        }
+        Map<String, Object> vars = new HashMap<>();
+        vars.put("messages", msgs);
+        vars.put("add_generation_prompt", addGenerationPrompt);
+        vars.put("bos_token", bosToken);
+        vars.put("eos_token", eosToken);
+        RenderResult r;
+        try {
+            r = jinjava.renderForResult(template, vars);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("chat template cannot be rendered: " + rootMessage(e), e);
+        }
+        List<String> problems = new ArrayList<>();
+        for (TemplateError e : r.getErrors()) {
+            // fatal errors, and syntax errors jinjava only warns about (a stray {% endif %}) that Jinja2 refuses
+            if (e.getSeverity() != TemplateError.ErrorType.FATAL && e.getReason() != TemplateError.ErrorReason.SYNTAX_ERROR) continue;
+            String msg = e.getException() != null ? rootMessage(e.getException()) : e.getMessage();
+            problems.add((e.getLineno() > 0 ? "line " + e.getLineno() + ": " : "") + msg);
+        }
+        if (!problems.isEmpty()) throw new IllegalArgumentException("chat template cannot be rendered: " + String.join("; ", problems));
+        return r.getOutput();
+    }
+
+    /** The innermost message, so raise_exception's text is not buried under jinjava's wrappers. */
+    private static String rootMessage(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) t = t.getCause();
+        if (t instanceof TemplateException) return t.getMessage();
+        return t.getMessage() != null ? t.getMessage() : t.toString();
+    }
+}
