@@ -15,7 +15,7 @@ import java.io.PrintWriter;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Sparse Mixture-of-Experts models for the JVM: build, train, inspect and serve MoE models.",
-        subcommands = {InfoCommand.class, BenchCommand.class, InspectCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {InfoCommand.class, BenchCommand.class, InspectCommand.class, TrainCommand.class, DemoCommand.class, ExperimentCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class},
         commandListHeading = "%nCommands:%n",
         footer = {"", "Run 'moe4j help COMMAND' or 'moe4j COMMAND --help' for a command's options.",
                 "Set -Dmoe4j.kernels=scalar in MOE4J_JAVA_OPTS to force the scalar kernels."})

@@ -27,8 +27,9 @@ public final class RouterExperiment {
             new Variant("switch-top1-cap", "Switch top-1 with capacity factor 1.25 (tokens over capacity dropped)",
                     List.of("model.moe.router=switch", "model.moe.topK=1", "model.moe.dispatch=CAPACITY",
                             "model.moe.capacityFactor=1.25", "model.moe.balanceLoss=SWITCH", "model.moe.balanceCoef=0.01")),
-            new Variant("expert-choice", "expert choice: each expert picks its top tokens (capacity factor 1)",
-                    List.of("model.moe.router=expert-choice", "model.moe.topK=2", "model.moe.capacityFactor=1.0",
+            new Variant("expert-choice", "expert choice: each expert picks its top tokens (capacity factor 2 = on average"
+                    + " 2 experts per token, the compute of top-2)",
+                    List.of("model.moe.router=expert-choice", "model.moe.topK=2", "model.moe.capacityFactor=2.0",
                             "model.moe.balanceLoss=NONE", "model.moe.balanceCoef=0")),
             new Variant("deepseek-v3-auxfree", "DeepSeek-V3 sigmoid routing, bias-based balancing, no aux loss",
                     List.of("model.moe.router=deepseek-v3", "model.moe.topK=2", "model.moe.balanceLoss=NONE",

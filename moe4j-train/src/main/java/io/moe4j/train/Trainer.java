@@ -74,7 +74,8 @@ public final class Trainer implements AutoCloseable {
     private BatchSource.ValidationSet valSet;
     private ValRecord lastVal;
     private final List<StepRecord> recent = new ArrayList<>();
-    private double runSeconds;
+    private double runSeconds;                  // wall clock of this process's steps, validation and checkpoints
+    private double trainSeconds;                // of the training steps only (tokens/s)
     private long runTokens;
 
     public Trainer(TrainConfig cfg, CausalLm model, BatchSource data, Path runDir, WorkerPool pool, Listener listener) {
@@ -133,6 +134,7 @@ public final class Trainer implements AutoCloseable {
                 if (rec == null) continue; // rolled back
                 double secs = (System.nanoTime() - t0) / 1e9;
                 runSeconds += secs;
+                trainSeconds += secs;
                 log.step(rec);
                 remember(rec);
                 listener.onStep(rec, total);
@@ -147,7 +149,11 @@ public final class Trainer implements AutoCloseable {
                     listener.onValidation(lastVal);
                 }
                 int ck = cfg.train().checkpointEvery();
-                if (last || done == until || (ck > 0 && done % ck == 0)) lastCheckpoint = saveCheckpoint();
+                if (last || done == until || (ck > 0 && done % ck == 0)) {
+                    long c0 = System.nanoTime();
+                    lastCheckpoint = saveCheckpoint();
+                    runSeconds += (System.nanoTime() - c0) / 1e9;
+                }
             }
         }
         listener.onEnd();
@@ -292,7 +298,7 @@ public final class Trainer implements AutoCloseable {
             act += p.name().contains(".moe.experts.") ? p.numel() * (double) k / e : p.numel();
         }
         return new TrainResult(cfg.name(), step, loss, lastVal == null ? Double.NaN : lastVal.loss(),
-                lastVal == null ? Double.NaN : lastVal.bpb(), runSeconds > 0 ? runTokens / runSeconds : 0, runSeconds,
+                lastVal == null ? Double.NaN : lastVal.bpb(), trainSeconds > 0 ? runTokens / trainSeconds : 0, runSeconds,
                 all, Math.round(act), imb, dropped, active, runDir, lastCheckpoint);
     }
 

@@ -125,7 +125,7 @@ public final class RunReport {
         double max = 0;
         for (double[] r : share) for (double v : r) max = Math.max(max, v);
         Plots.heatMap(png, "MoE layer " + layer + ": expert load (% of assignments)", "step (end of range)", "",
-                xLabels, yLabels, share, Math.max(max, 200.0 / experts), "0");
+                xLabels, yLabels, share, Math.ceil(Math.max(max, 200.0 / experts) / 5) * 5, "0");
         return true;
     }
 
