@@ -65,7 +65,7 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
     public record Train(int steps, int batch, int seqLen, int accum, double lr, double minLr, int warmupSteps,
                         double weightDecay, double beta1, double beta2, double eps, double clip, double expertLrMult,
                         long seed, int evalEvery, int evalBatches, int checkpointEvery, int keepCheckpoints,
-                        String onNonFinite, double lrBackoff, int maxFailures, int logEvery, int threads) {}
+                        String onNonFinite, double lrBackoff, int maxFailures, int logEvery) {}
 
     /** Corpus and tokenizer (read by the data/tokenizer wiring, not by the trainer). */
     public record Data(List<String> paths, double valFraction, String tokenizer, int bpeVocab) {}
@@ -258,7 +258,6 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
         req(t.lrBackoff() > 0 && t.lrBackoff() < 1, "train.lrBackoff must be in (0, 1), got " + t.lrBackoff());
         req(t.maxFailures() > 0, "train.maxFailures must be > 0, got " + t.maxFailures());
         req(t.logEvery() > 0, "train.logEvery must be > 0, got " + t.logEvery());
-        req(t.threads() >= 0, "train.threads must be >= 0 (0 = one per processor), got " + t.threads());
         req(data.valFraction() > 0 && data.valFraction() < 1, "data.valFraction must be in (0, 1), got " + data.valFraction());
         req(data.bpeVocab() >= 256, "data.bpeVocab must be >= 256 (the byte alphabet), got " + data.bpeVocab());
         try {
