@@ -189,7 +189,8 @@ public final class Trainer implements AutoCloseable {
             for (int i = 0; i < moe.size(); i++) stats.get(i).add(moe.get(i).metrics());
         }
         double norm = fault == null ? GradClip.globalNorm(params, pool) : Double.NaN;
-        if (fault == null && !Double.isFinite(norm)) fault = nonFiniteGradient();
+        if (fault == null && !Double.isFinite(norm)) fault = firstNonFinite();
+        else if (fault != null) fault += "; " + firstNonFinite();
         if (fault != null) {
             rollback(log, fault);
             return null;
@@ -211,19 +212,25 @@ public final class Trainer implements AutoCloseable {
         return rec;
     }
 
-    /** "non-finite gradient in layers.1.moe.router.weight (first at element 17 of 256: NaN)". */
-    private String nonFiniteGradient() {
-        for (Param p : params) {
-            MemorySegment g = p.gradData();
-            long n = p.numel();
-            for (long i = 0; i < n; i++) {
-                float v = F32.get(g, i);
-                if (!Float.isFinite(v)) {
-                    return "non-finite gradient in " + p.name() + " (first at element " + i + " of " + n + ": " + v + ")";
+    /**
+     * Names where the first non-finite number is: a weight (the model had already diverged) before a gradient,
+     * e.g. "non-finite gradient in layers.1.moe.router.weight (first at element 17 of 256: NaN)".
+     */
+    private String firstNonFinite() {
+        for (int pass = 0; pass < 2; pass++) {
+            for (Param p : params) {
+                MemorySegment s = pass == 0 ? p.data() : p.gradData();
+                long n = p.numel();
+                for (long i = 0; i < n; i++) {
+                    float v = F32.get(s, i);
+                    if (!Float.isFinite(v)) {
+                        return "non-finite " + (pass == 0 ? "weight" : "gradient") + " in " + p.name()
+                                + " (first at element " + i + " of " + n + ": " + v + ")";
+                    }
                 }
             }
         }
-        return "non-finite gradient norm";
+        return "all weights and gradients are finite";
     }
 
     private void rollback(RunLog log, String fault) {

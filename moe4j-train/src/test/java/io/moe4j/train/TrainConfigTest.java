@@ -26,6 +26,7 @@ class TrainConfigTest {
         assertThat(c.model().moe().topK()).isEqualTo(1);
         assertThat(c.data().paths()).containsExactly("a.txt");
         assertThat(c.train().beta2()).isEqualTo(0.95);        // defaults
+        assertThat(TrainConfig.load(null, null, List.of("train.lr=1e-3")).train().lr()).isEqualTo(1e-3);
         TrainConfig back = TrainConfig.fromJson(c.toJson());
         assertThat(back).usingRecursiveComparison().isEqualTo(c);
     }
