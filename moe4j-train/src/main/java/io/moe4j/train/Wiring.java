@@ -8,11 +8,18 @@ import java.util.function.BiFunction;
  * transformer ({@code io.moe4j.train.model}, a {@code CausalLm}), the corpus ({@code io.moe4j.train.data}, a
  * {@code BatchSource}) and the BPE tokenizer ({@code io.moe4j.tokenizer}).
  *
- * <p>TODO(lead): replace the body of {@link #defaultInputs} with the real factories after the merge, e.g.
+ * <p>TODO(lead): replace the body of {@link #defaultInputs} after the merge. With the APIs on the parallel
+ * branches as last seen (names to check):
  * <pre>
- *   Tokenizer tok = data.tokenizer().isEmpty() ? Bpe.train(corpus, cfg.data().bpeVocab()) : Bpe.load(...);
- *   tok.save(runDir.resolve("tokenizer.json"));             // so that `generate` can find it next to checkpoints
- *   return new RunInputs(mc -&gt; new MoeTransformer(mc, ...), () -&gt; new CorpusBatches(corpus, tok, seed), tok, tok.vocabSize());
+ *   List&lt;String&gt; src = cfg.data().paths().isEmpty() ? List.of(Sources.BUNDLED) : cfg.data().paths();
+ *   CorpusOptions opts = CorpusOptions.of(src).withValFraction(cfg.data().valFraction());
+ *   Path tokFile = cfg.data().tokenizer().isEmpty() ? runDir.resolve("tokenizer.json") : Path.of(cfg.data().tokenizer());
+ *   ByteLevelBpe tok = Files.exists(tokFile) ? TokenizerFiles.load(tokFile)
+ *           : new BpeTrainer().vocabSize(cfg.data().bpeVocab()).train(texts of Documents.forEach(opts, ...) train split);
+ *   TokenizerFiles.save(tok, runDir.resolve("tokenizer.json"));   // `generate` finds it next to the checkpoints
+ *   TokenCorpus corpus = TokenCorpus.open(opts, tok);
+ *   return new RunInputs(mc -&gt; MoeTransformer.create(mc, Kernels.get(), WorkerPool.common(), cfg.train().batch()),
+ *           () -&gt; corpus.batches(cfg.train().seed()), tok, tok.vocabSize());
  * </pre>
  * Everything else (train, demo, experiment, generate) calls {@link #inputs} and is tested with fakes through
  * {@link #override}.
