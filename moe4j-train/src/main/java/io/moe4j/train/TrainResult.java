@@ -10,7 +10,7 @@ import java.nio.file.Path;
  * @param trainLoss     mean training loss over the last 10% of steps (at least the last one)
  * @param valLoss       final validation loss (nats per token)
  * @param bitsPerByte   final validation bits per byte
- * @param tokensPerSec  training tokens per second of this process's training steps (validation and checkpoints excluded)
+ * @param tokensPerSec  median training tokens per second over this process's steps (warm-up and validation excluded)
  * @param seconds       wall-clock seconds of this process's steps (validation and checkpoints included)
  * @param params        trainable parameters
  * @param activeParams  parameters used per token (routed experts counted k/E)
