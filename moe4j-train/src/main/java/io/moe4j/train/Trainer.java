@@ -71,6 +71,7 @@ public final class Trainer implements AutoCloseable {
     private int failures;                       // non-finite steps since training last got past failedAt
     private int failedAt = -1;                  // the furthest step that failed
     private Path lastCheckpoint;
+    private Path resumedFrom;                   // announced once the listener has started
     private BatchSource.ValidationSet valSet;
     private ValRecord lastVal;
     private final List<StepRecord> recent = new ArrayList<>();
@@ -101,7 +102,7 @@ public final class Trainer implements AutoCloseable {
         CheckpointHeader h = Checkpoints.restore(checkpoint, model, opt);
         applyHeader(h, true);
         lastCheckpoint = checkpoint;
-        listener.onEvent("resumed from " + checkpoint + " at step " + step);
+        resumedFrom = checkpoint;
     }
 
     private void applyHeader(CheckpointHeader h, boolean restoreData) {
@@ -122,6 +123,10 @@ public final class Trainer implements AutoCloseable {
         int total = cfg.train().steps();
         int until = Math.min(stopAt, total);
         listener.onStart(cfg, step, total);
+        if (resumedFrom != null) {
+            listener.onEvent("resumed from " + resumedFrom + " at step " + step);
+            resumedFrom = null;
+        }
         try (RunLog log = new RunLog(runDir, step)) {
             if (lastCheckpoint == null || Checkpoints.stepOf(lastCheckpoint) != step
                     || !lastCheckpoint.startsWith(runDir)) {

@@ -71,7 +71,7 @@ public final class Plots {
      */
     public static void heatMap(Path png, String title, String xTitle, String yTitle, List<String> xLabels,
                                List<String> yLabels, double[][] values, double max, String valuePattern) {
-        HeatMapChart c = new HeatMapChartBuilder().width(WIDTH).height(Math.max(260, 120 + 34 * yLabels.size()))
+        HeatMapChart c = new HeatMapChartBuilder().width(WIDTH).height(Math.max(340, 120 + 34 * yLabels.size()))
                 .title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
         style(c.getStyler());
         c.getStyler().setLegendVisible(true);
