@@ -1,0 +1,77 @@
+package io.moe4j.train.checkpoint;
+
+import io.moe4j.moe.MoeLayer;
+import io.moe4j.moe.router.DeepSeekRouter;
+import io.moe4j.moe.router.EvoMoeRouter;
+import io.moe4j.moe.router.ReMoERouter;
+import io.moe4j.moe.router.Router;
+import io.moe4j.nn.CounterRng;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Non-trainable router state for checkpoints: the position of each router's random stream and its
+ * {@link Router#state()} (DeepSeek-V3 selection bias, ReMoE λ), and EvoMoE's step counter.
+ *
+ * <p>{@link Router} exposes {@code state()} but no setter, so restoring knows the two routers that have state.
+ * A router with state this class does not know is rejected on restore rather than silently reset (a resumed run
+ * would no longer be bit-identical). TODO(lead): a {@code Router.setState(float[])} default would remove the
+ * instanceof below.
+ */
+public final class RouterStates {
+    private RouterStates() {}
+
+    public static List<CheckpointHeader.RouterState> capture(List<MoeLayer> layers) {
+        List<CheckpointHeader.RouterState> out = new ArrayList<>();
+        for (MoeLayer l : layers) {
+            Router r = l.router();
+            CounterRng rng = r.rng();
+            out.add(new CheckpointHeader.RouterState(l.config().layerIndex(), r.name(), rng == null ? -1 : rng.draws(),
+                    r.state(), r instanceof EvoMoeRouter evo ? evo.step() : -1));
+        }
+        return out;
+    }
+
+    /**
+     * Restores the states; throws IllegalArgumentException naming the layer when they do not fit the model. All
+     * layers are checked before the first is written.
+     */
+    public static void apply(List<CheckpointHeader.RouterState> states, List<MoeLayer> layers) {
+        if (states.size() != layers.size()) {
+            throw new IllegalArgumentException("has " + states.size() + " MoE layers, the model has " + layers.size());
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < states.size(); i++) {
+                CheckpointHeader.RouterState s = states.get(i);
+                MoeLayer l = layers.get(i);
+                Router r = l.router();
+                String where = "MoE layer " + l.config().layerIndex();
+                CounterRng rng = r.rng();
+                float[] st = s.state() == null ? new float[0] : s.state();
+                if (pass == 0) {
+                    if (!r.name().equals(s.router())) {
+                        throw new IllegalArgumentException(where + " was trained with router " + s.router()
+                                + ", the model uses " + r.name());
+                    }
+                    if ((rng == null) != (s.rngDraws() < 0)) {
+                        throw new IllegalArgumentException(where + ": router random stream mismatch");
+                    }
+                    if (st.length != r.state().length) {
+                        throw new IllegalArgumentException(where + ": router state has " + st.length
+                                + " values, the model's " + r.state().length);
+                    }
+                    if (st.length > 0 && !(r instanceof DeepSeekRouter) && !(r instanceof ReMoERouter)) {
+                        throw new IllegalArgumentException(where + ": cannot restore the state of router " + r.name());
+                    }
+                    continue;
+                }
+                if (rng != null) rng.setDraws(s.rngDraws());
+                if (r instanceof EvoMoeRouter evo && s.routerStep() >= 0) evo.setStep(s.routerStep());
+                if (st.length == 0) continue;
+                if (r instanceof DeepSeekRouter ds) System.arraycopy(st, 0, ds.bias(), 0, st.length);
+                else if (r instanceof ReMoERouter re) re.setL1Coef(st[0]);
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+package io.moe4j.train;
+
+import io.moe4j.train.model.ModelConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class TrainConfigTest {
+
+    @Test
+    void layersDefaultsPresetFileAndOverrides(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("run.yaml");
+        Files.writeString(f, "name: mine\nmodel:\n  layers: 3\n  moe: {router: deepseek-v3}\ntrain: {steps: 77}\n");
+        TrainConfig c = TrainConfig.load("small", f, List.of("train.steps=5", "model.moe.topK=1", "data.paths=a.txt"));
+        assertThat(c.name()).isEqualTo("mine");
+        assertThat(c.model().layers()).isEqualTo(3);          // file over preset
+        assertThat(c.model().dModel()).isEqualTo(192);        // preset over defaults
+        assertThat(c.model().moe().router()).isEqualTo("deepseek-v3");
+        assertThat(c.train().steps()).isEqualTo(5);           // --set over file
+        assertThat(c.model().moe().topK()).isEqualTo(1);
+        assertThat(c.data().paths()).containsExactly("a.txt");
+        assertThat(c.train().beta2()).isEqualTo(0.95);        // defaults
+        assertThat(TrainConfig.load(null, null, List.of("train.lr=1e-3")).train().lr()).isEqualTo(1e-3);
+        TrainConfig back = TrainConfig.fromJson(c.toJson());
+        assertThat(back).usingRecursiveComparison().isEqualTo(c);
+    }
+
+    @Test
+    void jsonFilesWorkToo(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("run.json");
+        Files.writeString(f, "{\"train\": {\"batch\": 3}}");
+        assertThat(TrainConfig.load(null, f, List.of()).train().batch()).isEqualTo(3);
+    }
+
+    @Test
+    void mistakesNameTheField(@TempDir Path dir) throws Exception {
+        assertThatThrownBy(() -> TrainConfig.load("tiny", null, List.of("model.layer=4")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("unknown setting 'model.layer'")
+                .hasMessageContaining("model.layers");
+        assertThatThrownBy(() -> TrainConfig.load("tiny", null, List.of("train.steps=0")))
+                .hasMessageContaining("train.steps must be > 0");
+        assertThatThrownBy(() -> TrainConfig.load("tiny", null, List.of("model.moe.topK=9")))
+                .hasMessageContaining("model.moe.topK = 9 exceeds moe.numExperts = 4");
+        assertThatThrownBy(() -> TrainConfig.load("tiny", null, List.of("model.moe.dispatch=SOMETIMES")))
+                .hasMessageContaining("model.moe.dispatch").hasMessageContaining("DROPLESS");
+        assertThatThrownBy(() -> TrainConfig.load("tiny", null, List.of("train.lr=fast")))
+                .hasMessageContaining("train.lr");
+        assertThatThrownBy(() -> TrainConfig.load("huge", null, List.of())).hasMessageContaining("unknown preset 'huge'");
+        assertThatThrownBy(() -> TrainConfig.load(null, null, List.of("train.onNonFinite=ignore")))
+                .hasMessageContaining("train.onNonFinite");
+        assertThatThrownBy(() -> TrainConfig.load(null, null, List.of("model.kvHeads=3")))
+                .hasMessageContaining("model.kvHeads");
+        Path f = dir.resolve("bad.yaml");
+        Files.writeString(f, "train:\n  stepz: 4\n");
+        assertThatThrownBy(() -> TrainConfig.load(null, f, List.of()))
+                .hasMessageContaining(f.toString()).hasMessageContaining("train.stepz");
+        Files.writeString(f, "train: [\n");
+        assertThatThrownBy(() -> TrainConfig.load(null, f, List.of())).hasMessageContaining("cannot parse config");
+        assertThatThrownBy(() -> TrainConfig.load(null, dir.resolve("missing.yaml"), List.of()))
+                .hasMessageContaining("config file not found");
+    }
+
+    @Test
+    void denseBaselineHasTheSameActiveFfnWidth() {
+        TrainConfig moe = TrainConfig.load("tiny", null, List.of("model.moe.sharedExperts=1", "model.moe.sharedHidden=32"));
+        TrainConfig dense = moe.dense();
+        ModelConfig m = moe.modelConfig(100), d = dense.modelConfig(100);
+        assertThat(m.denseLayers()).isZero();
+        assertThat(d.denseLayers()).isEqualTo(d.layers());
+        assertThat(d.denseHidden()).isEqualTo(2 * 128 + 32);
+        assertThat(d.heads()).isEqualTo(m.heads());
+        assertThat(d.dModel()).isEqualTo(m.dModel());
+        assertThat(dense.name()).isEqualTo("tiny-dense");
+        assertThat(m.moe().maxTokens()).isEqualTo(8 * 64);
+        assertThat(m.vocabSize()).isEqualTo(100);
+    }
+
+    @Test
+    void expertLrMultiplierMakesARoutedExpertGroup() {
+        TrainConfig c = TrainConfig.load("tiny", null, List.of("train.expertLrMult=0.25"));
+        assertThat(c.adamW().lrMultiplier("layers.1.moe.experts.up")).isEqualTo(0.25);
+        assertThat(c.adamW().lrMultiplier("layers.1.moe.shared.up")).isEqualTo(1.0);
+        assertThat(c.adamW().lrMultiplier("layers.1.moe.router.weight")).isEqualTo(1.0);
+    }
+}
