@@ -35,10 +35,13 @@ public final class Engine implements AutoCloseable {
     /**
      * @param maxBatch      tokens per {@link #forward} call
      * @param slots         sequences the cache holds
-     * @param contextLength positions per sequence (≤ 0: the model's training context)
+     * @param contextLength positions per sequence (≤ 0: the model's training context, at most
+     *                      {@link #DEFAULT_MAX_CONTEXT} — a 32k-token cache of a Mixtral-size model takes gigabytes)
      * @param kvType        cache element type
      * @param maxOutputs    logit rows per call (≤ 0: maxBatch)
      */
+    public static final int DEFAULT_MAX_CONTEXT = 4096;
+
     public record Options(int maxBatch, int slots, int contextLength, KvCache.Type kvType, int maxOutputs) {
         public static Options defaults() { return new Options(64, 1, 0, KvCache.Type.F32, 0); }
 
@@ -86,7 +89,7 @@ public final class Engine implements AutoCloseable {
         this.ops = kernels.rows();
         if (o.maxBatch() < 1) throw new IllegalArgumentException("maxBatch must be >= 1, got " + o.maxBatch());
         if (o.slots() < 1) throw new IllegalArgumentException("slots must be >= 1, got " + o.slots());
-        int ctx = o.contextLength() > 0 ? o.contextLength() : hp.contextLength();
+        int ctx = o.contextLength() > 0 ? o.contextLength() : Math.min(hp.contextLength(), DEFAULT_MAX_CONTEXT);
         this.maxBatch = o.maxBatch();
         this.maxOutputs = o.maxOutputs() > 0 ? o.maxOutputs() : o.maxBatch();
         this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
@@ -221,37 +224,42 @@ public final class Engine implements AutoCloseable {
     public float[] logits(int row) { return logits(row, new float[hp.vocab()]); }
 
     private void attentionBlock(int l, LayerWeights w, int n, int[] slots) {
-        int qd = hp.qDim(), kvd = hp.kvDim(), hd = hp.headDim();
+        int qd = hp.qDim(), kvd = hp.kvDim();
         matmul(w.wq(), h, n, q);
         matmul(w.wk(), h, n, k);
         matmul(w.wv(), h, n, v);
         bias(n, q, w.bq(), qd);
         bias(n, k, w.bk(), kvd);
         bias(n, v, w.bv(), kvd);
-        for (int i = 0; i < n; i++) {
-            long qo = (long) i * qd, ko = (long) i * kvd;
-            switch (hp.arch().qkNorm()) {
-                case PER_HEAD -> {
-                    for (int hh = 0; hh < hp.heads(); hh++) ops.rmsnorm(hd, q, qo + (long) hh * hd, w.qNorm(), 0, hp.rmsEps(), q, qo + (long) hh * hd);
-                    for (int hh = 0; hh < hp.kvHeads(); hh++) ops.rmsnorm(hd, k, ko + (long) hh * hd, w.kNorm(), 0, hp.rmsEps(), k, ko + (long) hh * hd);
-                }
-                case FULL_WIDTH -> {
-                    ops.rmsnorm(qd, q, qo, w.qNorm(), 0, hp.rmsEps(), q, qo);
-                    ops.rmsnorm(kvd, k, ko, w.kNorm(), 0, hp.rmsEps(), k, ko);
-                }
-                case NONE -> { }
-            }
-            if (hp.rope()) {
-                int tab = rope.offset(positions[i]);
-                boolean neox = hp.arch().neoxRope();
-                ops.rope(hp.heads(), hd, hd, q, qo, rope.cos(), rope.sin(), tab, neox, false);
-                ops.rope(hp.kvHeads(), hd, hd, k, ko, rope.cos(), rope.sin(), tab, neox, false);
-            }
-            cache.store(l, slots[i], positions[i], k, ko, v, ko);
-        }
+        // Per token: Q/K norm, RoPE, store K and V. Tokens are independent (distinct cache cells), so they run in
+        // parallel; each task's arithmetic does not depend on the thread.
+        pool.parallelFor(n, (i, worker) -> prepareToken(l, w, i, slots[i]));
         attention.forward(pool, cache, l, n, slots, positions, q, att);
         matmul(w.wo(), att, n, branch);
         bias(n, branch, w.bo(), hp.dim());
+    }
+
+    private void prepareToken(int l, LayerWeights w, int i, int slot) {
+        int qd = hp.qDim(), kvd = hp.kvDim(), hd = hp.headDim();
+        long qo = (long) i * qd, ko = (long) i * kvd;
+        switch (hp.arch().qkNorm()) {
+            case PER_HEAD -> {
+                for (int hh = 0; hh < hp.heads(); hh++) ops.rmsnorm(hd, q, qo + (long) hh * hd, w.qNorm(), 0, hp.rmsEps(), q, qo + (long) hh * hd);
+                for (int hh = 0; hh < hp.kvHeads(); hh++) ops.rmsnorm(hd, k, ko + (long) hh * hd, w.kNorm(), 0, hp.rmsEps(), k, ko + (long) hh * hd);
+            }
+            case FULL_WIDTH -> {
+                ops.rmsnorm(qd, q, qo, w.qNorm(), 0, hp.rmsEps(), q, qo);
+                ops.rmsnorm(kvd, k, ko, w.kNorm(), 0, hp.rmsEps(), k, ko);
+            }
+            case NONE -> { }
+        }
+        if (hp.rope()) {
+            int tab = rope.offset(positions[i]);
+            boolean neox = hp.arch().neoxRope();
+            ops.rope(hp.heads(), hd, hd, q, qo, rope.cos(), rope.sin(), tab, neox, false);
+            ops.rope(hp.kvHeads(), hd, hd, k, ko, rope.cos(), rope.sin(), tab, neox, false);
+        }
+        cache.store(l, slot, positions[i], k, ko, v, ko);
     }
 
     /** x += residualScale · branch. */
@@ -266,7 +274,8 @@ public final class Engine implements AutoCloseable {
 
     private void norm(int n, MemorySegment in, MemorySegment gain, MemorySegment out) {
         int d = hp.dim();
-        for (int i = 0; i < n; i++) ops.rmsnorm(d, in, (long) i * d, gain, 0, hp.rmsEps(), out, (long) i * d);
+        if (n == 1) ops.rmsnorm(d, in, 0, gain, 0, hp.rmsEps(), out, 0);
+        else pool.parallelFor(n, (i, worker) -> ops.rmsnorm(d, in, (long) i * d, gain, 0, hp.rmsEps(), out, (long) i * d));
     }
 
     private void bias(int n, MemorySegment y, MemorySegment b, int width) {
