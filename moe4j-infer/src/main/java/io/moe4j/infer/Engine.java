@@ -94,7 +94,8 @@ public final class Engine implements AutoCloseable {
         this.maxOutputs = o.maxOutputs() > 0 ? o.maxOutputs() : o.maxBatch();
         this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
         this.rope = new RopeTable(ctx, hp.headDim(), hp.ropeBase());
-        this.attention = new Attention(arena, ops, hp, ctx, pool.threads());
+        this.attention = new Attention(arena, ops, hp.heads(), hp.kvHeads(), hp.headDim(), hp.headDim(),
+                hp.attentionScale(), ctx, pool.threads());
         this.moe = hp.moe() ? new MoeBlock(arena, hp, qm, ops, maxBatch) : null;
         int t = maxBatch, d = hp.dim();
         positions = new int[t];
