@@ -72,7 +72,10 @@ public final class Engine implements AutoCloseable {
     private final MemorySegment q;      // (T, Hq·hd)
     private final MemorySegment k;      // (T, Hkv·hd)
     private final MemorySegment v;      // (T, Hkv·hd)
-    private final MemorySegment att;    // (T, Hq·hd) attention output before Wo
+    private final MemorySegment att;    // (T, Hq·hd) attention output before Wo; MLA (T, H·dv)
+    private final MemorySegment qa;     // MLA (T, q_lora_rank) query bottleneck
+    private final MemorySegment qcat;   // MLA (T, H, c+ρ) absorbed queries: [W_kb·q_nope, RoPE(q_pe)]
+    private final MemorySegment attLatent; // MLA (T, H, c) attention output in latent space
     private final MemorySegment branch; // (T, D) a branch's output
     private final MemorySegment fGate;  // (T, F) dense FFN gate, then hidden
     private final MemorySegment fUp;    // (T, F)
@@ -92,10 +95,19 @@ public final class Engine implements AutoCloseable {
         int ctx = o.contextLength() > 0 ? o.contextLength() : Math.min(hp.contextLength(), DEFAULT_MAX_CONTEXT);
         this.maxBatch = o.maxBatch();
         this.maxOutputs = o.maxOutputs() > 0 ? o.maxOutputs() : o.maxBatch();
-        this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
-        this.rope = new RopeTable(ctx, hp.headDim(), hp.ropeBase());
-        this.attention = new Attention(arena, ops, hp.heads(), hp.kvHeads(), hp.headDim(), hp.headDim(),
-                hp.attentionScale(), ctx, pool.threads());
+        HyperParams.Mla mla = hp.mla();
+        if (mla == null) {
+            this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
+            this.rope = new RopeTable(ctx, hp.headDim(), hp.ropeBase());
+            this.attention = new Attention(arena, ops, hp.heads(), hp.kvHeads(), hp.headDim(), hp.headDim(),
+                    hp.attentionScale(), ctx, pool.threads());
+        } else {
+            // one latent row per position serves as key ([latent, rotary]) and value (latent)
+            this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, mla.latentRow(), 0);
+            this.rope = new RopeTable(ctx, mla.qkRope(), hp.ropeBase());
+            this.attention = new Attention(arena, ops, hp.heads(), 1, mla.latentRow(), mla.kvLoraRank(),
+                    hp.attentionScale(), ctx, pool.threads());
+        }
         this.moe = hp.moe() ? new MoeBlock(arena, hp, qm, ops, maxBatch) : null;
         int t = maxBatch, d = hp.dim();
         positions = new int[t];
@@ -103,12 +115,16 @@ public final class Engine implements AutoCloseable {
         embRow = new float[d];
         x = MoeBlock.floats(arena, (long) t * d);
         h = MoeBlock.floats(arena, (long) t * d);
-        q = MoeBlock.floats(arena, (long) t * hp.qDim());
+        int nh = hp.heads();
+        q = MoeBlock.floats(arena, (long) t * (mla == null ? hp.qDim() : nh * mla.qHead()));
         k = MoeBlock.floats(arena, (long) t * hp.kvDim());
-        v = MoeBlock.floats(arena, (long) t * hp.kvDim());
-        att = MoeBlock.floats(arena, (long) t * hp.qDim());
+        v = MoeBlock.floats(arena, (long) t * (mla == null ? hp.kvDim() : 0));
+        att = MoeBlock.floats(arena, (long) t * (mla == null ? hp.qDim() : nh * mla.vHeadDim()));
+        qa = MoeBlock.floats(arena, mla == null ? 0 : (long) t * mla.qLoraRank());
+        qcat = MoeBlock.floats(arena, mla == null ? 0 : (long) t * nh * mla.latentRow());
+        attLatent = MoeBlock.floats(arena, mla == null ? 0 : (long) t * nh * mla.kvLoraRank());
         branch = MoeBlock.floats(arena, (long) t * d);
-        long ff = hp.moe() ? 0 : (long) t * hp.ff();
+        long ff = !hp.moe() || hp.denseLead() > 0 ? (long) t * hp.ff() : 0;
         fGate = MoeBlock.floats(arena, ff);
         fUp = MoeBlock.floats(arena, ff);
         outX = MoeBlock.floats(arena, (long) maxOutputs * d);
@@ -225,6 +241,10 @@ public final class Engine implements AutoCloseable {
     public float[] logits(int row) { return logits(row, new float[hp.vocab()]); }
 
     private void attentionBlock(int l, LayerWeights w, int n, int[] slots) {
+        if (w.mla() != null) {
+            mlaAttentionBlock(l, w, n, slots);
+            return;
+        }
         int qd = hp.qDim(), kvd = hp.kvDim();
         matmul(w.wq(), h, n, q);
         matmul(w.wk(), h, n, k);
@@ -261,6 +281,51 @@ public final class Engine implements AutoCloseable {
             ops.rope(hp.kvHeads(), hd, hd, k, ko, rope.cos(), rope.sin(), tab, neox, false);
         }
         cache.store(l, slot, positions[i], k, ko, v, ko);
+    }
+
+    /**
+     * DeepSeek-V2 attention, absorbed (llama.cpp's MLA path): the cache row of a position is
+     * [rmsnorm(latent), RoPE(k_pe)] from {@code attn_kv_a_mqa}; each query head's no-RoPE part is mapped into latent
+     * space by {@code attn_k_b} and its RoPE part appended, so scores are dot products with cache rows; the
+     * attention-weighted latent is mapped to the value head by {@code attn_v_b}, then {@code attn_output}.
+     */
+    private void mlaAttentionBlock(int l, LayerWeights w, int n, int[] slots) {
+        HyperParams.Mla a = hp.mla();
+        LayerWeights.Mla m = w.mla();
+        int heads = hp.heads(), qh = a.qHead(), row = a.latentRow(), c = a.kvLoraRank();
+        if (m.qA() != null) {
+            matmul(m.qA(), h, n, qa);
+            for (int i = 0; i < n; i++) ops.rmsnorm(a.qLoraRank(), qa, (long) i * a.qLoraRank(), m.qANorm(), 0, hp.rmsEps(), qa, (long) i * a.qLoraRank());
+            matmul(w.wq(), qa, n, q);
+        } else {
+            matmul(w.wq(), h, n, q);
+        }
+        matmul(m.kvA(), h, n, k);   // (n, c+ρ)
+        pool.parallelFor(n, (i, worker) -> {
+            int tab = rope.offset(positions[i]);
+            long ko = (long) i * row;
+            ops.rope(1, a.qkRope(), a.qkRope(), k, ko + c, rope.cos(), rope.sin(), tab, false, false);
+            ops.rmsnorm(c, k, ko, m.kvANorm(), 0, hp.rmsEps(), k, ko);
+            cache.store(l, slots[i], positions[i], k, ko, null, 0);
+            for (int hh = 0; hh < heads; hh++) {
+                long qo = (long) i * heads * qh + (long) hh * qh + a.qkNope();
+                ops.rope(1, a.qkRope(), a.qkRope(), q, qo, rope.cos(), rope.sin(), tab, false, false);
+                MemorySegment.copy(q, qo * Float.BYTES, qcat, ((long) i * heads * row + (long) hh * row + c) * Float.BYTES,
+                        (long) a.qkRope() * Float.BYTES);
+            }
+        });
+        for (int hh = 0; hh < heads; hh++) {
+            Matrix kb = m.kB();   // head hh: (c, n) · q_nope (n) → latent-space query
+            qm.matmul(pool, kb.type(), kb.data(), kb.offset(hh), c, a.qkNope(), q, (long) hh * qh, heads * qh, n,
+                    qcat, (long) hh * row, heads * row, false);
+        }
+        attention.forward(pool, cache, l, n, slots, positions, qcat, attLatent);
+        for (int hh = 0; hh < heads; hh++) {
+            Matrix vb = m.vB();   // head hh: (dv, c) · latent → value head
+            qm.matmul(pool, vb.type(), vb.data(), vb.offset(hh), a.vHeadDim(), c, attLatent, (long) hh * c, heads * c, n,
+                    att, (long) hh * a.vHeadDim(), heads * a.vHeadDim(), false);
+        }
+        matmul(w.wo(), att, n, branch);
     }
 
     /** x += residualScale · branch. */

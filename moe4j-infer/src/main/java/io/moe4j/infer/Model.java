@@ -93,12 +93,15 @@ public final class Model implements AutoCloseable {
                 }
                 Matrix gate = null, up = null, down = null, router = null, eg = null, eu = null, ed = null;
                 Matrix sg = null, su = null, sd = null, sr = null;
-                if (hp.moe()) {
+                MemorySegment probsBias = null;
+                boolean moeBlock = hp.moe() && i >= hp.denseLead();
+                if (moeBlock) {
                     int e = hp.experts(), f = hp.expertFf();
                     router = l.matrix(b + "ffn_gate_inp.weight", e, d);
                     eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
                     eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
                     ed = l.stack(b + "ffn_down_exps.weight", e, d, f);
+                    probsBias = l.optVector(b + "exp_probs_b.bias", e);
                     if (hp.sharedFf() > 0) {
                         int fs = hp.sharedFf();
                         sg = l.matrix(b + "ffn_gate_shexp.weight", fs, d);
@@ -111,6 +114,23 @@ public final class Model implements AutoCloseable {
                     up = l.matrix(b + "ffn_up.weight", hp.ff(), d);
                     down = l.matrix(b + "ffn_down.weight", d, hp.ff());
                 }
+                if (hp.mlaAttention()) {
+                    HyperParams.Mla a = hp.mla();
+                    int h = hp.heads(), qh = h * a.qHead();
+                    Matrix qA = a.qLoraRank() > 0 ? l.matrix(b + "attn_q_a.weight", a.qLoraRank(), d) : null;
+                    LayerWeights.Mla mla = new LayerWeights.Mla(qA,
+                            qA != null ? l.vector(b + "attn_q_a_norm.weight", a.qLoraRank()) : null,
+                            l.matrix(b + "attn_kv_a_mqa.weight", a.latentRow(), d),
+                            l.vector(b + "attn_kv_a_norm.weight", a.kvLoraRank()),
+                            l.stack(b + "attn_k_b.weight", h, a.kvLoraRank(), a.qkNope()),
+                            l.stack(b + "attn_v_b.weight", h, a.vHeadDim(), a.kvLoraRank()));
+                    Matrix wq = qA != null ? l.matrix(b + "attn_q_b.weight", qh, a.qLoraRank()) : l.matrix(b + "attn_q.weight", qh, d);
+                    layers.add(new LayerWeights(l.vector(b + "attn_norm.weight", d), wq, null, null,
+                            l.matrix(b + "attn_output.weight", d, h * a.vHeadDim()), null, null, null, null,
+                            null, null, l.vector(b + "ffn_norm.weight", d),
+                            gate, up, down, router, eg, eu, ed, sg, su, sd, sr, probsBias, mla));
+                    continue;
+                }
                 layers.add(new LayerWeights(
                         l.vector(b + "attn_norm.weight", d),
                         l.matrix(b + "attn_q.weight", q, d), l.matrix(b + "attn_k.weight", kv, d),
@@ -118,7 +138,7 @@ public final class Model implements AutoCloseable {
                         l.optVector(b + "attn_q.bias", q), l.optVector(b + "attn_k.bias", kv),
                         l.optVector(b + "attn_v.bias", kv), l.optVector(b + "attn_output.bias", d),
                         qn, kn, l.vector(b + "ffn_norm.weight", d),
-                        gate, up, down, router, eg, eu, ed, sg, su, sd, sr));
+                        gate, up, down, router, eg, eu, ed, sg, su, sd, sr, probsBias, null));
             }
             return new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers));
         } catch (RuntimeException | Error e) {
