@@ -98,13 +98,13 @@ public final class Engine implements AutoCloseable {
         HyperParams.Mla mla = hp.mla();
         if (mla == null) {
             this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
-            this.rope = new RopeTable(ctx, hp.headDim(), hp.ropeBase());
+            this.rope = new RopeTable(ctx, hp.headDim(), hp.ropeBase(), model.ropeFreqs());
             this.attention = new Attention(arena, ops, hp.heads(), hp.kvHeads(), hp.headDim(), hp.headDim(),
                     hp.attentionScale(), ctx, pool.threads());
         } else {
             // one latent row per position serves as key ([latent, rotary]) and value (latent)
             this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, mla.latentRow(), 0);
-            this.rope = new RopeTable(ctx, mla.qkRope(), hp.ropeBase());
+            this.rope = new RopeTable(ctx, mla.qkRope(), hp.ropeBase(), model.ropeFreqs());
             this.attention = new Attention(arena, ops, hp.heads(), 1, mla.latentRow(), mla.kvLoraRank(),
                     hp.attentionScale(), ctx, pool.threads());
         }

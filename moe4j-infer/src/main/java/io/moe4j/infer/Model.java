@@ -35,9 +35,10 @@ public final class Model implements AutoCloseable {
     private final MemorySegment outputBias; // (V) or null
     private final MemorySegment outputNorm; // (D)
     private final List<LayerWeights> layers;
+    private final float[] ropeFreqs;       // (rot/2) frequency divisors (llama3 rope_freqs), or null
 
     private Model(GgufFile file, Arena arena, HyperParams hp, Matrix tokenEmbd, Matrix output, MemorySegment outputBias,
-                  MemorySegment outputNorm, List<LayerWeights> layers) {
+                  MemorySegment outputNorm, List<LayerWeights> layers, float[] ropeFreqs) {
         this.file = file;
         this.arena = arena;
         this.hp = hp;
@@ -46,6 +47,7 @@ public final class Model implements AutoCloseable {
         this.outputBias = outputBias;
         this.outputNorm = outputNorm;
         this.layers = layers;
+        this.ropeFreqs = ropeFreqs;
     }
 
     /**
@@ -140,7 +142,17 @@ public final class Model implements AutoCloseable {
                         qn, kn, l.vector(b + "ffn_norm.weight", d),
                         gate, up, down, router, eg, eu, ed, sg, su, sd, sr, probsBias, null));
             }
-            return new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers));
+            float[] freqs = null;
+            if (g.hasTensor("rope_freqs.weight")) {
+                int rot = hp.mla() != null ? hp.mla().qkRope() : hp.headDim();
+                MemorySegment f = l.vector("rope_freqs.weight", rot / 2);
+                freqs = f.toArray(ValueLayout.JAVA_FLOAT);
+                for (int i = 0; i < freqs.length; i++) {
+                    if (!(freqs[i] > 0)) throw new ModelFormatException(g.name() + ": tensor 'rope_freqs.weight' has entry " + i + " = " + freqs[i] + ", must be > 0");
+                }
+            }
+            l.checkAllUsed();
+            return new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers), freqs);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -154,6 +166,8 @@ public final class Model implements AutoCloseable {
     public MemorySegment outputBias() { return outputBias; }
     public MemorySegment outputNorm() { return outputNorm; }
     public LayerWeights layer(int i) { return layers.get(i); }
+    /** Per-pair RoPE frequency divisors from {@code rope_freqs.weight} (Llama 3.1+ long-context scaling), or null. */
+    public float[] ropeFreqs() { return ropeFreqs == null ? null : ropeFreqs.clone(); }
 
     @Override
     public void close() {
@@ -166,10 +180,28 @@ public final class Model implements AutoCloseable {
         return "Model[" + file.name() + ", " + hp + "]";
     }
 
-    /** Tensor lookup with shape and type checks. */
-    private record Loader(GgufFile g, Arena arena) {
+    /** Tensor lookup with shape and type checks; remembers what it handed out. */
+    private record Loader(GgufFile g, Arena arena, java.util.Set<String> used) {
+        Loader(GgufFile g, Arena arena) {
+            this(g, arena, new java.util.HashSet<>());
+        }
+
+        /**
+         * A tensor nobody asked for means a feature moe4j does not implement (llama.cpp likewise refuses files with
+         * tensors its architecture does not create); failing beats silently computing something else.
+         */
+        void checkAllUsed() {
+            for (GgufTensorInfo t : g.tensors()) {
+                if (!used.contains(t.name())) {
+                    throw new ModelFormatException(g.name() + ": tensor '" + t.name() + "' is not used by moe4j's "
+                            + g.architecture() + " (an unsupported feature of this file)");
+                }
+            }
+        }
+
         GgufTensorInfo info(String name, long... ne) {
             if (!g.hasTensor(name)) throw new ModelFormatException(g.name() + ": missing tensor '" + name + "'");
+            used.add(name);
             GgufTensorInfo t = g.tensorInfo(name);
             if (t.type().dtype() == null) {
                 throw new ModelFormatException(g.name() + ": tensor '" + name + "' is " + t.type()

@@ -52,6 +52,21 @@ final class LlamaDiff {
         return new Case(name, c, t, file);
     }
 
+    /** {@code model} written as {@code name}.gguf in {@code type}. */
+    static Case write(Path dir, String name, TinyGgufModels.Model model, DType t) throws Exception {
+        Path file = dir.resolve(name + ".gguf");
+        model.write(file, t);
+        return new Case(name, model.config(), t, file);
+    }
+
+    /** Adds Llama 3's {@code rope_freqs.weight}: per-pair frequency divisors from 1 to 8 (long-context scaling). */
+    static TinyGgufModels.Model withRopeFreqs(TinyGgufModels.Model m) {
+        int half = m.config().headDim() / 2;
+        float[] f = new float[half];
+        for (int i = 0; i < half; i++) f[i] = 1f + 7f * i / (half - 1);
+        return m.with(new TinyGgufModels.Weight("rope_freqs.weight", new long[]{half}, f));
+    }
+
     static List<LlamaPeer.Result> runPeer(List<Case> cases, Path dir) throws Exception {
         List<LlamaPeer.Job> jobs = new ArrayList<>();
         for (Case c : cases) jobs.add(new LlamaPeer.Job(c.file(), PROMPT, 1, GREEDY));

@@ -3,6 +3,7 @@ package io.moe4j.infer;
 import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.DType;
 import io.moe4j.testutil.LlamaPeer;
+import io.moe4j.testutil.TinyGgufModels;
 import io.moe4j.testutil.TinyGgufModels.Config;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -18,7 +19,8 @@ import java.util.stream.Stream;
 
 /**
  * moe4j vs llama.cpp, the default-suite selection (see {@link LlamaDiff} for what is checked and the tolerances):
- * every architecture with F32 weights, and the Mixtral-style model in F16, Q8_0, Q4_0 and (wider) Q4_K and Q6_K.
+ * every architecture with F32 weights, the Mixtral-style model in F16, Q8_0, Q4_0 and (wider) Q4_K and Q6_K, and a
+ * llama with Llama 3's {@code rope_freqs} frequency divisors.
  * The full architecture × type matrix is {@link LlamaDifferentialAllTypesTest}. Skipped without the peer.
  */
 class LlamaDifferentialTest {
@@ -36,6 +38,7 @@ class LlamaDifferentialTest {
             CASES.add(LlamaDiff.write(dir, c, DType.F32));
         }
         for (DType t : List.of(DType.F16, DType.Q8_0, DType.Q4_0)) CASES.add(LlamaDiff.write(dir, Config.mixtral(11), t));
+        CASES.add(LlamaDiff.write(dir, "llama3-rope-freqs", LlamaDiff.withRopeFreqs(TinyGgufModels.llama(Config.dense(19))), DType.F32));
         for (DType t : List.of(DType.Q4_K, DType.Q6_K)) CASES.add(LlamaDiff.write(dir, Config.mixtral(21).widened(8), t));
         expected = LlamaDiff.runPeer(CASES, dir);
     }

@@ -159,6 +159,13 @@ public final class TinyGgufModels {
             return w;
         }
 
+        /** This model with one more tensor (e.g. llama3's {@code rope_freqs.weight}), written after the others. */
+        public Model with(Weight extra) {
+            Map<String, Weight> w = new LinkedHashMap<>(weights);
+            w.put(extra.name(), extra);
+            return new Model(config, tokens, Collections.unmodifiableMap(w));
+        }
+
         /** Writes the model as an F32 GGUF v3 file. */
         public void write(Path file) throws IOException {
             TinyGgufModels.write(this, file, DType.F32);
