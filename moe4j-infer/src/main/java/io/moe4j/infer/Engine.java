@@ -2,7 +2,6 @@ package io.moe4j.infer;
 
 import io.moe4j.kernel.Kernels;
 import io.moe4j.kernel.quant.QuantMatmul;
-import io.moe4j.kernel.row.RopeTable;
 import io.moe4j.kernel.row.RowOps;
 import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.quant.Quant;
@@ -59,7 +58,7 @@ public final class Engine implements AutoCloseable {
     private final RowOps ops;
     private final Arena arena = Arena.ofShared();
     private final KvCache cache;
-    private final RopeTable rope;
+    private final Rope rope;
     private final Attention attention;
     private final MoeBlock moe;        // null for dense models
     private final int maxBatch, maxOutputs;
@@ -83,6 +82,12 @@ public final class Engine implements AutoCloseable {
     private final MemorySegment logits; // (maxOutputs, V)
     private int lastOutputs;
 
+    /** cos / sin tables (positions, rot/2) for {@link RowOps#rope}. */
+    private record Rope(float[] cos, float[] sin, int half) {
+        Rope(float[][] t, int rot) { this(t[0], t[1], rot / 2); }
+        int offset(int pos) { return pos * half; }
+    }
+
     public Engine(Model model, WorkerPool pool, Options o) {
         this.model = model;
         this.hp = model.hyperParams();
@@ -98,13 +103,13 @@ public final class Engine implements AutoCloseable {
         HyperParams.Mla mla = hp.mla();
         if (mla == null) {
             this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
-            this.rope = new RopeTable(ctx, hp.headDim(), hp.ropeBase(), model.ropeFreqs());
+            this.rope = new Rope(hp.ropeScaling().tables(ctx, hp.headDim(), hp.ropeBase(), model.ropeFreqs()), hp.headDim());
             this.attention = new Attention(arena, ops, hp.heads(), hp.kvHeads(), hp.headDim(), hp.headDim(),
                     hp.attentionScale(), ctx, pool.threads());
         } else {
             // one latent row per position serves as key ([latent, rotary]) and value (latent)
             this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, mla.latentRow(), 0);
-            this.rope = new RopeTable(ctx, mla.qkRope(), hp.ropeBase(), model.ropeFreqs());
+            this.rope = new Rope(hp.ropeScaling().tables(ctx, mla.qkRope(), hp.ropeBase(), model.ropeFreqs()), mla.qkRope());
             this.attention = new Attention(arena, ops, hp.heads(), 1, mla.latentRow(), mla.kvLoraRank(),
                     hp.attentionScale(), ctx, pool.threads());
         }

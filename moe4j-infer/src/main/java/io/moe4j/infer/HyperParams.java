@@ -36,12 +36,14 @@ import io.moe4j.gguf.GgufValueType;
  * @param denseLead      the first blocks use a dense FFN of width {@code ff} (DeepSeek)
  * @param mla            multi-head latent attention sizes, or null for ordinary attention; then {@code headDim}
  *                       is the cache row (latent + rotary part) and {@code kvHeads} 1
+ * @param ropeScaling    context-extension of the RoPE angles ({@code rope.scaling.*}: none, linear or YaRN)
  */
 public record HyperParams(Architecture arch, int vocab, int dim, int layers, int heads, int kvHeads, int headDim,
                           float ropeBase, boolean rope, float rmsEps, int contextLength, int ff, int experts,
                           int expertsUsed, int expertFf, int sharedFf, boolean renormTopK, float embeddingScale,
                           float residualScale, float attentionScale, float logitScale, Gating gating,
-                          float expertWeightsScale, int expertGroups, int groupsUsed, int denseLead, Mla mla) {
+                          float expertWeightsScale, int expertGroups, int groupsUsed, int denseLead, Mla mla,
+                          RopeScaling ropeScaling) {
 
     /** How router logits become probabilities (llama.cpp's {@code expert_gating_func}: 1 softmax, 2 sigmoid). */
     public enum Gating { SOFTMAX, SIGMOID }
@@ -95,11 +97,16 @@ public record HyperParams(Architecture arch, int vocab, int dim, int layers, int
         }
         float ropeBase = (float) k.optDouble("rope.freq_base", 10000.0);
         if (!(ropeBase > 0)) throw k.bad("rope.freq_base", ropeBase + " must be > 0");
-        String scaling = g.getString(k.prefix + "rope.scaling.type", "none");
-        double ropeFactor = k.optDouble("rope.scaling.factor", 0);
-        if (!(scaling.equals("none") || scaling.equals("linear") && (ropeFactor == 0 || ropeFactor == 1))) {
-            throw k.bad("rope.scaling.type", "'" + scaling + "' with factor " + ropeFactor + " is not supported yet");
-        }
+        // llama.cpp's default scaling type is "linear" with factor 0, i.e. none
+        String scaling = g.getString(k.prefix + "rope.scaling.type", "linear");
+        RopeScaling.Type scalingType = switch (scaling) {
+            case "none" -> RopeScaling.Type.NONE;
+            case "linear" -> RopeScaling.Type.LINEAR;
+            case "yarn" -> RopeScaling.Type.YARN;
+            default -> throw k.bad("rope.scaling.type", "'" + scaling + "' is not supported (none, linear, yarn)");
+        };
+        double ropeFactor = k.has("rope.scaling.factor") ? k.optDouble("rope.scaling.factor", 0) : k.optDouble("rope.scale_linear", 0);
+        if (ropeFactor < 0) throw k.bad("rope.scaling.factor", ropeFactor + " must be >= 0");
         float eps = (float) k.requiredDouble("attention.layer_norm_rms_epsilon");
         if (!(eps > 0)) throw k.bad("attention.layer_norm_rms_epsilon", eps + " must be > 0");
         int context = k.positive("context_length");
@@ -171,6 +178,18 @@ public record HyperParams(Architecture arch, int vocab, int dim, int layers, int
 
         float embScale = 1, resScale = 1, logitScale = 1;
         float attScale = (float) (1.0 / Math.sqrt(mla != null ? mla.qHead() : headDim));
+        int origContext = k.optInt("rope.scaling.original_context_length", context);
+        // DeepSeek-V2 stores 0.1 · mscale_all_dim; llama.cpp's deepseek2 loader divides the 0.1 back out
+        float logMul = arch.mla() ? (float) k.optDouble("rope.scaling.yarn_log_multiplier", 0) / 0.1f : 0f;
+        RopeScaling ropeScaling = RopeScaling.of(scalingType, (float) ropeFactor, origContext,
+                (float) k.optDouble("rope.scaling.attn_factor", 1), logMul, arch.mla(), rot, ropeBase);
+        if (mla != null) {
+            // llama.cpp pre-scales q·k by YaRN's magnitude squared for DeepSeek (its discussion 7416 / PR 17945)
+            float f = 1f / ropeScaling.freqScale();
+            float org = ropeScaling.attnFactor() * (1f + 0.1f * (float) Math.log(f));
+            float m = org * (1f + 0.1f * logMul * (float) Math.log(f));
+            attScale = m * m / (float) Math.sqrt(mla.qHead());
+        }
         boolean rope = true;
         if (arch.graniteScales()) {
             float e = (float) k.optDouble("embedding_scale", 0), r = (float) k.optDouble("residual_scale", 0);
@@ -194,7 +213,7 @@ public record HyperParams(Architecture arch, int vocab, int dim, int layers, int
         int vocab = vocabSize(g, file);
         return new HyperParams(arch, vocab, dim, layers, heads, kvHeads, headDim, ropeBase, rope, eps, context, ff,
                 experts, used, expertFf, sharedFf, renorm, embScale, resScale, attScale, logitScale, gating,
-                weightsScale, groups, groupsUsed, denseLead, mla);
+                weightsScale, groups, groupsUsed, denseLead, mla, ropeScaling);
     }
 
     /**

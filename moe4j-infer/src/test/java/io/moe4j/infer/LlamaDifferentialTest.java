@@ -1,5 +1,6 @@
 package io.moe4j.infer;
 
+import io.moe4j.gguf.GgufValue;
 import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.DType;
 import io.moe4j.testutil.LlamaPeer;
@@ -20,7 +21,8 @@ import java.util.stream.Stream;
 /**
  * moe4j vs llama.cpp, the default-suite selection (see {@link LlamaDiff} for what is checked and the tolerances):
  * every architecture with F32 weights, the Mixtral-style model in F16, Q8_0, Q4_0 and (wider) Q4_K and Q6_K, and a
- * llama with Llama 3's {@code rope_freqs} frequency divisors.
+ * llama with Llama 3's {@code rope_freqs} frequency divisors, and RoPE context extension (linear, YaRN, DeepSeek's
+ * YaRN with its attention-magnitude correction).
  * The full architecture × type matrix is {@link LlamaDifferentialAllTypesTest}. Skipped without the peer.
  */
 class LlamaDifferentialTest {
@@ -39,6 +41,19 @@ class LlamaDifferentialTest {
         }
         for (DType t : List.of(DType.F16, DType.Q8_0, DType.Q4_0)) CASES.add(LlamaDiff.write(dir, Config.mixtral(11), t));
         CASES.add(LlamaDiff.write(dir, "llama3-rope-freqs", LlamaDiff.withRopeFreqs(TinyGgufModels.llama(Config.dense(19))), DType.F32));
+        // context extension: linear interpolation, YaRN, and YaRN with DeepSeek's magnitude correction
+        CASES.add(LlamaDiff.write(dir, "llama-rope-linear", TinyGgufModels.llama(Config.mixtral(20))
+                .with("llama.rope.scaling.type", GgufValue.string("linear"))
+                .with("llama.rope.scaling.factor", GgufValue.f32(4f)), DType.F32));
+        CASES.add(LlamaDiff.write(dir, "qwen3moe-yarn", TinyGgufModels.llama(Config.qwen3moe(21))
+                .with("qwen3moe.rope.scaling.type", GgufValue.string("yarn"))
+                .with("qwen3moe.rope.scaling.factor", GgufValue.f32(4f))
+                .with("qwen3moe.rope.scaling.original_context_length", GgufValue.u32(32)), DType.F32));
+        CASES.add(LlamaDiff.write(dir, "deepseek2-yarn", TinyGgufModels.llama(Config.deepseek2(22))
+                .with("deepseek2.rope.scaling.type", GgufValue.string("yarn"))
+                .with("deepseek2.rope.scaling.factor", GgufValue.f32(40f))
+                .with("deepseek2.rope.scaling.original_context_length", GgufValue.u32(32))
+                .with("deepseek2.rope.scaling.yarn_log_multiplier", GgufValue.f32(0.0707f)), DType.F32));
         for (DType t : List.of(DType.Q4_K, DType.Q6_K)) CASES.add(LlamaDiff.write(dir, Config.mixtral(21).widened(8), t));
         expected = LlamaDiff.runPeer(CASES, dir);
     }

@@ -2,6 +2,7 @@ package io.moe4j.testutil;
 
 import io.moe4j.gguf.GgmlType;
 import io.moe4j.gguf.GgufArray;
+import io.moe4j.gguf.GgufValue;
 import io.moe4j.gguf.GgufWriter;
 import io.moe4j.tensor.DType;
 import io.moe4j.tensor.quant.Quant;
@@ -152,7 +153,18 @@ public final class TinyGgufModels {
     }
 
     /** A model: its configuration, token strings (index = id) and weights by GGUF tensor name, in file order. */
-    public record Model(Config config, List<String> tokens, Map<String, Weight> weights) {
+    public record Model(Config config, List<String> tokens, Map<String, Weight> weights, Map<String, GgufValue> extraMetadata) {
+        public Model(Config config, List<String> tokens, Map<String, Weight> weights) {
+            this(config, tokens, weights, Map.of());
+        }
+
+        /** This model with one more metadata entry (e.g. {@code llama.rope.scaling.type}), written after the others. */
+        public Model with(String key, GgufValue value) {
+            Map<String, GgufValue> m = new LinkedHashMap<>(extraMetadata);
+            m.put(key, value);
+            return new Model(config, tokens, weights, Collections.unmodifiableMap(m));
+        }
+
         public Weight weight(String name) {
             Weight w = weights.get(name);
             if (w == null) throw new IllegalArgumentException("no tensor " + name);
@@ -163,7 +175,7 @@ public final class TinyGgufModels {
         public Model with(Weight extra) {
             Map<String, Weight> w = new LinkedHashMap<>(weights);
             w.put(extra.name(), extra);
-            return new Model(config, tokens, Collections.unmodifiableMap(w));
+            return new Model(config, tokens, Collections.unmodifiableMap(w), extraMetadata);
         }
 
         /** Writes the model as an F32 GGUF v3 file. */
@@ -290,6 +302,7 @@ public final class TinyGgufModels {
                 .putU32("tokenizer.ggml.eos_token_id", EOS)
                 .putU32("tokenizer.ggml.padding_token_id", PAD);
 
+        m.extraMetadata().forEach(g::put);
         try (Arena arena = Arena.ofConfined()) {
             for (Weight w : m.weights().values()) {
                 DType t = w.shape().length >= 2 && !w.name().contains("ffn_gate_inp") ? type : DType.F32;
