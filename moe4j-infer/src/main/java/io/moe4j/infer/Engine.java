@@ -356,7 +356,7 @@ public final class Engine implements AutoCloseable {
 
     /** y (n, rows) = x (n, cols) · Wᵀ. */
     private void matmul(Matrix m, MemorySegment in, int n, MemorySegment y) {
-        qm.matmul(pool, m.type(), m.data(), 0, m.rows(), m.cols(), in, 0, m.cols(), n, y, 0, m.rows(), false);
+        qm.matmul(pool, m.type(), m.data(), m.offset(0), m.rows(), m.cols(), in, 0, m.cols(), n, y, 0, m.rows(), false);
     }
 
     @Override

@@ -100,8 +100,15 @@ public final class Model implements AutoCloseable {
                 if (moeBlock) {
                     int e = hp.experts(), f = hp.expertFf();
                     router = l.matrix(b + "ffn_gate_inp.weight", e, d);
-                    eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
-                    eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
+                    if (g.hasTensor(b + "ffn_gate_up_exps.weight")) {
+                        // fused per expert: gate rows then up rows (llama.cpp's create_tensor_gate_up_exps)
+                        Matrix gu = l.stack(b + "ffn_gate_up_exps.weight", e, 2 * f, d);
+                        eg = gu.rows(b + "ffn_gate_up_exps.weight[gate]", 0, f);
+                        eu = gu.rows(b + "ffn_gate_up_exps.weight[up]", f, f);
+                    } else {
+                        eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
+                        eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
+                    }
                     ed = l.stack(b + "ffn_down_exps.weight", e, d, f);
                     probsBias = l.optVector(b + "exp_probs_b.bias", e);
                     if (hp.sharedFf() > 0) {

@@ -67,6 +67,31 @@ final class LlamaDiff {
         return m.with(new TinyGgufModels.Weight("rope_freqs.weight", new long[]{half}, f));
     }
 
+    /**
+     * {@code m} with each block's {@code ffn_gate_exps} and {@code ffn_up_exps} fused into {@code ffn_gate_up_exps}
+     * (E, 2F, D): per expert its gate rows, then its up rows, as llama.cpp's converter writes them.
+     */
+    static TinyGgufModels.Model fuseGateUp(TinyGgufModels.Model m) {
+        java.util.Map<String, TinyGgufModels.Weight> w = new java.util.LinkedHashMap<>();
+        for (TinyGgufModels.Weight x : m.weights().values()) {
+            if (x.name().endsWith("ffn_up_exps.weight")) continue;
+            if (!x.name().endsWith("ffn_gate_exps.weight")) {
+                w.put(x.name(), x);
+                continue;
+            }
+            TinyGgufModels.Weight up = m.weight(x.name().replace("ffn_gate_exps", "ffn_up_exps"));
+            int e = (int) x.shape()[0], f = (int) x.shape()[1], d = (int) x.shape()[2];
+            float[] fused = new float[2 * e * f * d];
+            for (int i = 0; i < e; i++) {
+                System.arraycopy(x.data(), i * f * d, fused, 2 * i * f * d, f * d);
+                System.arraycopy(up.data(), i * f * d, fused, (2 * i + 1) * f * d, f * d);
+            }
+            String name = x.name().replace("ffn_gate_exps", "ffn_gate_up_exps");
+            w.put(name, new TinyGgufModels.Weight(name, new long[]{e, 2L * f, d}, fused));
+        }
+        return new TinyGgufModels.Model(m.config(), m.tokens(), java.util.Collections.unmodifiableMap(w), m.extraMetadata());
+    }
+
     static List<LlamaPeer.Result> runPeer(List<Case> cases, Path dir) throws Exception {
         List<LlamaPeer.Job> jobs = new ArrayList<>();
         for (Case c : cases) jobs.add(new LlamaPeer.Job(c.file(), PROMPT, 1, GREEDY));
