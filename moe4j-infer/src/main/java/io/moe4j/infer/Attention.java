@@ -54,40 +54,56 @@ final class Attention {
      */
     void forward(WorkerPool pool, KvCache cache, int layer, int n, int[] slots, int[] positions,
                  MemorySegment q, MemorySegment out) {
+        this.cache = cache;
+        this.layer = layer;
+        this.slots = slots;
+        this.positions = positions;
+        this.q = q;
+        this.out = out;
+        pool.parallelFor(n * heads, body);
+    }
+
+    // Arguments of the running forward call, read by the preallocated loop body (no capturing lambda per call).
+    private KvCache cache;
+    private int layer;
+    private int[] slots, positions;
+    private MemorySegment q, out;
+    private final WorkerPool.Body body = this::head;
+
+    /** One (token, head) pair. */
+    private void head(int task, int worker) {
         int group = heads / kvHeads;
         boolean f16 = cache.type() == KvCache.Type.F16;
         // head g's offset inside a V row: its own V row part, or the start of its K head when V is read from K
         int vHeadStride = cache.vRow() > 0 ? vDim : kDim;
         MemorySegment kAll = cache.k(layer), vAll = cache.v(layer);
-        pool.parallelFor(n * heads, (task, worker) -> {
-            int i = task / heads, h = task % heads, g = h / group;
-            int len = positions[i] + 1;
-            long qOff = (long) i * heads * kDim + (long) h * kDim;
-            MemorySegment s = scores[worker], r = row[worker];
-            for (int t = 0; t < len; t++) {
-                long kOff = cache.kOffset(slots[i], t) + (long) g * kDim;
-                float dot;
-                if (f16) {
-                    KvCache.decodeF16(kAll, kOff, kDim, r, 0);
-                    dot = ops.dot(kDim, q, qOff, r, 0);
-                } else {
-                    dot = ops.dot(kDim, q, qOff, kAll, kOff);
-                }
-                s.setAtIndex(F, t, dot * scale);
+        int i = task / heads, h = task % heads, g = h / group;
+        int len = positions[i] + 1;
+        long qOff = (long) i * heads * kDim + (long) h * kDim;
+        MemorySegment s = scores[worker], r = row[worker];
+        for (int t = 0; t < len; t++) {
+            long kOff = cache.kOffset(slots[i], t) + (long) g * kDim;
+            float dot;
+            if (f16) {
+                KvCache.decodeF16(kAll, kOff, kDim, r, 0);
+                dot = ops.dot(kDim, q, qOff, r, 0);
+            } else {
+                dot = ops.dot(kDim, q, qOff, kAll, kOff);
             }
-            ops.softmax(len, s, 0);
-            long oOff = (long) i * heads * vDim + (long) h * vDim;
-            out.asSlice(oOff * Float.BYTES, (long) vDim * Float.BYTES).fill((byte) 0);
-            for (int t = 0; t < len; t++) {
-                float w = s.getAtIndex(F, t);
-                long vOff = cache.vOffset(slots[i], t) + (long) g * vHeadStride;
-                if (f16) {
-                    KvCache.decodeF16(vAll, vOff, vDim, r, 0);
-                    ops.axpy(vDim, w, r, 0, out, oOff);
-                } else {
-                    ops.axpy(vDim, w, vAll, vOff, out, oOff);
-                }
+            s.setAtIndex(F, t, dot * scale);
+        }
+        ops.softmax(len, s, 0);
+        long oOff = (long) i * heads * vDim + (long) h * vDim;
+        for (int j = 0; j < vDim; j++) out.setAtIndex(F, oOff + j, 0f);
+        for (int t = 0; t < len; t++) {
+            float w = s.getAtIndex(F, t);
+            long vOff = cache.vOffset(slots[i], t) + (long) g * vHeadStride;
+            if (f16) {
+                KvCache.decodeF16(vAll, vOff, vDim, r, 0);
+                ops.axpy(vDim, w, r, 0, out, oOff);
+            } else {
+                ops.axpy(vDim, w, vAll, vOff, out, oOff);
             }
-        });
+        }
     }
 }

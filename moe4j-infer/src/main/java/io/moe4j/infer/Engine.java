@@ -82,6 +82,20 @@ public final class Engine implements AutoCloseable {
     private final MemorySegment logits; // (maxOutputs, V)
     private int lastOutputs;
 
+    // State of the running layer for the preallocated parallel loop bodies (no capturing lambda per call).
+    private int curLayer;
+    private LayerWeights curWeights;
+    private int[] curSlots;
+    private MemorySegment normIn, normGain, normOut;
+    private final WorkerPool.Body prepareBody = (i, worker) -> prepareToken(curLayer, curWeights, i, curSlots[i]);
+    private final WorkerPool.Body mlaPrepareBody = (i, worker) -> prepareMlaToken(curLayer, curWeights, i, curSlots[i]);
+    private final WorkerPool.Body normBody = this::normRow;
+
+    private void normRow(int i, int worker) {
+        int d = hp.dim();
+        ops.rmsnorm(d, normIn, (long) i * d, normGain, 0, hp.rmsEps(), normOut, (long) i * d);
+    }
+
     /** cos / sin tables (positions, rot/2) for {@link RowOps#rope}. */
     private record Rope(float[] cos, float[] sin, int half) {
         Rope(float[][] t, int rot) { this(t[0], t[1], rot / 2); }
@@ -259,7 +273,10 @@ public final class Engine implements AutoCloseable {
         bias(n, v, w.bv(), kvd);
         // Per token: Q/K norm, RoPE, store K and V. Tokens are independent (distinct cache cells), so they run in
         // parallel; each task's arithmetic does not depend on the thread.
-        pool.parallelFor(n, (i, worker) -> prepareToken(l, w, i, slots[i]));
+        curLayer = l;
+        curWeights = w;
+        curSlots = slots;
+        pool.parallelFor(n, prepareBody);
         attention.forward(pool, cache, l, n, slots, positions, q, att);
         matmul(w.wo(), att, n, branch);
         bias(n, branch, w.bo(), hp.dim());
@@ -306,19 +323,10 @@ public final class Engine implements AutoCloseable {
             matmul(w.wq(), h, n, q);
         }
         matmul(m.kvA(), h, n, k);   // (n, c+ρ)
-        pool.parallelFor(n, (i, worker) -> {
-            int tab = rope.offset(positions[i]);
-            long ko = (long) i * row;
-            ops.rope(1, a.qkRope(), a.qkRope(), k, ko + c, rope.cos(), rope.sin(), tab, false, false);
-            ops.rmsnorm(c, k, ko, m.kvANorm(), 0, hp.rmsEps(), k, ko);
-            cache.store(l, slots[i], positions[i], k, ko, null, 0);
-            for (int hh = 0; hh < heads; hh++) {
-                long qo = (long) i * heads * qh + (long) hh * qh + a.qkNope();
-                ops.rope(1, a.qkRope(), a.qkRope(), q, qo, rope.cos(), rope.sin(), tab, false, false);
-                MemorySegment.copy(q, qo * Float.BYTES, qcat, ((long) i * heads * row + (long) hh * row + c) * Float.BYTES,
-                        (long) a.qkRope() * Float.BYTES);
-            }
-        });
+        curLayer = l;
+        curWeights = w;
+        curSlots = slots;
+        pool.parallelFor(n, mlaPrepareBody);
         for (int hh = 0; hh < heads; hh++) {
             Matrix kb = m.kB();   // head hh: (c, n) · q_nope (n) → latent-space query
             qm.matmul(pool, kb.type(), kb.data(), kb.offset(hh), c, a.qkNope(), q, (long) hh * qh, heads * qh, n,
@@ -333,6 +341,24 @@ public final class Engine implements AutoCloseable {
         matmul(w.wo(), att, n, branch);
     }
 
+    /** MLA, one token: RoPE and norm of its latent row, store it, RoPE of each query head's rotary part into qcat. */
+    private void prepareMlaToken(int l, LayerWeights w, int i, int slot) {
+        HyperParams.Mla a = hp.mla();
+        LayerWeights.Mla m = w.mla();
+        int heads = hp.heads(), qh = a.qHead(), row = a.latentRow(), c = a.kvLoraRank();
+        int tab = rope.offset(positions[i]);
+        long ko = (long) i * row;
+        ops.rope(1, a.qkRope(), a.qkRope(), k, ko + c, rope.cos(), rope.sin(), tab, false, false);
+        ops.rmsnorm(c, k, ko, m.kvANorm(), 0, hp.rmsEps(), k, ko);
+        cache.store(l, slot, positions[i], k, ko, null, 0);
+        for (int hh = 0; hh < heads; hh++) {
+            long qo = (long) i * heads * qh + (long) hh * qh + a.qkNope();
+            ops.rope(1, a.qkRope(), a.qkRope(), q, qo, rope.cos(), rope.sin(), tab, false, false);
+            MemorySegment.copy(q, qo * Float.BYTES, qcat, ((long) i * heads * row + (long) hh * row + c) * Float.BYTES,
+                    (long) a.qkRope() * Float.BYTES);
+        }
+    }
+
     /** x += residualScale · branch. */
     private void residual(int n) {
         int d = hp.dim();
@@ -345,8 +371,14 @@ public final class Engine implements AutoCloseable {
 
     private void norm(int n, MemorySegment in, MemorySegment gain, MemorySegment out) {
         int d = hp.dim();
-        if (n == 1) ops.rmsnorm(d, in, 0, gain, 0, hp.rmsEps(), out, 0);
-        else pool.parallelFor(n, (i, worker) -> ops.rmsnorm(d, in, (long) i * d, gain, 0, hp.rmsEps(), out, (long) i * d));
+        if (n == 1) {
+            ops.rmsnorm(d, in, 0, gain, 0, hp.rmsEps(), out, 0);
+        } else {
+            normIn = in;
+            normGain = gain;
+            normOut = out;
+            pool.parallelFor(n, normBody);
+        }
     }
 
     private void bias(int n, MemorySegment y, MemorySegment b, int width) {
