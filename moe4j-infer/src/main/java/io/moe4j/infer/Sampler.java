@@ -69,21 +69,41 @@ public final class Sampler {
         if (p.repeatPenalty() != 1f && p.repeatLastN() > 0) penalize(history, n);
         if (p.temperature() <= 0) return argmax(work, v);
 
-        // Candidates: the top-k (or all), sorted most likely first. A float's bits, flipped for negatives, sort
-        // like the float; the id in the low bits breaks ties towards the lower id.
-        int c = 0;
+        // Candidates, most likely first. Keys pack (logit, id) into one long: a float's bits, flipped for
+        // negatives, order like the float; the complemented id in the low bits breaks ties towards the lower id.
+        // With top-k, a size-k min-heap keeps the best while scanning (O(V log k), not a full sort of V). Without
+        // top-k but with min-p, ids min-p drops anyway (logit < max + ln(minP)) are skipped before sorting, and
+        // top-p's normaliser is summed over the whole vocabulary separately so its cut does not move.
+        float floor = Float.NEGATIVE_INFINITY;
+        double zAll = 0;
+        if (p.topK() <= 0 && p.minP() > 0) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < v; i++) if (work[i] > max) max = work[i];
+            floor = max + (float) Math.log(p.minP()) - 1e-6f;
+            for (int i = 0; i < v; i++) if (work[i] >= Float.NEGATIVE_INFINITY) zAll += Math.exp(work[i] - max);
+        }
+        int cap = p.topK() > 0 ? Math.min(p.topK(), v) : v, c = 0;
         for (int i = 0; i < v; i++) {
-            if (Float.isNaN(work[i])) continue;
-            keys[c++] = ((long) sortable(work[i]) << 32) | (0xFFFFFFFFL & ~i);
+            float x = work[i];
+            if (!(x >= floor)) continue;   // also drops NaN
+            long key = ((long) sortable(x) << 32) | (0xFFFFFFFFL & ~i);
+            if (c < cap) {
+                keys[c] = key;
+                siftUp(c++);
+            } else if (key > keys[0]) {
+                keys[0] = key;
+                siftDown(c);
+            }
         }
         if (c == 0) throw new IllegalArgumentException("all logits are NaN");
         Arrays.sort(keys, 0, c);
-        int k = p.topK() > 0 ? Math.min(p.topK(), c) : c;
+        int k = c;
         for (int j = 0; j < k; j++) ids[j] = ~(int) keys[c - 1 - j];
 
         // Probabilities at temperature 1 for top-p / min-p.
         double max = work[ids[0]], z = 0;
         for (int j = 0; j < k; j++) z += probs[j] = Math.exp(work[ids[j]] - max);
+        if (zAll > 0) z = zAll;
         int keep = k;
         if (p.topP() < 1) {
             double cum = 0;
@@ -110,6 +130,33 @@ public final class Sampler {
             if (u < acc) return ids[j];
         }
         return ids[keep - 1];
+    }
+
+    /** Min-heap on keys[0, n): restore after appending at {@code i}. */
+    private void siftUp(int i) {
+        long x = keys[i];
+        while (i > 0) {
+            int parent = (i - 1) >>> 1;
+            if (keys[parent] <= x) break;
+            keys[i] = keys[parent];
+            i = parent;
+        }
+        keys[i] = x;
+    }
+
+    /** Min-heap on keys[0, n): restore after replacing the root. */
+    private void siftDown(int n) {
+        long x = keys[0];
+        int i = 0;
+        while (true) {
+            int child = 2 * i + 1;
+            if (child >= n) break;
+            if (child + 1 < n && keys[child + 1] < keys[child]) child++;
+            if (keys[child] >= x) break;
+            keys[i] = keys[child];
+            i = child;
+        }
+        keys[i] = x;
     }
 
     private void penalize(int[] history, int n) {
