@@ -22,20 +22,24 @@ import java.util.stream.Collectors;
  *   <li>{@code granitemoe}: llama attention and Mixtral routing plus four scales from metadata: embeddings ×
  *       {@code embedding_scale}, each branch × {@code residual_scale} before its residual add, attention scale
  *       {@code attention.scale} instead of 1/√d, logits ÷ {@code logit_scale}; optional ungated shared expert.</li>
+ *   <li>{@code deepseek2}: multi-head latent attention in llama.cpp's absorbed form ({@code attn_k_b} /
+ *       {@code attn_v_b}; the cache holds one latent row per position), RoPE on adjacent pairs of the rotary part
+ *       only; leading dense blocks; routed experts gated by softmax or sigmoid (+ {@code exp_probs_b} selection
+ *       bias, expert groups, {@code expert_weights_norm} / {@code expert_weights_scale} from metadata) plus
+ *       ungated shared experts. YaRN context scaling (all released DeepSeek-V2/V3 checkpoints) is not supported yet.</li>
  * </ul>
- *
- * <p>Not yet: {@code deepseek2} (multi-head latent attention, grouped sigmoid routing with a bias); it would add
- * a {@link QkNorm}-like attention kind and a gating kind here rather than branches in the forward pass.
  */
 public enum Architecture {
-    //          gguf name     neox   qkNorm               experts              renorm  sharedGate  granite
-    LLAMA("llama", false, QkNorm.NONE, ExpertsRule.OPTIONAL, true, false, false),
-    QWEN2("qwen2", true, QkNorm.NONE, ExpertsRule.NONE, false, false, false),
-    QWEN2MOE("qwen2moe", true, QkNorm.NONE, ExpertsRule.REQUIRED, false, true, false),
-    QWEN3("qwen3", true, QkNorm.PER_HEAD, ExpertsRule.NONE, false, false, false),
-    QWEN3MOE("qwen3moe", true, QkNorm.PER_HEAD, ExpertsRule.REQUIRED, true, false, false),
-    OLMOE("olmoe", true, QkNorm.FULL_WIDTH, ExpertsRule.REQUIRED, false, false, false),
-    GRANITEMOE("granitemoe", false, QkNorm.NONE, ExpertsRule.OPTIONAL, true, false, true);
+    //          gguf name     neox   qkNorm               experts              renorm  sharedGate  granite  mla
+    LLAMA("llama", false, QkNorm.NONE, ExpertsRule.OPTIONAL, true, false, false, false),
+    QWEN2("qwen2", true, QkNorm.NONE, ExpertsRule.NONE, false, false, false, false),
+    QWEN2MOE("qwen2moe", true, QkNorm.NONE, ExpertsRule.REQUIRED, false, true, false, false),
+    QWEN3("qwen3", true, QkNorm.PER_HEAD, ExpertsRule.NONE, false, false, false, false),
+    QWEN3MOE("qwen3moe", true, QkNorm.PER_HEAD, ExpertsRule.REQUIRED, true, false, false, false),
+    OLMOE("olmoe", true, QkNorm.FULL_WIDTH, ExpertsRule.REQUIRED, false, false, false, false),
+    GRANITEMOE("granitemoe", false, QkNorm.NONE, ExpertsRule.OPTIONAL, true, false, true, false),
+    /** renormalisation, gating (softmax / sigmoid + selection bias), groups and scale come from metadata */
+    DEEPSEEK2("deepseek2", false, QkNorm.NONE, ExpertsRule.REQUIRED, false, false, false, true);
 
     /** Where Q and K are RMS-normalised before RoPE. */
     public enum QkNorm {
@@ -56,9 +60,10 @@ public enum Architecture {
     private final boolean renormTopK;
     private final boolean sharedExpertGated;
     private final boolean graniteScales;
+    private final boolean mla;
 
     Architecture(String ggufName, boolean neoxRope, QkNorm qkNorm, ExpertsRule experts, boolean renormTopK,
-                 boolean sharedExpertGated, boolean graniteScales) {
+                 boolean sharedExpertGated, boolean graniteScales, boolean mla) {
         this.ggufName = ggufName;
         this.neoxRope = neoxRope;
         this.qkNorm = qkNorm;
@@ -66,6 +71,7 @@ public enum Architecture {
         this.renormTopK = renormTopK;
         this.sharedExpertGated = sharedExpertGated;
         this.graniteScales = graniteScales;
+        this.mla = mla;
     }
 
     /** llama.cpp's name, the value of {@code general.architecture}. */
@@ -80,6 +86,8 @@ public enum Architecture {
     public boolean sharedExpertGated() { return sharedExpertGated; }
     /** Granite's embedding / residual / attention / logit scales are read from metadata. */
     public boolean graniteScales() { return graniteScales; }
+    /** Multi-head latent attention (DeepSeek-V2 family) and DeepSeek's routing keys. */
+    public boolean mla() { return mla; }
 
     /** The architecture named {@code name} in a GGUF file, or a {@link ModelFormatException} listing the supported ones. */
     public static Architecture of(String name, String file) {

@@ -2,7 +2,6 @@ package io.moe4j.infer;
 
 import io.moe4j.kernel.Kernels;
 import io.moe4j.kernel.quant.QuantMatmul;
-import io.moe4j.kernel.row.RopeTable;
 import io.moe4j.kernel.row.RowOps;
 import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.quant.Quant;
@@ -35,10 +34,13 @@ public final class Engine implements AutoCloseable {
     /**
      * @param maxBatch      tokens per {@link #forward} call
      * @param slots         sequences the cache holds
-     * @param contextLength positions per sequence (≤ 0: the model's training context)
+     * @param contextLength positions per sequence (≤ 0: the model's training context, at most
+     *                      {@link #DEFAULT_MAX_CONTEXT} — a 32k-token cache of a Mixtral-size model takes gigabytes)
      * @param kvType        cache element type
      * @param maxOutputs    logit rows per call (≤ 0: maxBatch)
      */
+    public static final int DEFAULT_MAX_CONTEXT = 4096;
+
     public record Options(int maxBatch, int slots, int contextLength, KvCache.Type kvType, int maxOutputs) {
         public static Options defaults() { return new Options(64, 1, 0, KvCache.Type.F32, 0); }
 
@@ -56,7 +58,7 @@ public final class Engine implements AutoCloseable {
     private final RowOps ops;
     private final Arena arena = Arena.ofShared();
     private final KvCache cache;
-    private final RopeTable rope;
+    private final Rope rope;
     private final Attention attention;
     private final MoeBlock moe;        // null for dense models
     private final int maxBatch, maxOutputs;
@@ -69,13 +71,36 @@ public final class Engine implements AutoCloseable {
     private final MemorySegment q;      // (T, Hq·hd)
     private final MemorySegment k;      // (T, Hkv·hd)
     private final MemorySegment v;      // (T, Hkv·hd)
-    private final MemorySegment att;    // (T, Hq·hd) attention output before Wo
+    private final MemorySegment att;    // (T, Hq·hd) attention output before Wo; MLA (T, H·dv)
+    private final MemorySegment qa;     // MLA (T, q_lora_rank) query bottleneck
+    private final MemorySegment qcat;   // MLA (T, H, c+ρ) absorbed queries: [W_kb·q_nope, RoPE(q_pe)]
+    private final MemorySegment attLatent; // MLA (T, H, c) attention output in latent space
     private final MemorySegment branch; // (T, D) a branch's output
     private final MemorySegment fGate;  // (T, F) dense FFN gate, then hidden
     private final MemorySegment fUp;    // (T, F)
     private final MemorySegment outX;   // (maxOutputs, D) final hidden states of the logit rows
     private final MemorySegment logits; // (maxOutputs, V)
     private int lastOutputs;
+
+    // State of the running layer for the preallocated parallel loop bodies (no capturing lambda per call).
+    private int curLayer;
+    private LayerWeights curWeights;
+    private int[] curSlots;
+    private MemorySegment normIn, normGain, normOut;
+    private final WorkerPool.Body prepareBody = (i, worker) -> prepareToken(curLayer, curWeights, i, curSlots[i]);
+    private final WorkerPool.Body mlaPrepareBody = (i, worker) -> prepareMlaToken(curLayer, curWeights, i, curSlots[i]);
+    private final WorkerPool.Body normBody = this::normRow;
+
+    private void normRow(int i, int worker) {
+        int d = hp.dim();
+        ops.rmsnorm(d, normIn, (long) i * d, normGain, 0, hp.rmsEps(), normOut, (long) i * d);
+    }
+
+    /** cos / sin tables (positions, rot/2) for {@link RowOps#rope}. */
+    private record Rope(float[] cos, float[] sin, int half) {
+        Rope(float[][] t, int rot) { this(t[0], t[1], rot / 2); }
+        int offset(int pos) { return pos * half; }
+    }
 
     public Engine(Model model, WorkerPool pool, Options o) {
         this.model = model;
@@ -86,12 +111,22 @@ public final class Engine implements AutoCloseable {
         this.ops = kernels.rows();
         if (o.maxBatch() < 1) throw new IllegalArgumentException("maxBatch must be >= 1, got " + o.maxBatch());
         if (o.slots() < 1) throw new IllegalArgumentException("slots must be >= 1, got " + o.slots());
-        int ctx = o.contextLength() > 0 ? o.contextLength() : hp.contextLength();
+        int ctx = o.contextLength() > 0 ? o.contextLength() : Math.min(hp.contextLength(), DEFAULT_MAX_CONTEXT);
         this.maxBatch = o.maxBatch();
         this.maxOutputs = o.maxOutputs() > 0 ? o.maxOutputs() : o.maxBatch();
-        this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
-        this.rope = new RopeTable(ctx, hp.headDim(), hp.ropeBase());
-        this.attention = new Attention(arena, ops, hp, ctx, pool.threads());
+        HyperParams.Mla mla = hp.mla();
+        if (mla == null) {
+            this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
+            this.rope = new Rope(hp.ropeScaling().tables(ctx, hp.headDim(), hp.ropeBase(), model.ropeFreqs()), hp.headDim());
+            this.attention = new Attention(arena, ops, hp.heads(), hp.kvHeads(), hp.headDim(), hp.headDim(),
+                    hp.attentionScale(), ctx, pool.threads());
+        } else {
+            // one latent row per position serves as key ([latent, rotary]) and value (latent)
+            this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, mla.latentRow(), 0);
+            this.rope = new Rope(hp.ropeScaling().tables(ctx, mla.qkRope(), hp.ropeBase(), model.ropeFreqs()), mla.qkRope());
+            this.attention = new Attention(arena, ops, hp.heads(), 1, mla.latentRow(), mla.kvLoraRank(),
+                    hp.attentionScale(), ctx, pool.threads());
+        }
         this.moe = hp.moe() ? new MoeBlock(arena, hp, qm, ops, maxBatch) : null;
         int t = maxBatch, d = hp.dim();
         positions = new int[t];
@@ -99,12 +134,16 @@ public final class Engine implements AutoCloseable {
         embRow = new float[d];
         x = MoeBlock.floats(arena, (long) t * d);
         h = MoeBlock.floats(arena, (long) t * d);
-        q = MoeBlock.floats(arena, (long) t * hp.qDim());
+        int nh = hp.heads();
+        q = MoeBlock.floats(arena, (long) t * (mla == null ? hp.qDim() : nh * mla.qHead()));
         k = MoeBlock.floats(arena, (long) t * hp.kvDim());
-        v = MoeBlock.floats(arena, (long) t * hp.kvDim());
-        att = MoeBlock.floats(arena, (long) t * hp.qDim());
+        v = MoeBlock.floats(arena, (long) t * (mla == null ? hp.kvDim() : 0));
+        att = MoeBlock.floats(arena, (long) t * (mla == null ? hp.qDim() : nh * mla.vHeadDim()));
+        qa = MoeBlock.floats(arena, mla == null ? 0 : (long) t * mla.qLoraRank());
+        qcat = MoeBlock.floats(arena, mla == null ? 0 : (long) t * nh * mla.latentRow());
+        attLatent = MoeBlock.floats(arena, mla == null ? 0 : (long) t * nh * mla.kvLoraRank());
         branch = MoeBlock.floats(arena, (long) t * d);
-        long ff = hp.moe() ? 0 : (long) t * hp.ff();
+        long ff = !hp.moe() || hp.denseLead() > 0 ? (long) t * hp.ff() : 0;
         fGate = MoeBlock.floats(arena, ff);
         fUp = MoeBlock.floats(arena, ff);
         outX = MoeBlock.floats(arena, (long) maxOutputs * d);
@@ -221,37 +260,103 @@ public final class Engine implements AutoCloseable {
     public float[] logits(int row) { return logits(row, new float[hp.vocab()]); }
 
     private void attentionBlock(int l, LayerWeights w, int n, int[] slots) {
-        int qd = hp.qDim(), kvd = hp.kvDim(), hd = hp.headDim();
+        if (w.mla() != null) {
+            mlaAttentionBlock(l, w, n, slots);
+            return;
+        }
+        int qd = hp.qDim(), kvd = hp.kvDim();
         matmul(w.wq(), h, n, q);
         matmul(w.wk(), h, n, k);
         matmul(w.wv(), h, n, v);
         bias(n, q, w.bq(), qd);
         bias(n, k, w.bk(), kvd);
         bias(n, v, w.bv(), kvd);
-        for (int i = 0; i < n; i++) {
-            long qo = (long) i * qd, ko = (long) i * kvd;
-            switch (hp.arch().qkNorm()) {
-                case PER_HEAD -> {
-                    for (int hh = 0; hh < hp.heads(); hh++) ops.rmsnorm(hd, q, qo + (long) hh * hd, w.qNorm(), 0, hp.rmsEps(), q, qo + (long) hh * hd);
-                    for (int hh = 0; hh < hp.kvHeads(); hh++) ops.rmsnorm(hd, k, ko + (long) hh * hd, w.kNorm(), 0, hp.rmsEps(), k, ko + (long) hh * hd);
-                }
-                case FULL_WIDTH -> {
-                    ops.rmsnorm(qd, q, qo, w.qNorm(), 0, hp.rmsEps(), q, qo);
-                    ops.rmsnorm(kvd, k, ko, w.kNorm(), 0, hp.rmsEps(), k, ko);
-                }
-                case NONE -> { }
-            }
-            if (hp.rope()) {
-                int tab = rope.offset(positions[i]);
-                boolean neox = hp.arch().neoxRope();
-                ops.rope(hp.heads(), hd, hd, q, qo, rope.cos(), rope.sin(), tab, neox, false);
-                ops.rope(hp.kvHeads(), hd, hd, k, ko, rope.cos(), rope.sin(), tab, neox, false);
-            }
-            cache.store(l, slots[i], positions[i], k, ko, v, ko);
-        }
+        // Per token: Q/K norm, RoPE, store K and V. Tokens are independent (distinct cache cells), so they run in
+        // parallel; each task's arithmetic does not depend on the thread.
+        curLayer = l;
+        curWeights = w;
+        curSlots = slots;
+        pool.parallelFor(n, prepareBody);
         attention.forward(pool, cache, l, n, slots, positions, q, att);
         matmul(w.wo(), att, n, branch);
         bias(n, branch, w.bo(), hp.dim());
+    }
+
+    private void prepareToken(int l, LayerWeights w, int i, int slot) {
+        int qd = hp.qDim(), kvd = hp.kvDim(), hd = hp.headDim();
+        long qo = (long) i * qd, ko = (long) i * kvd;
+        switch (hp.arch().qkNorm()) {
+            case PER_HEAD -> {
+                for (int hh = 0; hh < hp.heads(); hh++) ops.rmsnorm(hd, q, qo + (long) hh * hd, w.qNorm(), 0, hp.rmsEps(), q, qo + (long) hh * hd);
+                for (int hh = 0; hh < hp.kvHeads(); hh++) ops.rmsnorm(hd, k, ko + (long) hh * hd, w.kNorm(), 0, hp.rmsEps(), k, ko + (long) hh * hd);
+            }
+            case FULL_WIDTH -> {
+                ops.rmsnorm(qd, q, qo, w.qNorm(), 0, hp.rmsEps(), q, qo);
+                ops.rmsnorm(kvd, k, ko, w.kNorm(), 0, hp.rmsEps(), k, ko);
+            }
+            case NONE -> { }
+        }
+        if (hp.rope()) {
+            int tab = rope.offset(positions[i]);
+            boolean neox = hp.arch().neoxRope();
+            ops.rope(hp.heads(), hd, hd, q, qo, rope.cos(), rope.sin(), tab, neox, false);
+            ops.rope(hp.kvHeads(), hd, hd, k, ko, rope.cos(), rope.sin(), tab, neox, false);
+        }
+        cache.store(l, slot, positions[i], k, ko, v, ko);
+    }
+
+    /**
+     * DeepSeek-V2 attention, absorbed (llama.cpp's MLA path): the cache row of a position is
+     * [rmsnorm(latent), RoPE(k_pe)] from {@code attn_kv_a_mqa}; each query head's no-RoPE part is mapped into latent
+     * space by {@code attn_k_b} and its RoPE part appended, so scores are dot products with cache rows; the
+     * attention-weighted latent is mapped to the value head by {@code attn_v_b}, then {@code attn_output}.
+     */
+    private void mlaAttentionBlock(int l, LayerWeights w, int n, int[] slots) {
+        HyperParams.Mla a = hp.mla();
+        LayerWeights.Mla m = w.mla();
+        int heads = hp.heads(), qh = a.qHead(), row = a.latentRow(), c = a.kvLoraRank();
+        if (m.qA() != null) {
+            matmul(m.qA(), h, n, qa);
+            for (int i = 0; i < n; i++) ops.rmsnorm(a.qLoraRank(), qa, (long) i * a.qLoraRank(), m.qANorm(), 0, hp.rmsEps(), qa, (long) i * a.qLoraRank());
+            matmul(w.wq(), qa, n, q);
+        } else {
+            matmul(w.wq(), h, n, q);
+        }
+        matmul(m.kvA(), h, n, k);   // (n, c+ρ)
+        curLayer = l;
+        curWeights = w;
+        curSlots = slots;
+        pool.parallelFor(n, mlaPrepareBody);
+        for (int hh = 0; hh < heads; hh++) {
+            Matrix kb = m.kB();   // head hh: (c, n) · q_nope (n) → latent-space query
+            qm.matmul(pool, kb.type(), kb.data(), kb.offset(hh), c, a.qkNope(), q, (long) hh * qh, heads * qh, n,
+                    qcat, (long) hh * row, heads * row, false);
+        }
+        attention.forward(pool, cache, l, n, slots, positions, qcat, attLatent);
+        for (int hh = 0; hh < heads; hh++) {
+            Matrix vb = m.vB();   // head hh: (dv, c) · latent → value head
+            qm.matmul(pool, vb.type(), vb.data(), vb.offset(hh), a.vHeadDim(), c, attLatent, (long) hh * c, heads * c, n,
+                    att, (long) hh * a.vHeadDim(), heads * a.vHeadDim(), false);
+        }
+        matmul(w.wo(), att, n, branch);
+    }
+
+    /** MLA, one token: RoPE and norm of its latent row, store it, RoPE of each query head's rotary part into qcat. */
+    private void prepareMlaToken(int l, LayerWeights w, int i, int slot) {
+        HyperParams.Mla a = hp.mla();
+        LayerWeights.Mla m = w.mla();
+        int heads = hp.heads(), qh = a.qHead(), row = a.latentRow(), c = a.kvLoraRank();
+        int tab = rope.offset(positions[i]);
+        long ko = (long) i * row;
+        ops.rope(1, a.qkRope(), a.qkRope(), k, ko + c, rope.cos(), rope.sin(), tab, false, false);
+        ops.rmsnorm(c, k, ko, m.kvANorm(), 0, hp.rmsEps(), k, ko);
+        cache.store(l, slot, positions[i], k, ko, null, 0);
+        for (int hh = 0; hh < heads; hh++) {
+            long qo = (long) i * heads * qh + (long) hh * qh + a.qkNope();
+            ops.rope(1, a.qkRope(), a.qkRope(), q, qo, rope.cos(), rope.sin(), tab, false, false);
+            MemorySegment.copy(q, qo * Float.BYTES, qcat, ((long) i * heads * row + (long) hh * row + c) * Float.BYTES,
+                    (long) a.qkRope() * Float.BYTES);
+        }
     }
 
     /** x += residualScale · branch. */
@@ -266,7 +371,14 @@ public final class Engine implements AutoCloseable {
 
     private void norm(int n, MemorySegment in, MemorySegment gain, MemorySegment out) {
         int d = hp.dim();
-        for (int i = 0; i < n; i++) ops.rmsnorm(d, in, (long) i * d, gain, 0, hp.rmsEps(), out, (long) i * d);
+        if (n == 1) {
+            ops.rmsnorm(d, in, 0, gain, 0, hp.rmsEps(), out, 0);
+        } else {
+            normIn = in;
+            normGain = gain;
+            normOut = out;
+            pool.parallelFor(n, normBody);
+        }
     }
 
     private void bias(int n, MemorySegment y, MemorySegment b, int width) {
@@ -276,7 +388,7 @@ public final class Engine implements AutoCloseable {
 
     /** y (n, rows) = x (n, cols) · Wᵀ. */
     private void matmul(Matrix m, MemorySegment in, int n, MemorySegment y) {
-        qm.matmul(pool, m.type(), m.data(), 0, m.rows(), m.cols(), in, 0, m.cols(), n, y, 0, m.rows(), false);
+        qm.matmul(pool, m.type(), m.data(), m.offset(0), m.rows(), m.cols(), in, 0, m.cols(), n, y, 0, m.rows(), false);
     }
 
     @Override

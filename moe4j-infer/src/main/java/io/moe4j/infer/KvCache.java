@@ -10,15 +10,18 @@ import java.lang.foreign.ValueLayout;
  * Keys and values of past positions, per layer, for several independent sequences ("slots"), allocated once.
  *
  * <pre>
- *   K, V of layer l: (slots, capacity, kvDim) in {@link Type#F32} or {@link Type#F16}
- *   element (slot, pos, j) at index (slot·capacity + pos)·kvDim + j
+ *   K of layer l: (slots, capacity, kRow)   V of layer l: (slots, capacity, vRow)   in F32 or F16
+ *   K element (slot, pos, j) at index (slot·capacity + pos)·kRow + j   (V likewise with vRow)
  * </pre>
  * Keys are stored after RoPE (and Q/K norm), as llama.cpp stores them, so a decode step only computes its own
- * token. F16 halves the memory and the bytes attention reads per step at the cost of rounding K and V to 11-bit
+ * token. {@code vRow = 0} means values are read from the keys (multi-head latent attention: the compressed
+ * latent is both, see {@link Attention}), and no V memory is allocated.
+ *
+ * <p>F16 halves the memory and the bytes attention reads per step at the cost of rounding K and V to 11-bit
  * mantissas (llama.cpp's default); F32 is exact and is what the differential tests against llama.cpp use.
  *
  * <p>Each slot has a length (positions filled). The engine appends; {@link #clear(int)} restarts a slot. Not
- * thread-safe for writes; attention reads rows from many threads.
+ * thread-safe for writes of one cell; attention reads rows from many threads.
  */
 public final class KvCache implements AutoCloseable {
     /** Element type of the cache. */
@@ -32,28 +35,34 @@ public final class KvCache implements AutoCloseable {
     private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT;
 
     private final Type type;
-    private final int layers, slots, capacity, kvDim;
+    private final int layers, slots, capacity, kRow, vRow;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment[] k;   // per layer (slots, capacity, kvDim)
-    private final MemorySegment[] v;   // per layer (slots, capacity, kvDim)
+    private final MemorySegment[] k;   // per layer (slots, capacity, kRow)
+    private final MemorySegment[] v;   // per layer (slots, capacity, vRow); null when vRow = 0
     private final int[] length;        // (slots) positions filled
 
+    /** A cache whose K and V rows both have {@code kvDim} elements. */
     public KvCache(Type type, int layers, int slots, int capacity, int kvDim) {
-        if (layers < 1 || slots < 1 || capacity < 1 || kvDim < 1) {
-            throw new IllegalArgumentException("KV cache needs layers, slots, capacity and kvDim >= 1, got "
-                    + layers + ", " + slots + ", " + capacity + ", " + kvDim);
+        this(type, layers, slots, capacity, kvDim, kvDim);
+    }
+
+    public KvCache(Type type, int layers, int slots, int capacity, int kRow, int vRow) {
+        if (layers < 1 || slots < 1 || capacity < 1 || kRow < 1 || vRow < 0) {
+            throw new IllegalArgumentException("KV cache needs layers, slots, capacity, kRow >= 1 and vRow >= 0, got "
+                    + layers + ", " + slots + ", " + capacity + ", " + kRow + ", " + vRow);
         }
         this.type = type;
         this.layers = layers;
         this.slots = slots;
         this.capacity = capacity;
-        this.kvDim = kvDim;
-        long bytes = Math.multiplyExact(Math.multiplyExact((long) slots * capacity, (long) kvDim), (long) type.bytes);
+        this.kRow = kRow;
+        this.vRow = vRow;
+        long cells = (long) slots * capacity;
         this.k = new MemorySegment[layers];
         this.v = new MemorySegment[layers];
         for (int l = 0; l < layers; l++) {
-            k[l] = arena.allocate(bytes, 64);
-            v[l] = arena.allocate(bytes, 64);
+            k[l] = arena.allocate(Math.multiplyExact(cells * kRow, (long) type.bytes), 64);
+            if (vRow > 0) v[l] = arena.allocate(Math.multiplyExact(cells * vRow, (long) type.bytes), 64);
         }
         this.length = new int[slots];
     }
@@ -61,7 +70,10 @@ public final class KvCache implements AutoCloseable {
     public Type type() { return type; }
     public int slots() { return slots; }
     public int capacity() { return capacity; }
-    public int kvDim() { return kvDim; }
+    /** Elements of one K row (all KV heads of one position). */
+    public int kRow() { return kRow; }
+    /** Elements of one V row; 0 when values are read from the keys. */
+    public int vRow() { return vRow; }
 
     /** Positions filled in {@code slot}. */
     public int length(int slot) { return length[slot]; }
@@ -72,31 +84,33 @@ public final class KvCache implements AutoCloseable {
     void setLength(int slot, int n) { length[slot] = n; }
 
     /** Bytes of native memory held. */
-    public long byteSize() { return 2L * layers * k[0].byteSize(); }
+    public long byteSize() { return (long) layers * (k[0].byteSize() + (v[0] == null ? 0 : v[0].byteSize())); }
 
-    private long index(int slot, int pos) { return ((long) slot * capacity + pos) * kvDim; }
+    private long cell(int slot, int pos) { return (long) slot * capacity + pos; }
 
-    /** Stores kvDim floats of K and of V for (layer, slot, pos) from F32 segments at float offsets. */
+    /** Stores kRow floats of K (and vRow of V, if any) for (layer, slot, pos) from F32 segments at float offsets. */
     void store(int layer, int slot, int pos, MemorySegment kSrc, long kOff, MemorySegment vSrc, long vOff) {
-        long i = index(slot, pos);
+        put(k[layer], cell(slot, pos) * kRow, kSrc, kOff, kRow);
+        if (vRow > 0) put(v[layer], cell(slot, pos) * vRow, vSrc, vOff, vRow);
+    }
+
+    private void put(MemorySegment dst, long at, MemorySegment src, long srcOff, int n) {
         if (type == Type.F32) {
-            MemorySegment.copy(kSrc, kOff * 4, k[layer], i * 4, (long) kvDim * 4);
-            MemorySegment.copy(vSrc, vOff * 4, v[layer], i * 4, (long) kvDim * 4);
+            MemorySegment.copy(src, srcOff * 4, dst, at * 4, (long) n * 4);
         } else {
-            MemorySegment kd = k[layer], vd = v[layer];
-            for (int j = 0; j < kvDim; j++) {
-                kd.setAtIndex(F16, i + j, Fp16.encode(kSrc.getAtIndex(F32, kOff + j)));
-                vd.setAtIndex(F16, i + j, Fp16.encode(vSrc.getAtIndex(F32, vOff + j)));
-            }
+            for (int j = 0; j < n; j++) dst.setAtIndex(F16, at + j, Fp16.encode(src.getAtIndex(F32, srcOff + j)));
         }
     }
 
-    /** The K segment of a layer in F32 mode, with the float offset of (slot, pos, 0); see {@link #kOffset}. */
     MemorySegment k(int layer) { return k[layer]; }
-    MemorySegment v(int layer) { return v[layer]; }
+    /** The V segment of a layer, or the K segment when values are read from the keys. */
+    MemorySegment v(int layer) { return vRow > 0 ? v[layer] : k[layer]; }
 
-    /** Element offset of (slot, pos, 0) in {@link #k} / {@link #v}. */
-    long offset(int slot, int pos) { return index(slot, pos); }
+    /** Element index of (slot, pos, 0) in {@link #k}. */
+    long kOffset(int slot, int pos) { return cell(slot, pos) * kRow; }
+
+    /** Element index of (slot, pos, 0) in {@link #v} (in K when vRow = 0). */
+    long vOffset(int slot, int pos) { return cell(slot, pos) * (vRow > 0 ? vRow : kRow); }
 
     /** Decodes n F16 elements at element index {@code at} of {@code seg} into dst (float offset dstOff). */
     static void decodeF16(MemorySegment seg, long at, int n, MemorySegment dst, long dstOff) {

@@ -16,14 +16,30 @@ import java.lang.foreign.MemorySegment;
  * @param count matrices in the stack
  * @param rows  output features
  * @param cols  input features (a multiple of the type's block size)
+ * @param base  byte offset of matrix 0 in {@code data}
+ * @param stride bytes from one matrix of the stack to the next (rows · rowBytes when the stack is not a view)
  */
-public record Matrix(String name, MemorySegment data, DType type, int count, int rows, int cols) {
+public record Matrix(String name, MemorySegment data, DType type, int count, int rows, int cols, long base, long stride) {
+
+    /** A plain stack: matrices back to back from byte 0. */
+    public Matrix(String name, MemorySegment data, DType type, int count, int rows, int cols) {
+        this(name, data, type, count, rows, cols, 0, rows * type.byteSize(cols));
+    }
+
+    /**
+     * Rows {@code [from, from + n)} of every matrix of this stack, as a stack of (n, cols) matrices over the same
+     * bytes: how a fused {@code ffn_gate_up_exps} (gate rows, then up rows, per expert) splits into two stacks.
+     */
+    public Matrix rows(String viewName, int from, int n) {
+        if (from < 0 || n < 1 || from + n > rows) throw new IllegalArgumentException("rows [" + from + ", " + (from + n) + ") outside [0, " + rows + ")");
+        return new Matrix(viewName, data, type, count, n, cols, base + from * rowBytes(), stride);
+    }
 
     /** Bytes of one matrix row. */
     public long rowBytes() { return type.byteSize(cols); }
 
     /** Byte offset of matrix {@code i} of the stack. */
-    public long offset(int i) { return i * rows * rowBytes(); }
+    public long offset(int i) { return base + i * stride; }
 
     /** Bytes of one matrix: what computing one expert reads. */
     public long matrixBytes() { return rows * rowBytes(); }

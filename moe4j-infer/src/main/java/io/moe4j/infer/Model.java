@@ -35,9 +35,10 @@ public final class Model implements AutoCloseable {
     private final MemorySegment outputBias; // (V) or null
     private final MemorySegment outputNorm; // (D)
     private final List<LayerWeights> layers;
+    private final float[] ropeFreqs;       // (rot/2) frequency divisors (llama3 rope_freqs), or null
 
     private Model(GgufFile file, Arena arena, HyperParams hp, Matrix tokenEmbd, Matrix output, MemorySegment outputBias,
-                  MemorySegment outputNorm, List<LayerWeights> layers) {
+                  MemorySegment outputNorm, List<LayerWeights> layers, float[] ropeFreqs) {
         this.file = file;
         this.arena = arena;
         this.hp = hp;
@@ -46,6 +47,7 @@ public final class Model implements AutoCloseable {
         this.outputBias = outputBias;
         this.outputNorm = outputNorm;
         this.layers = layers;
+        this.ropeFreqs = ropeFreqs;
     }
 
     /**
@@ -93,12 +95,22 @@ public final class Model implements AutoCloseable {
                 }
                 Matrix gate = null, up = null, down = null, router = null, eg = null, eu = null, ed = null;
                 Matrix sg = null, su = null, sd = null, sr = null;
-                if (hp.moe()) {
+                MemorySegment probsBias = null;
+                boolean moeBlock = hp.moe() && i >= hp.denseLead();
+                if (moeBlock) {
                     int e = hp.experts(), f = hp.expertFf();
                     router = l.matrix(b + "ffn_gate_inp.weight", e, d);
-                    eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
-                    eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
+                    if (g.hasTensor(b + "ffn_gate_up_exps.weight")) {
+                        // fused per expert: gate rows then up rows (llama.cpp's create_tensor_gate_up_exps)
+                        Matrix gu = l.stack(b + "ffn_gate_up_exps.weight", e, 2 * f, d);
+                        eg = gu.rows(b + "ffn_gate_up_exps.weight[gate]", 0, f);
+                        eu = gu.rows(b + "ffn_gate_up_exps.weight[up]", f, f);
+                    } else {
+                        eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
+                        eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
+                    }
                     ed = l.stack(b + "ffn_down_exps.weight", e, d, f);
+                    probsBias = l.optVector(b + "exp_probs_b.bias", e);
                     if (hp.sharedFf() > 0) {
                         int fs = hp.sharedFf();
                         sg = l.matrix(b + "ffn_gate_shexp.weight", fs, d);
@@ -111,6 +123,23 @@ public final class Model implements AutoCloseable {
                     up = l.matrix(b + "ffn_up.weight", hp.ff(), d);
                     down = l.matrix(b + "ffn_down.weight", d, hp.ff());
                 }
+                if (hp.mlaAttention()) {
+                    HyperParams.Mla a = hp.mla();
+                    int h = hp.heads(), qh = h * a.qHead();
+                    Matrix qA = a.qLoraRank() > 0 ? l.matrix(b + "attn_q_a.weight", a.qLoraRank(), d) : null;
+                    LayerWeights.Mla mla = new LayerWeights.Mla(qA,
+                            qA != null ? l.vector(b + "attn_q_a_norm.weight", a.qLoraRank()) : null,
+                            l.matrix(b + "attn_kv_a_mqa.weight", a.latentRow(), d),
+                            l.vector(b + "attn_kv_a_norm.weight", a.kvLoraRank()),
+                            l.stack(b + "attn_k_b.weight", h, a.kvLoraRank(), a.qkNope()),
+                            l.stack(b + "attn_v_b.weight", h, a.vHeadDim(), a.kvLoraRank()));
+                    Matrix wq = qA != null ? l.matrix(b + "attn_q_b.weight", qh, a.qLoraRank()) : l.matrix(b + "attn_q.weight", qh, d);
+                    layers.add(new LayerWeights(l.vector(b + "attn_norm.weight", d), wq, null, null,
+                            l.matrix(b + "attn_output.weight", d, h * a.vHeadDim()), null, null, null, null,
+                            null, null, l.vector(b + "ffn_norm.weight", d),
+                            gate, up, down, router, eg, eu, ed, sg, su, sd, sr, probsBias, mla));
+                    continue;
+                }
                 layers.add(new LayerWeights(
                         l.vector(b + "attn_norm.weight", d),
                         l.matrix(b + "attn_q.weight", q, d), l.matrix(b + "attn_k.weight", kv, d),
@@ -118,9 +147,19 @@ public final class Model implements AutoCloseable {
                         l.optVector(b + "attn_q.bias", q), l.optVector(b + "attn_k.bias", kv),
                         l.optVector(b + "attn_v.bias", kv), l.optVector(b + "attn_output.bias", d),
                         qn, kn, l.vector(b + "ffn_norm.weight", d),
-                        gate, up, down, router, eg, eu, ed, sg, su, sd, sr));
+                        gate, up, down, router, eg, eu, ed, sg, su, sd, sr, probsBias, null));
             }
-            return new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers));
+            float[] freqs = null;
+            if (g.hasTensor("rope_freqs.weight")) {
+                int rot = hp.mla() != null ? hp.mla().qkRope() : hp.headDim();
+                MemorySegment f = l.vector("rope_freqs.weight", rot / 2);
+                freqs = f.toArray(ValueLayout.JAVA_FLOAT);
+                for (int i = 0; i < freqs.length; i++) {
+                    if (!(freqs[i] > 0)) throw new ModelFormatException(g.name() + ": tensor 'rope_freqs.weight' has entry " + i + " = " + freqs[i] + ", must be > 0");
+                }
+            }
+            l.checkAllUsed();
+            return new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers), freqs);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -134,6 +173,8 @@ public final class Model implements AutoCloseable {
     public MemorySegment outputBias() { return outputBias; }
     public MemorySegment outputNorm() { return outputNorm; }
     public LayerWeights layer(int i) { return layers.get(i); }
+    /** Per-pair RoPE frequency divisors from {@code rope_freqs.weight} (Llama 3.1+ long-context scaling), or null. */
+    public float[] ropeFreqs() { return ropeFreqs == null ? null : ropeFreqs.clone(); }
 
     @Override
     public void close() {
@@ -146,10 +187,28 @@ public final class Model implements AutoCloseable {
         return "Model[" + file.name() + ", " + hp + "]";
     }
 
-    /** Tensor lookup with shape and type checks. */
-    private record Loader(GgufFile g, Arena arena) {
+    /** Tensor lookup with shape and type checks; remembers what it handed out. */
+    private record Loader(GgufFile g, Arena arena, java.util.Set<String> used) {
+        Loader(GgufFile g, Arena arena) {
+            this(g, arena, new java.util.HashSet<>());
+        }
+
+        /**
+         * A tensor nobody asked for means a feature moe4j does not implement (llama.cpp likewise refuses files with
+         * tensors its architecture does not create); failing beats silently computing something else.
+         */
+        void checkAllUsed() {
+            for (GgufTensorInfo t : g.tensors()) {
+                if (!used.contains(t.name())) {
+                    throw new ModelFormatException(g.name() + ": tensor '" + t.name() + "' is not used by moe4j's "
+                            + g.architecture() + " (an unsupported feature of this file)");
+                }
+            }
+        }
+
         GgufTensorInfo info(String name, long... ne) {
             if (!g.hasTensor(name)) throw new ModelFormatException(g.name() + ": missing tensor '" + name + "'");
+            used.add(name);
             GgufTensorInfo t = g.tensorInfo(name);
             if (t.type().dtype() == null) {
                 throw new ModelFormatException(g.name() + ": tensor '" + name + "' is " + t.type()

@@ -35,6 +35,9 @@ final class MoeBlock {
     private final Routing routing;
     private final Dispatch dispatch;
     private final float[] probs;          // (E) one token's router probabilities
+    private final float[] selection;      // (E) probabilities + selection bias, groups masked
+    private final float[] groupScore;     // (groups) best-two sums
+    private final int[] groupTop;         // (groupsUsed) chosen groups
     private final int[] top;              // (k) chosen experts of one token
     private final float[] rowWeight;      // (T·k) combine weight of each permuted row
     private final MemorySegment logits;   // (T, E) router logits
@@ -56,6 +59,9 @@ final class MoeBlock {
         this.routing = new Routing(e, k, maxTokens);
         this.dispatch = new Dispatch(e, k, maxTokens, (int) rows);
         this.probs = new float[e];
+        this.selection = new float[e];
+        this.groupScore = new float[Math.max(1, hp.expertGroups())];
+        this.groupTop = new int[Math.max(1, hp.groupsUsed())];
         this.top = new int[k];
         this.rowWeight = new float[(int) rows];
         this.logits = floats(arena, (long) maxTokens * e);
@@ -81,7 +87,7 @@ final class MoeBlock {
     void forward(WorkerPool pool, LayerWeights w, int n, MemorySegment x, MemorySegment out) {
         int e = hp.experts(), k = hp.expertsUsed(), d = hp.dim(), fe = hp.expertFf();
         matmul(pool, w.router(), 0, x, 0, n, logits, 0);
-        route(n);
+        route(n, w.probsBias());
         dispatch.plan(routing);
         int rows = dispatch.rows();
         for (int r = 0; r < rows; r++) rowWeight[r] = routing.weight[dispatch.rowSlot[r]];
@@ -100,8 +106,13 @@ final class MoeBlock {
         if (w.sharedExpert()) shared(pool, w, n, x, out);
     }
 
-    /** Softmax, top-k and weights per token into {@link #routing}. */
-    private void route(int n) {
+    /**
+     * Router probabilities, expert choice and weights per token into {@link #routing}, as llama.cpp's
+     * {@code build_moe_ffn}: probabilities by softmax or sigmoid; selection by top-k of the probabilities plus the
+     * optional selection bias, restricted to the best groups when experts are grouped (a group scores the sum of
+     * its two best); weights are the unbiased probabilities of the chosen, renormalised and scaled if configured.
+     */
+    private void route(int n, MemorySegment bias) {
         int e = hp.experts(), k = hp.expertsUsed();
         routing.reset(n);
         for (int i = 0; i < n; i++) {
@@ -113,18 +124,53 @@ final class MoeBlock {
             if (!(max < Float.POSITIVE_INFINITY)) {
                 throw new ArithmeticException("router logits of token " + i + " are not finite (max " + max + ")");
             }
-            double sum = 0;
-            for (int j = 0; j < e; j++) {
-                probs[j] = (float) Math.exp(probs[j] - max);
-                sum += probs[j];
+            if (hp.gating() == HyperParams.Gating.SIGMOID) {
+                for (int j = 0; j < e; j++) probs[j] = (float) (1.0 / (1.0 + Math.exp(-probs[j])));
+            } else {
+                double sum = 0;
+                for (int j = 0; j < e; j++) {
+                    probs[j] = (float) Math.exp(probs[j] - max);
+                    sum += probs[j];
+                }
+                float inv = (float) (1.0 / sum);
+                for (int j = 0; j < e; j++) probs[j] *= inv;
             }
-            float inv = (float) (1.0 / sum);
-            for (int j = 0; j < e; j++) probs[j] *= inv;
-            topK(probs, e, k, top);
+            float[] sel = probs;
+            if (bias != null || hp.expertGroups() > 0) {
+                sel = selection;
+                for (int j = 0; j < e; j++) sel[j] = probs[j] + (bias == null ? 0f : bias.getAtIndex(F, j));
+                if (hp.expertGroups() > 0) maskGroups(sel, e);
+            }
+            topK(sel, e, k, top);
             float wsum = 0;
             for (int r = 0; r < k; r++) wsum += probs[top[r]];
             float div = hp.renormTopK() ? Math.max(wsum, MIN_WEIGHT_SUM) : 1f;
-            for (int r = 0; r < k; r++) routing.assign(i, r, top[r], probs[top[r]] / div);
+            float scale = hp.expertWeightsScale();
+            for (int r = 0; r < k; r++) routing.assign(i, r, top[r], probs[top[r]] / div * scale);
+        }
+    }
+
+    /** Sets the selection scores of all but the best {@code groupsUsed} groups to −∞ (DeepSeek-V3 group routing). */
+    private void maskGroups(float[] sel, int e) {
+        int groups = hp.expertGroups(), per = e / groups;
+        for (int g = 0; g < groups; g++) {
+            float a = Float.NEGATIVE_INFINITY, b = Float.NEGATIVE_INFINITY;   // the two largest
+            for (int j = g * per; j < (g + 1) * per; j++) {
+                float x = sel[j];
+                if (x > a) {
+                    b = a;
+                    a = x;
+                } else if (x > b) {
+                    b = x;
+                }
+            }
+            groupScore[g] = per > 1 ? a + b : a;
+        }
+        topK(groupScore, groups, hp.groupsUsed(), groupTop);
+        for (int g = 0; g < groups; g++) {
+            boolean kept = false;
+            for (int u = 0; u < hp.groupsUsed(); u++) kept |= groupTop[u] == g;
+            if (!kept) for (int j = g * per; j < (g + 1) * per; j++) sel[j] = Float.NEGATIVE_INFINITY;
         }
     }
 

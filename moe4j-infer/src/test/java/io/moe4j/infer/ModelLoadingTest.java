@@ -106,6 +106,10 @@ class ModelLoadingTest {
                 "tensor 'blk.0.ffn_gate_exps.weight' has GGUF dims [64, 32, 4], expected [64, 64, 4]");
         expectError(rewrite(ok, "type", meta -> { }, null, "blk.0.attn_q.weight"),
                 "tensor 'blk.0.attn_q.weight' is Q5_0, a type moe4j has no kernels for");
+        Path extra = dir.resolve("extra.gguf");
+        TinyGgufModels.llama(Config.qwen2moe(4)).with(new TinyGgufModels.Weight("blk.0.attn_qkv.weight", new long[]{2, 64}, new float[128]))
+                .write(extra);
+        expectError(extra, "tensor 'blk.0.attn_qkv.weight' is not used by moe4j's qwen2moe");
         for (Path bad : new Path[]{rewrite(ok, "x", meta -> meta.remove("qwen2moe.block_count"), null, null)}) {
             assertThatThrownBy(() -> Model.open(bad)).hasMessageStartingWith(bad.toString());
         }

@@ -2,6 +2,7 @@ package io.moe4j.testutil;
 
 import io.moe4j.gguf.GgmlType;
 import io.moe4j.gguf.GgufArray;
+import io.moe4j.gguf.GgufValue;
 import io.moe4j.gguf.GgufWriter;
 import io.moe4j.tensor.DType;
 import io.moe4j.tensor.quant.Quant;
@@ -56,6 +57,9 @@ fine) and a token for {@code "\n"} (llama.cpp asserts its linefeed token exists)
 public final class TinyGgufModels {
     public static final String ARCH = "llama";
     public static final int PAD = 0, BOS = 1, EOS = 2, NEWLINE = 3;
+    /** DeepSeek-V2 sizes of {@link Config#deepseek2}: q and kv LoRA ranks, no-RoPE / RoPE query dims, value head. */
+    public static final int MLA_Q_LORA = 64, MLA_KV_LORA = 64, MLA_NOPE = 32, MLA_ROPE = 16, MLA_V_HEAD = 32;
+    public static final int DEEPSEEK_DENSE_FF = 64;
 
     private TinyGgufModels() {}
 
@@ -107,6 +111,15 @@ public final class TinyGgufModels {
         /** {@code olmoe}: full-width Q/K norms (llama.cpp needs as many KV heads as query heads), 4 experts top-2. */
         public static Config olmoe(long seed) { return mixtral(seed).withArch("olmoe").withKvHeads(4); }
 
+        /**
+         * {@code deepseek2}: multi-head latent attention (absorbed layout, sizes {@link #MLA_Q_LORA} ...), a leading
+         * dense block of {@link #DEEPSEEK_DENSE_FF}, then 8 experts of 32 top-2, sigmoid gating with a selection
+         * bias, 4 groups of which 2 are eligible, renormalised weights scaled by 2.5, one shared expert.
+         */
+        public static Config deepseek2(long seed) {
+            return new Config("deepseek2", 64, 64, 2, 4, 4, 32, 8, 2, 32, 128, 10000f, 1e-5f, seed);
+        }
+
         /** {@code granitemoe}: Mixtral routing plus embedding, residual, attention and logit scales. */
         public static Config granitemoe(long seed) { return mixtral(seed).withArch("granitemoe"); }
 
@@ -140,11 +153,29 @@ public final class TinyGgufModels {
     }
 
     /** A model: its configuration, token strings (index = id) and weights by GGUF tensor name, in file order. */
-    public record Model(Config config, List<String> tokens, Map<String, Weight> weights) {
+    public record Model(Config config, List<String> tokens, Map<String, Weight> weights, Map<String, GgufValue> extraMetadata) {
+        public Model(Config config, List<String> tokens, Map<String, Weight> weights) {
+            this(config, tokens, weights, Map.of());
+        }
+
+        /** This model with one more metadata entry (e.g. {@code llama.rope.scaling.type}), written after the others. */
+        public Model with(String key, GgufValue value) {
+            Map<String, GgufValue> m = new LinkedHashMap<>(extraMetadata);
+            m.put(key, value);
+            return new Model(config, tokens, weights, Collections.unmodifiableMap(m));
+        }
+
         public Weight weight(String name) {
             Weight w = weights.get(name);
             if (w == null) throw new IllegalArgumentException("no tensor " + name);
             return w;
+        }
+
+        /** This model with one more tensor (e.g. llama3's {@code rope_freqs.weight}), written after the others. */
+        public Model with(Weight extra) {
+            Map<String, Weight> w = new LinkedHashMap<>(weights);
+            w.put(extra.name(), extra);
+            return new Model(config, tokens, Collections.unmodifiableMap(w), extraMetadata);
         }
 
         /** Writes the model as an F32 GGUF v3 file. */
@@ -173,6 +204,10 @@ public final class TinyGgufModels {
         for (int l = 0; l < c.layers(); l++) {
             String b = "blk." + l + ".";
             norm(w, r, b + "attn_norm.weight", c.dim());
+            if (c.arch().equals("deepseek2")) {
+                deepseekBlock(w, r, c, l);
+                continue;
+            }
             linear(w, r, b + "attn_q.weight", q, c.dim());
             linear(w, r, b + "attn_k.weight", kv, c.dim());
             linear(w, r, b + "attn_v.weight", kv, c.dim());
@@ -225,15 +260,28 @@ public final class TinyGgufModels {
                 .putU32(a + "context_length", c.contextLength())
                 .putU32(a + "embedding_length", c.dim())
                 .putU32(a + "block_count", c.layers())
-                .putU32(a + "feed_forward_length", c.ff())
                 .putU32(a + "attention.head_count", c.heads())
-                .putU32(a + "attention.head_count_kv", c.kvHeads())
-                .putU32(a + "rope.dimension_count", c.headDim())
                 .putF32(a + "rope.freq_base", c.ropeBase())
                 .putF32(a + "attention.layer_norm_rms_epsilon", c.rmsEps());
+        if (!c.arch().equals("deepseek2")) {
+            g.putU32(a + "feed_forward_length", c.ff()).putU32(a + "attention.head_count_kv", c.kvHeads())
+                    .putU32(a + "rope.dimension_count", c.headDim());
+        }
         if (c.moe()) g.putU32(a + "expert_count", c.experts()).putU32(a + "expert_used_count", c.expertsUsed());
         if (c.moe() && c.arch().startsWith("qwen")) g.putU32(a + "expert_feed_forward_length", c.ff());
-        if (c.sharedFf() > 0) g.putU32(a + "expert_shared_feed_forward_length", c.sharedFf());
+        if (c.sharedFf() > 0 && !c.arch().equals("deepseek2")) g.putU32(a + "expert_shared_feed_forward_length", c.sharedFf());
+        if (c.arch().equals("deepseek2")) {
+            // absorbed MLA as llama.cpp's converter writes it: one KV head whose key is [latent, rope]
+            g.putU32(a + "feed_forward_length", DEEPSEEK_DENSE_FF).putU32(a + "attention.head_count_kv", 1)
+                    .putU32(a + "rope.dimension_count", MLA_ROPE)
+                    .putU32(a + "attention.key_length", MLA_KV_LORA + MLA_ROPE).putU32(a + "attention.value_length", MLA_KV_LORA)
+                    .putU32(a + "attention.key_length_mla", MLA_NOPE + MLA_ROPE).putU32(a + "attention.value_length_mla", MLA_V_HEAD)
+                    .putU32(a + "attention.q_lora_rank", MLA_Q_LORA).putU32(a + "attention.kv_lora_rank", MLA_KV_LORA)
+                    .putU32(a + "expert_feed_forward_length", c.ff()).putU32(a + "expert_shared_count", c.sharedFf() / c.ff())
+                    .putU32(a + "leading_dense_block_count", 1).putF32(a + "expert_weights_scale", 2.5f)
+                    .putBool(a + "expert_weights_norm", true).putU32(a + "expert_gating_func", 2)
+                    .putU32(a + "expert_group_count", 4).putU32(a + "expert_group_used_count", 2);
+        }
         if (c.arch().equals("granitemoe")) {
             // values of granite-3.0-1b-a400m's config; rope.scaling.finetuned stated because llama.cpp's granitemoe
             // loader defaults it to false (= no RoPE), moe4j to true
@@ -254,6 +302,7 @@ public final class TinyGgufModels {
                 .putU32("tokenizer.ggml.eos_token_id", EOS)
                 .putU32("tokenizer.ggml.padding_token_id", PAD);
 
+        m.extraMetadata().forEach(g::put);
         try (Arena arena = Arena.ofConfined()) {
             for (Weight w : m.weights().values()) {
                 DType t = w.shape().length >= 2 && !w.name().contains("ffn_gate_inp") ? type : DType.F32;
@@ -263,6 +312,35 @@ public final class TinyGgufModels {
             }
             g.write(file);   // tensor bytes are read here, while the arena is still open
         }
+    }
+
+    /** A DeepSeek-V2 block after its attn_norm: absorbed MLA; block 0 dense, the others MoE with a shared expert. */
+    private static void deepseekBlock(Map<String, Weight> w, Random r, Config c, int l) {
+        String b = "blk." + l + ".";
+        int d = c.dim(), h = c.heads();
+        linear(w, r, b + "attn_q_a.weight", MLA_Q_LORA, d);
+        norm(w, r, b + "attn_q_a_norm.weight", MLA_Q_LORA);
+        linear(w, r, b + "attn_q_b.weight", h * (MLA_NOPE + MLA_ROPE), MLA_Q_LORA);
+        linear(w, r, b + "attn_kv_a_mqa.weight", MLA_KV_LORA + MLA_ROPE, d);
+        norm(w, r, b + "attn_kv_a_norm.weight", MLA_KV_LORA);
+        gaussian(w, r, b + "attn_k_b.weight", scale(MLA_NOPE), h, MLA_KV_LORA, MLA_NOPE);
+        gaussian(w, r, b + "attn_v_b.weight", scale(MLA_KV_LORA), h, MLA_V_HEAD, MLA_KV_LORA);
+        linear(w, r, b + "attn_output.weight", d, h * MLA_V_HEAD);
+        norm(w, r, b + "ffn_norm.weight", d);
+        if (l == 0) {
+            linear(w, r, b + "ffn_gate.weight", DEEPSEEK_DENSE_FF, d);
+            linear(w, r, b + "ffn_down.weight", d, DEEPSEEK_DENSE_FF);
+            linear(w, r, b + "ffn_up.weight", DEEPSEEK_DENSE_FF, d);
+            return;
+        }
+        linear(w, r, b + "ffn_gate_inp.weight", c.experts(), d);
+        gaussian(w, r, b + "exp_probs_b.bias", 0.1f, c.experts());
+        gaussian(w, r, b + "ffn_gate_exps.weight", scale(d), c.experts(), c.ff(), d);
+        gaussian(w, r, b + "ffn_down_exps.weight", scale(c.ff()), c.experts(), d, c.ff());
+        gaussian(w, r, b + "ffn_up_exps.weight", scale(d), c.experts(), c.ff(), d);
+        linear(w, r, b + "ffn_gate_shexp.weight", c.sharedFf(), d);
+        linear(w, r, b + "ffn_down_shexp.weight", d, c.sharedFf());
+        linear(w, r, b + "ffn_up_shexp.weight", c.sharedFf(), d);
     }
 
     private static float scale(int fanIn) { return (float) (1 / Math.sqrt(fanIn)); }
