@@ -56,9 +56,12 @@ public record CorpusOptions(List<String> sources, double valFraction, int docCha
         return new CorpusOptions(sources, valFraction, docChars, splitSeed, d);
     }
 
-    /** {@code $MOE4J_CACHE/corpus}, else {@code $XDG_CACHE_HOME/moe4j/corpus}, else {@code ~/.cache/moe4j/corpus}. */
+    /**
+     * {@code -Dmoe4j.cache} or {@code $MOE4J_CACHE}, plus {@code /corpus}; else {@code $XDG_CACHE_HOME/moe4j/corpus};
+     * else {@code ~/.cache/moe4j/corpus}.
+     */
     public static Path defaultCacheDir() {
-        String m = System.getenv("MOE4J_CACHE");
+        String m = System.getProperty("moe4j.cache", System.getenv("MOE4J_CACHE"));
         if (m != null && !m.isBlank()) return Path.of(m, "corpus");
         String x = System.getenv("XDG_CACHE_HOME");
         if (x != null && !x.isBlank()) return Path.of(x, "moe4j", "corpus");

@@ -1,9 +1,10 @@
 package io.moe4j.train.export;
 
-import io.moe4j.gguf.GgufArray;
 import io.moe4j.gguf.GgufWriter;
 import io.moe4j.gguf.GgmlType;
+import io.moe4j.infer.tokenizer.GgufTokenizers;
 import io.moe4j.moe.MoeConfig;
+import io.moe4j.tokenizer.GgufVocab;
 import io.moe4j.train.model.CausalLm;
 import io.moe4j.train.model.ModelConfig;
 
@@ -64,7 +65,7 @@ public final class GgufExport {
                     .putU32(a + "expert_feed_forward_length", m.expertHidden());
             if (m.sharedExperts() > 0) g.putU32(a + "expert_shared_feed_forward_length", m.sharedWidth());
         }
-        putVocab(g, vocab);
+        GgufTokenizers.put(g, vocab);
         try (ParamIndex p = new ParamIndex(model)) {
             tensor(g, "token_embd.weight", p.data("tok_embd"), d, c.vocabSize());
             for (int i = 0; i < c.layers(); i++) {
@@ -120,17 +121,5 @@ public final class GgufExport {
         long n = 1;
         for (long x : ne) n *= x;
         g.addTensor(name, GgmlType.F32, ne, data.asSlice(0, n * 4));
-    }
-
-    static void putVocab(GgufWriter g, GgufVocab v) {
-        g.putString("tokenizer.ggml.model", v.model())
-                .putString("tokenizer.ggml.pre", v.pre())
-                .putArray("tokenizer.ggml.tokens", GgufArray.ofStrings(v.tokens()))
-                .putArray("tokenizer.ggml.token_type", GgufArray.ofInts(v.tokenTypes()));
-        if (v.model().equals("gpt2")) g.putArray("tokenizer.ggml.merges", GgufArray.ofStrings(v.merges()));
-        if (v.scores() != null) g.putArray("tokenizer.ggml.scores", GgufArray.ofFloats(v.scores()));
-        if (v.bos() >= 0) g.putU32("tokenizer.ggml.bos_token_id", v.bos());
-        if (v.eos() >= 0) g.putU32("tokenizer.ggml.eos_token_id", v.eos());
-        g.putBool("tokenizer.ggml.add_bos_token", false);
     }
 }

@@ -4,6 +4,8 @@ import io.moe4j.kernel.Kernels;
 import io.moe4j.moe.MoeConfig;
 import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.parallel.WorkerPool;
+import io.moe4j.tokenizer.GgufVocab;
+import io.moe4j.tokenizer.TokenType;
 import io.moe4j.train.model.ModelConfig;
 import io.moe4j.train.model.MoeTransformer;
 
@@ -35,8 +37,8 @@ final class ExportModels {
     static GgufVocab vocab() {
         List<String> tokens = new ArrayList<>(List.of("<pad>", "<s>", "</s>", "\u010a"));
         for (int i = tokens.size(); i < VOCAB; i++) tokens.add("\u0120t" + i);
-        int[] types = new int[VOCAB];
-        for (int i = 0; i < VOCAB; i++) types[i] = i <= 2 ? 3 : 1;
-        return new GgufVocab("gpt2", "default", tokens, types, List.of(), null, 1, 2);
+        TokenType[] types = new TokenType[VOCAB];
+        for (int i = 0; i < VOCAB; i++) types[i] = i <= 2 ? TokenType.CONTROL : TokenType.NORMAL;
+        return new GgufVocab("gpt2", "default", tokens, types, null, List.of(), 1, 2, -1, false, false);
     }
 }
