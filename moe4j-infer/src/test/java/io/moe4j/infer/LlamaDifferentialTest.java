@@ -55,6 +55,8 @@ class LlamaDifferentialTest {
                 .with("deepseek2.rope.scaling.factor", GgufValue.f32(40f))
                 .with("deepseek2.rope.scaling.original_context_length", GgufValue.u32(32))
                 .with("deepseek2.rope.scaling.yarn_log_multiplier", GgufValue.f32(0.0707f)), DType.F32));
+        // Granite MoE with an (ungated) shared expert
+        CASES.add(LlamaDiff.write(dir, "granitemoe-shared", TinyGgufModels.llama(Config.granitemoe(26).withSharedFf(64)), DType.F32));
         // fused ffn_gate_up_exps (llama.cpp's --fuse-gate-up-exps), quantized so that the row offsets are in blocks
         CASES.add(LlamaDiff.write(dir, "deepseek2-gate-up-fused", LlamaDiff.fuseGateUp(TinyGgufModels.llama(Config.deepseek2(23))), DType.Q8_0));
         for (DType t : List.of(DType.Q4_K, DType.Q6_K)) CASES.add(LlamaDiff.write(dir, Config.mixtral(21).widened(8), t));
