@@ -18,7 +18,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The engine against itself, without a peer: several sequences decoded in one batch give each sequence's
- * logits alone; an F16 cache stays close to the F32 one; the thread count does not change a bit; bad input is
+ * logits alone; an F16 cache stays close to the F32 one; the thread count does not change the result; bad input is
  * one clear exception and leaves the cache untouched.
  */
 class EngineTest {
@@ -106,12 +106,16 @@ class EngineTest {
     }
 
     @Test
-    void threadCountDoesNotChangeABit() throws Exception {
+    void threadCountDoesNotChangeTheResult() throws Exception {
         try (Model m = Model.open(q8File);
              WorkerPool one = new WorkerPool(1);
              Engine e1 = new Engine(m, one, Engine.Options.defaults().withContextLength(32));
              Engine e2 = new Engine(m, pool, Engine.Options.defaults().withContextLength(32))) {
-            assertThat(e2.evaluate(0, A)).containsExactly(e1.evaluate(0, A));
+            // The split of work never depends on the thread count (WorkerPool's contract), so the results agree to
+            // the last bits; not asserted bit-exact because the Vector API's float lane reductions may change order
+            // when the JIT recompiles a kernel between the two runs.
+            float[] a = e1.evaluate(0, A), b = e2.evaluate(0, A);
+            assertThat(maxAbsDiff(a, b)).isLessThanOrEqualTo(1e-6 * range(a));
         }
     }
 
