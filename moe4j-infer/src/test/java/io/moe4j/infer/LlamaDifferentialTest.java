@@ -55,6 +55,12 @@ class LlamaDifferentialTest {
                 .with("deepseek2.rope.scaling.factor", GgufValue.f32(40f))
                 .with("deepseek2.rope.scaling.original_context_length", GgufValue.u32(32))
                 .with("deepseek2.rope.scaling.yarn_log_multiplier", GgufValue.f32(0.0707f)), DType.F32));
+        // tied embeddings: no output.weight, the logits use token_embd (quantized, so the output matmul runs on Q8_0)
+        TinyGgufModels.Model qwen = TinyGgufModels.llama(Config.qwen2(27));
+        java.util.Map<String, TinyGgufModels.Weight> tied = new java.util.LinkedHashMap<>(qwen.weights());
+        tied.remove("output.weight");
+        CASES.add(LlamaDiff.write(dir, "qwen2-tied-embeddings",
+                new TinyGgufModels.Model(qwen.config(), qwen.tokens(), tied), DType.Q8_0));
         // Granite MoE with an (ungated) shared expert
         CASES.add(LlamaDiff.write(dir, "granitemoe-shared", TinyGgufModels.llama(Config.granitemoe(26).withSharedFf(64)), DType.F32));
         // fused ffn_gate_up_exps (llama.cpp's --fuse-gate-up-exps), quantized so that the row offsets are in blocks
