@@ -19,7 +19,7 @@ import java.util.stream.Collectors;
  *   <li>{@code qwen3}/{@code qwen3moe}: NEOX RoPE, RMS norm of each head of Q and K ({@code attn_q_norm} /
  *       {@code attn_k_norm} of head_dim) before RoPE; qwen3moe renormalises (hard-coded in llama.cpp).</li>
  *   <li>{@code olmoe}: NEOX RoPE, RMS norm over the whole Q and K width before the head split; no renormalisation.</li>
- *   <li>{@code granitemoe}: llama attention and Mixtral routing plus four scales from metadata: embeddings ×
+ *   <li>{@code granite} / {@code granitemoe}: llama attention and Mixtral routing plus four scales from metadata: embeddings ×
  *       {@code embedding_scale}, each branch × {@code residual_scale} before its residual add, attention scale
  *       {@code attention.scale} instead of 1/√d, logits ÷ {@code logit_scale}; optional ungated shared expert.</li>
  *   <li>{@code deepseek2}: multi-head latent attention in llama.cpp's absorbed form ({@code attn_k_b} /
@@ -37,6 +37,7 @@ public enum Architecture {
     QWEN3("qwen3", true, QkNorm.PER_HEAD, ExpertsRule.NONE, false, false, false, false),
     QWEN3MOE("qwen3moe", true, QkNorm.PER_HEAD, ExpertsRule.REQUIRED, true, false, false, false),
     OLMOE("olmoe", true, QkNorm.FULL_WIDTH, ExpertsRule.REQUIRED, false, false, false, false),
+    GRANITE("granite", false, QkNorm.NONE, ExpertsRule.OPTIONAL, true, false, true, false),
     GRANITEMOE("granitemoe", false, QkNorm.NONE, ExpertsRule.OPTIONAL, true, false, true, false),
     /** renormalisation, gating (softmax / sigmoid + selection bias), groups and scale come from metadata */
     DEEPSEEK2("deepseek2", false, QkNorm.NONE, ExpertsRule.REQUIRED, false, false, false, true);

@@ -22,7 +22,9 @@ import java.lang.foreign.ValueLayout;
  *               h = rmsnorm(x) ; x += residualScale · FFN(h)       (dense SwiGLU, or {@link MoeBlock})
  *   logits = (rmsnorm(x) · Woutᵀ + b) / logitScale                 (only rows that asked for logits)
  * </pre>
- * Every buffer is allocated in the constructor for {@code maxBatch} tokens; {@link #forward} allocates nothing.
+ * DeepSeek-V2's multi-head latent attention replaces the attention line (see {@code mlaAttentionBlock}).
+ * Every buffer is allocated in the constructor for {@code maxBatch} tokens; {@link #forward} allocates nothing of
+ * its own (the SIMD kernels may, while the JIT has not yet compiled them).
  * Matmuls run on the shared quantized kernels (activation rounding as ggml), multi-threaded over output rows;
  * attention over (token, head) pairs.
  *
@@ -30,6 +32,9 @@ import java.lang.foreign.ValueLayout;
  */
 public final class Engine implements AutoCloseable {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+
+    /** Cache positions when the options leave the context length to the model. */
+    public static final int DEFAULT_MAX_CONTEXT = 4096;
 
     /**
      * @param maxBatch      tokens per {@link #forward} call
@@ -39,8 +44,6 @@ public final class Engine implements AutoCloseable {
      * @param kvType        cache element type
      * @param maxOutputs    logit rows per call (≤ 0: maxBatch)
      */
-    public static final int DEFAULT_MAX_CONTEXT = 4096;
-
     public record Options(int maxBatch, int slots, int contextLength, KvCache.Type kvType, int maxOutputs) {
         public static Options defaults() { return new Options(64, 1, 0, KvCache.Type.F32, 0); }
 
@@ -68,7 +71,7 @@ public final class Engine implements AutoCloseable {
     private final float[] embRow;       // (D) one dequantized embedding row
     private final MemorySegment x;      // (T, D) residual stream
     private final MemorySegment h;      // (T, D) normalised input of a branch
-    private final MemorySegment q;      // (T, Hq·hd)
+    private final MemorySegment q;      // (T, Hq·hd); MLA (T, H·(n+ρ)) before absorption
     private final MemorySegment k;      // (T, Hkv·hd)
     private final MemorySegment v;      // (T, Hkv·hd)
     private final MemorySegment att;    // (T, Hq·hd) attention output before Wo; MLA (T, H·dv)

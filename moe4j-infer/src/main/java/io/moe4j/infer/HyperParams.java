@@ -200,9 +200,9 @@ public record HyperParams(Architecture arch, int vocab, int dim, int layers, int
             if (a != 0) attScale = a;
             logitScale = (float) k.requiredDouble("logit_scale");
             if (logitScale == 0) throw k.bad("logit_scale", "must not be 0");
-            // Granite switches RoPE off with rope.scaling.finetuned = false. llama.cpp's granitemoe loader (at the
-            // peer's commit) defaults the key to false, i.e. no RoPE, unlike its granite loader; the model needs
-            // RoPE, so moe4j defaults to true and test files state the key explicitly.
+            // Granite switches RoPE off with rope.scaling.finetuned = false. llama.cpp's granite loader defaults the
+            // key to true; its granitemoe loader (at the peer's commit) to false, i.e. no RoPE — the model needs
+            // RoPE, so moe4j defaults to true for both and test files state the key explicitly.
             GgufValue f = g.get(k.prefix + "rope.scaling.finetuned");
             if (f != null) {
                 if (f.type() != GgufValueType.BOOL) throw k.bad("rope.scaling.finetuned", "must be a BOOL, is " + f.type());

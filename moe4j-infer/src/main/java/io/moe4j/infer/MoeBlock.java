@@ -16,9 +16,10 @@ import java.lang.foreign.ValueLayout;
  * plus the shared expert. Each expert's weights are read once per step however many tokens (of however many
  * sequences) chose it: that is what makes batched prompts and multi-sequence decoding cheaper than token-by-token.
  *
- * <p>Routing as llama.cpp's {@code build_moe_ffn} with softmax gating: probabilities = softmax over all E router
- * logits, the k largest chosen, their probabilities as weights, renormalised to sum 1 (sum clamped at 2^-14, as
- * llama.cpp does) when {@link HyperParams#renormTopK()}. Shared expert: {@code down(silu(gate·h) ⊙ up·h)} times
+ * <p>Routing as llama.cpp's {@code build_moe_ffn}: probabilities = softmax over all E router logits (or a sigmoid
+ * per expert), the k largest chosen (after an optional selection bias and group restriction, DeepSeek), their
+ * probabilities as weights, renormalised to sum 1 (sum clamped at 2^-14, as llama.cpp does) when
+ * {@link HyperParams#renormTopK()}, then scaled by {@link HyperParams#expertWeightsScale()}. Shared expert: {@code down(silu(gate·h) ⊙ up·h)} times
  * {@code sigmoid(ffn_gate_inp_shexp · h)} when gated (Qwen2-MoE), as is otherwise (Granite).
  *
  * <p>Activations are quantized per matmul by the kernels exactly as ggml does ({@link QuantMatmul}), so the

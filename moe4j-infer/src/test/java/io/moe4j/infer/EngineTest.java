@@ -18,12 +18,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The engine against itself, without a peer: several sequences decoded in one batch give each sequence's
- * logits alone; an F16 cache stays close to the F32 one; the thread count does not change a bit; bad input is
+ * logits alone; an F16 cache stays close to the F32 one; the thread count does not change the result; bad input is
  * one clear exception and leaves the cache untouched.
  */
 class EngineTest {
     @TempDir static Path dir;
-    private static Path moeFile, q8File;
+    private static Path moeFile, q8File, mlaFile;
     private static WorkerPool pool;
     private static final int[] A = {1, 17, 5, 42, 9, 63, 30};
     private static final int[] B = {1, 8, 8, 21, 40};
@@ -34,6 +34,8 @@ class EngineTest {
         TinyGgufModels.llama(Config.qwen2moe(5)).write(moeFile);
         q8File = dir.resolve("mixtral-q8.gguf");
         TinyGgufModels.llama(Config.mixtral(6)).write(q8File, DType.Q8_0);
+        mlaFile = dir.resolve("deepseek2.gguf");
+        TinyGgufModels.llama(Config.deepseek2(7)).write(mlaFile);
         pool = new WorkerPool(2);
     }
 
@@ -42,7 +44,7 @@ class EngineTest {
 
     @Test
     void sequencesDecodedTogetherEqualEachAlone() throws Exception {
-        for (Path file : new Path[]{moeFile, q8File}) {
+        for (Path file : new Path[]{moeFile, q8File, mlaFile}) {
             try (Model m = Model.open(file);
                  Engine alone = new Engine(m, pool, Engine.Options.defaults().withContextLength(32));
                  Engine together = new Engine(m, pool, Engine.Options.defaults().withSlots(2).withContextLength(32))) {
@@ -87,7 +89,11 @@ class EngineTest {
 
     @Test
     void f16CacheStaysCloseToF32() throws Exception {
-        try (Model m = Model.open(moeFile);
+        for (Path file : new Path[]{moeFile, mlaFile}) f16CacheStaysCloseToF32(file);
+    }
+
+    private static void f16CacheStaysCloseToF32(Path file) throws Exception {
+        try (Model m = Model.open(file);
              Engine f32 = new Engine(m, pool, Engine.Options.defaults().withContextLength(32));
              Engine f16 = new Engine(m, pool, Engine.Options.defaults().withContextLength(32).withKvType(KvCache.Type.F16))) {
             float[] a = f32.evaluate(0, A), b = f16.evaluate(0, A);
@@ -100,12 +106,16 @@ class EngineTest {
     }
 
     @Test
-    void threadCountDoesNotChangeABit() throws Exception {
+    void threadCountDoesNotChangeTheResult() throws Exception {
         try (Model m = Model.open(q8File);
              WorkerPool one = new WorkerPool(1);
              Engine e1 = new Engine(m, one, Engine.Options.defaults().withContextLength(32));
              Engine e2 = new Engine(m, pool, Engine.Options.defaults().withContextLength(32))) {
-            assertThat(e2.evaluate(0, A)).containsExactly(e1.evaluate(0, A));
+            // The split of work never depends on the thread count (WorkerPool's contract), so the results agree to
+            // the last bits; not asserted bit-exact because the Vector API's float lane reductions may change order
+            // when the JIT recompiles a kernel between the two runs.
+            float[] a = e1.evaluate(0, A), b = e2.evaluate(0, A);
+            assertThat(maxAbsDiff(a, b)).isLessThanOrEqualTo(1e-6 * range(a));
         }
     }
 

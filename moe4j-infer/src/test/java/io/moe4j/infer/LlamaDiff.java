@@ -126,8 +126,12 @@ final class LlamaDiff {
             assertThat(diff).as("%s: max |moe4j − llama.cpp| = %.3g, logit range %.3g (ratio %.2e)", c.name(), diff, range, diff / range)
                     .isLessThanOrEqualTo(tolerance(c.type()) * range);
             assertThat(argmax(got)).as("%s: top-1", c.name()).isEqualTo(argmax(want.logits()));
-            // Each matmul row is computed independently of the others, so only float order in attention differs.
-            assertThat(d2).as("%s: token-by-token vs batched, max diff %.3g", c.name(), d2).isLessThanOrEqualTo(1e-5 * range);
+            // Each matmul row is computed independently of the others, so with F32 weights only float order differs
+            // (multi-row kernel tiles, and the Vector API's lane reductions, whose order can change when the JIT
+            // recompiles). With rounded activations such a last-bit difference can cross a rounding boundary of
+            // the F16 / Q8 conversion and move one activation by a whole step, hence the type's tolerance.
+            double stepTol = c.type() == DType.F32 ? 1e-5 : tolerance(c.type());
+            assertThat(d2).as("%s: token-by-token vs batched, max diff %.3g", c.name(), d2).isLessThanOrEqualTo(stepTol * range);
 
             if (c.type() == DType.F32 || c.type() == DType.F16) {
                 batched.cache().clear(0);

@@ -33,7 +33,8 @@ class LlamaDifferentialAllTypesTest {
         LlamaPeer.assumeAvailable();
         pool = new WorkerPool(2);
         for (Config c : List.of(Config.mixtral(11), Config.dense(12), Config.qwen2(13), Config.qwen2moe(14),
-                Config.qwen3moe(15), Config.olmoe(16), Config.granitemoe(17), Config.deepseek2(18))) {
+                Config.qwen3moe(15), Config.olmoe(16), Config.granitemoe(17), Config.deepseek2(18),
+                Config.qwen3(24), Config.granite(25))) {
             for (DType t : List.of(DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0)) CASES.add(LlamaDiff.write(dir, c, t));
         }
         // K-quants need rows of 256 elements: wider models

@@ -36,7 +36,8 @@ class LlamaDifferentialTest {
         LlamaPeer.assumeAvailable();
         pool = new WorkerPool(2);
         for (Config c : List.of(Config.mixtral(11), Config.dense(12), Config.qwen2(13), Config.qwen2moe(14),
-                Config.qwen3moe(15), Config.olmoe(16), Config.granitemoe(17), Config.deepseek2(18))) {
+                Config.qwen3moe(15), Config.olmoe(16), Config.granitemoe(17), Config.deepseek2(18),
+                Config.qwen3(24), Config.granite(25))) {
             CASES.add(LlamaDiff.write(dir, c, DType.F32));
         }
         for (DType t : List.of(DType.F16, DType.Q8_0, DType.Q4_0)) CASES.add(LlamaDiff.write(dir, Config.mixtral(11), t));
@@ -54,6 +55,14 @@ class LlamaDifferentialTest {
                 .with("deepseek2.rope.scaling.factor", GgufValue.f32(40f))
                 .with("deepseek2.rope.scaling.original_context_length", GgufValue.u32(32))
                 .with("deepseek2.rope.scaling.yarn_log_multiplier", GgufValue.f32(0.0707f)), DType.F32));
+        // tied embeddings: no output.weight, the logits use token_embd (quantized, so the output matmul runs on Q8_0)
+        TinyGgufModels.Model qwen = TinyGgufModels.llama(Config.qwen2(27));
+        java.util.Map<String, TinyGgufModels.Weight> tied = new java.util.LinkedHashMap<>(qwen.weights());
+        tied.remove("output.weight");
+        CASES.add(LlamaDiff.write(dir, "qwen2-tied-embeddings",
+                new TinyGgufModels.Model(qwen.config(), qwen.tokens(), tied), DType.Q8_0));
+        // Granite MoE with an (ungated) shared expert
+        CASES.add(LlamaDiff.write(dir, "granitemoe-shared", TinyGgufModels.llama(Config.granitemoe(26).withSharedFf(64)), DType.F32));
         // fused ffn_gate_up_exps (llama.cpp's --fuse-gate-up-exps), quantized so that the row offsets are in blocks
         CASES.add(LlamaDiff.write(dir, "deepseek2-gate-up-fused", LlamaDiff.fuseGateUp(TinyGgufModels.llama(Config.deepseek2(23))), DType.Q8_0));
         for (DType t : List.of(DType.Q4_K, DType.Q6_K)) CASES.add(LlamaDiff.write(dir, Config.mixtral(21).widened(8), t));

@@ -60,6 +60,15 @@ class ModelLoadingTest {
                     HyperParams::attentionScale, HyperParams::logitScale).containsExactly(12f, 0.22f, 0.0625f, 6f);
             assertThat(hp.rope()).isTrue();
         }
+        try (Model m = Model.open(write(Config.deepseek2(1), DType.F32))) {
+            HyperParams hp = m.hyperParams();
+            assertThat(hp.mla()).isEqualTo(new HyperParams.Mla(64, 64, 32, 16, 32));
+            assertThat(hp).extracting(HyperParams::gating, HyperParams::expertGroups, HyperParams::groupsUsed,
+                    HyperParams::denseLead, HyperParams::expertWeightsScale, HyperParams::renormTopK, HyperParams::sharedFf)
+                    .containsExactly(HyperParams.Gating.SIGMOID, 4, 2, 1, 2.5f, true, 32);
+            assertThat(m.layer(0).moe()).isFalse();
+            assertThat(m.layer(1).probsBias()).isNotNull();
+        }
         try (Model m = Model.open(write(Config.olmoe(1), DType.F32))) {
             assertThat(m.hyperParams().arch().qkNorm()).isEqualTo(Architecture.QkNorm.FULL_WIDTH);
             assertThat(m.layer(0).qNorm().byteSize()).isEqualTo(64L * 4);
@@ -106,6 +115,13 @@ class ModelLoadingTest {
                 "tensor 'blk.0.ffn_gate_exps.weight' has GGUF dims [64, 32, 4], expected [64, 64, 4]");
         expectError(rewrite(ok, "type", meta -> { }, null, "blk.0.attn_q.weight"),
                 "tensor 'blk.0.attn_q.weight' is Q5_0, a type moe4j has no kernels for");
+        Path ds = write(Config.deepseek2(4), DType.F32);
+        expectError(rewrite(ds, "mla-old", meta -> meta.remove("deepseek2.attention.key_length_mla"), null, null),
+                "old un-absorbed MLA layout");
+        expectError(rewrite(ds, "gating", meta -> meta.put("deepseek2.expert_gating_func", GgufValue.u32(7)), null, null),
+                "'deepseek2.expert_gating_func' 7 is not supported");
+        expectError(rewrite(ds, "yarn?", meta -> meta.put("deepseek2.rope.scaling.type", GgufValue.string("longrope")), null, null),
+                "'deepseek2.rope.scaling.type' 'longrope' is not supported");
         Path extra = dir.resolve("extra.gguf");
         TinyGgufModels.llama(Config.qwen2moe(4)).with(new TinyGgufModels.Weight("blk.0.attn_qkv.weight", new long[]{2, 64}, new float[128]))
                 .write(extra);

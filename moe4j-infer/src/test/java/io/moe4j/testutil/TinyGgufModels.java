@@ -120,6 +120,12 @@ public final class TinyGgufModels {
             return new Config("deepseek2", 64, 64, 2, 4, 4, 32, 8, 2, 32, 128, 10000f, 1e-5f, seed);
         }
 
+        /** Dense {@code qwen3}: per-head Q/K RMS norms, NEOX RoPE. */
+        public static Config qwen3(long seed) { return dense(seed).withArch("qwen3"); }
+
+        /** Dense {@code granite}: llama blocks plus Granite's four scales. */
+        public static Config granite(long seed) { return dense(seed).withArch("granite"); }
+
         /** {@code granitemoe}: Mixtral routing plus embedding, residual, attention and logit scales. */
         public static Config granitemoe(long seed) { return mixtral(seed).withArch("granitemoe"); }
 
@@ -282,7 +288,7 @@ public final class TinyGgufModels {
                     .putBool(a + "expert_weights_norm", true).putU32(a + "expert_gating_func", 2)
                     .putU32(a + "expert_group_count", 4).putU32(a + "expert_group_used_count", 2);
         }
-        if (c.arch().equals("granitemoe")) {
+        if (c.arch().startsWith("granite")) {
             // values of granite-3.0-1b-a400m's config; rope.scaling.finetuned stated because llama.cpp's granitemoe
             // loader defaults it to false (= no RoPE), moe4j to true
             g.putF32(a + "embedding_scale", 12f).putF32(a + "residual_scale", 0.22f)
