@@ -21,7 +21,8 @@ import java.nio.ByteOrder;
  *       odd ones (the order in which {@link SimdDots} decodes two 16-bit weights per int lane); the last
  *       {@code K mod 2L} elements in order. F16 activations are then also multiplied by 2^112 (exact), which the
  *       SIMD decode leaves out of the weights.</li>
- *   <li>Q8_0 and Q4_0 weights: X quantized to Q8_0 with the reference quantizer; {@link #xq} holds the quants
+ *   <li>Q8_0 and Q4_0 weights: X quantized to Q8_0 as llama.cpp's x86 backend does
+ *       ({@link Q8_0#quantizeBlockActivations}); {@link #xq} holds the quants
  *       widened to shorts (what the SIMD multiply consumes), {@link #xd} the fp16-rounded block scales.</li>
  * </ul>
  *
@@ -84,7 +85,7 @@ final class Activations {
                 int nb = k / Q8_0.BLOCK;
                 for (int b = 0; b < nb; b++) {
                     int q = base + b * Q8_0.BLOCK;
-                    xd[i * nb + b] = Fp16.decode(Q8_0.quantizeBlock(row, b * Q8_0.BLOCK, xq, q));
+                    xd[i * nb + b] = Fp16.decode(Q8_0.quantizeBlockActivations(row, b * Q8_0.BLOCK, xq, q));
                     if (packQ4) packQ4Block(q);
                 }
             }

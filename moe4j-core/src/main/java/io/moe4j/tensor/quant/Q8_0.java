@@ -38,6 +38,21 @@ public final class Q8_0 {
         return Fp16.encode(d);
     }
 
+    /**
+     * The activation quantizer of llama.cpp's x86 CPU backend ({@code quantize_row_q8_0}, AVX/AVX2/AVX-512 paths),
+     * which ggml uses for the activations of Q8_0/Q4_0 matmuls: the multiplier is {@code 127/amax} (not
+     * {@code 1/(amax/127)}) and rounding is to nearest even ({@code _mm256_round_ps(_MM_ROUND_NEAREST)}) — each can
+     * move a quant by one step against {@link #quantizeBlock}, which is ggml's reference (used for weights).
+     */
+    public static short quantizeBlockActivations(float[] x, int xOff, short[] qs, int qsOff) {
+        float amax = 0f;
+        for (int j = 0; j < BLOCK; j++) amax = Math.max(amax, Math.abs(x[xOff + j]));
+        float d = amax / 127f;
+        float id = amax != 0f ? 127f / amax : 0f;
+        for (int j = 0; j < BLOCK; j++) qs[qsOff + j] = (short) Math.rint(x[xOff + j] * id);
+        return Fp16.encode(d);
+    }
+
     /** C's {@code roundf}: nearest integer, halfway cases away from zero (Java's Math.round rounds them up). */
     static int roundHalfAwayFromZero(float v) {
         // In double, |v| + 0.5 is exact for every float below 2^29, so floor gives roundf's answer.

@@ -106,7 +106,7 @@ class QuantMatmulTest {
                 }
             } else if (c.t.isQuantized()) {
                 for (int b = 0; b < c.k / 32; b++) {
-                    float d = Fp16.decode(Q8_0.quantizeBlock(x, 32 * b, xq, 0));
+                    float d = Fp16.decode(Q8_0.quantizeBlockActivations(x, 32 * b, xq, 0));
                     for (int j = 0; j < 32; j++) xs[32 * b + j] = xq[j] * (double) d;
                 }
             }
