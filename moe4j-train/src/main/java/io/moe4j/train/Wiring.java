@@ -17,10 +17,12 @@ import java.util.function.BiFunction;
  *   ByteLevelBpe tok = Files.exists(tokFile) ? TokenizerFiles.load(tokFile)
  *           : new BpeTrainer().vocabSize(cfg.data().bpeVocab()).train(texts of Documents.forEach(opts, ...) train split);
  *   TokenizerFiles.save(tok, runDir.resolve("tokenizer.json"));   // `generate` finds it next to the checkpoints
- *   TokenCorpus corpus = TokenCorpus.open(opts, tok);
+ *   Supplier&lt;TokenCorpus&gt; corpus = memoized(() -&gt; TokenCorpus.open(opts, tok)); // lazy: `generate` needs no corpus
  *   return new RunInputs(mc -&gt; MoeTransformer.create(mc, Kernels.get(), WorkerPool.common(), cfg.train().batch()),
- *           () -&gt; corpus.batches(cfg.train().seed()), tok, tok.vocabSize());
+ *           () -&gt; corpus.get().batches(cfg.train().seed()), tok, tok.vocabSize());
  * </pre>
+ * (Tried on a scratch merge of the train-model, corpus and tokenizer branches: `demo`, `experiment routers`,
+ * `generate` and kill-and-resume ran end to end.)
  * Everything else (train, demo, experiment, generate) calls {@link #inputs} and is tested with fakes through
  * {@link #override}.
  */
