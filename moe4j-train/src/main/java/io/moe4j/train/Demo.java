@@ -40,8 +40,10 @@ public final class Demo {
         }
         String intro = "MoE (" + moe.describe() + ") against the dense baseline with the same active parameters per "
                 + "token (" + dense.describe() + "), same data, same steps.";
+        String verdict = verdict(a.result(), b.result());
+        if (!verdict.isBlank()) extra.insert(0, "<p><b>" + esc(verdict.strip()) + "</b></p>\n");
         Path report = ComparisonReport.write(outDir, "MoE vs dense", intro, runs, extra.toString());
-        return new Result(runs, SummaryTable.plain(runs) + verdict(a.result(), b.result()), report, sa, sb);
+        return new Result(runs, SummaryTable.plain(runs) + verdict, report, sa, sb);
     }
 
     /** One line saying which model won on validation loss and by how much, at what speed ratio. */

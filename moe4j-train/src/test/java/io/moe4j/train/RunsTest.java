@@ -74,7 +74,7 @@ class RunsTest {
         assertThat(r.table()).contains("demo-dense").contains("val loss").contains("bits/byte").contains("tokens/s")
                 .contains("val loss MoE − dense = ");
         assertThat(r.moeSample()).hasSize(10);
-        assertThat(Files.readString(r.report())).contains("Samples").contains("val_loss.png");
+        assertThat(Files.readString(r.report())).contains("Samples").contains("val_loss.png").contains("val loss MoE − dense");
         assertThat(dir.resolve("results.md")).exists();
         assertThat(dir.resolve("moe/report/index.html")).exists();
         assertThat(dir.resolve("dense/report/index.html")).exists();

@@ -229,7 +229,8 @@ public final class RunReport {
                 for (String v : List.of(String.valueOf(r.steps()), String.format(Locale.ROOT, "%,d", r.params()),
                         String.format(Locale.ROOT, "%,d", r.activeParams()), fmt(r.trainLoss(), "%.4f"),
                         fmt(r.valLoss(), "%.4f"), fmt(r.bitsPerByte(), "%.4f"), fmt(r.tokensPerSec(), "%,.0f"),
-                        fmt(r.meanImbalance(), "%.3f"), fmt(100 * r.dropped(), "%.2f%%"), fmt(r.activeExperts(), "%.2f"))) {
+                        moe(r, r.meanImbalance(), "%.3f"), moe(r, 100 * r.dropped(), "%.2f%%"),
+                        moe(r, r.activeExperts(), "%.2f"))) {
                     h.append("<td>").append(esc(v)).append("</td>");
                 }
                 h.append("</tr>\n");
@@ -238,5 +239,8 @@ public final class RunReport {
         }
 
         static String fmt(double v, String f) { return Double.isFinite(v) ? String.format(Locale.ROOT, f, v) : "–"; }
+
+        /** MoE-only columns: "–" for a dense run. */
+        static String moe(TrainResult r, double v, String f) { return r.activeExperts() > 0 ? fmt(v, f) : "–"; }
     }
 }
