@@ -249,8 +249,10 @@ public final class Trainer implements AutoCloseable {
                     + ". Last good checkpoint: " + lastCheckpoint);
         }
         long badPosition = data.position();
+        double scale = lrScale; // the backoff so far outlives the rollback (the checkpoint may predate it)
         CheckpointHeader h = Checkpoints.restore(lastCheckpoint, model, opt);
         applyHeader(h, true);
+        lrScale = Math.min(scale, h.lrScale());
         if (policy.equals("skip-batch")) {
             data.seek(badPosition);
         } else {
