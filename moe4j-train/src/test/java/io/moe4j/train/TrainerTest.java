@@ -121,6 +121,21 @@ class TrainerTest {
         assertBitEqual(whole, rest);
     }
 
+    @Test
+    void checkpointOfAnotherShapeOrRouterIsRejectedBeforeAnythingIsLoaded(@TempDir Path dir) {
+        train(config("train.steps=4"), dir);
+        Path ck = new Checkpoints(dir, 3).pathFor(4);
+        FakeLm wider = new FakeLm(config("model.dModel=16").modelConfig(0), pool);
+        float[] before = wider.params().get(0).toArray();
+        assertThatThrownBy(() -> Checkpoints.restore(ck, wider, null)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("ckpt-00000004.moe4j").hasMessageContaining("tok_emb [24, 8]")
+                .hasMessageContaining("tok_emb [24, 16]");
+        assertThat(wider.params().get(0).toArray()).isEqualTo(before);
+        FakeLm v3 = new FakeLm(config("model.moe.router=deepseek-v3").modelConfig(0), pool);
+        assertThatThrownBy(() -> Checkpoints.restore(ck, v3, null)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("trained with router softmax-topk, the model uses deepseek-v3");
+    }
+
     private static void assertBitEqual(Run x, Run y) {
         assertThat(y.steps()).hasSameSizeAs(x.steps());
         for (int i = 0; i < x.steps().size(); i++) {
