@@ -36,6 +36,10 @@ final class TrainCommand implements Runnable {
             Path out;
             Path from = null;
             if (resume != null) {
+                if (run.preset != null || run.config != null || dense) {
+                    throw new IllegalArgumentException("--resume continues the configuration stored in the checkpoint; "
+                            + "it cannot be combined with --preset, --config or --dense (use --set to change a setting)");
+                }
                 from = resume.isEmpty() ? run.out : Path.of(resume);
                 if (from == null) throw new IllegalArgumentException("--resume without a file needs --out DIR (the run to continue)");
                 cfg = TrainRun.resumedConfig(from, run.overrides(), System.err::println);

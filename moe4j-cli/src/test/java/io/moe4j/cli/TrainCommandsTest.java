@@ -62,6 +62,9 @@ class TrainCommandsTest {
         assertThat(r.err()).contains("unknown setting 'model.layer'");
         r = run("demo", "--steps", "0");
         assertThat(r.err()).contains("train.steps must be > 0");
+        r = run("train", "--resume", "x", "--preset", "tiny");
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err()).contains("cannot be combined with --preset");
         r = run("experiment", "routers", "--only", "nope");
         assertThat(r.err()).contains("unknown router variant 'nope'");
     }

@@ -40,8 +40,21 @@ public final class Demo {
         }
         String intro = "MoE (" + moe.describe() + ") against the dense baseline with the same active parameters per "
                 + "token (" + dense.describe() + "), same data, same steps.";
+        String verdict = verdict(a.result(), b.result());
+        if (!verdict.isBlank()) extra.insert(0, "<p><b>" + esc(verdict.strip()) + "</b></p>\n");
         Path report = ComparisonReport.write(outDir, "MoE vs dense", intro, runs, extra.toString());
-        return new Result(runs, SummaryTable.plain(runs), report, sa, sb);
+        return new Result(runs, SummaryTable.plain(runs) + verdict, report, sa, sb);
+    }
+
+    /** One line saying which model won on validation loss and by how much, at what speed ratio. */
+    static String verdict(TrainResult moe, TrainResult dense) {
+        if (!Double.isFinite(moe.valLoss()) || !Double.isFinite(dense.valLoss())) return "";
+        double d = moe.valLoss() - dense.valLoss();
+        String who = d < 0 ? "MoE is better" : d > 0 ? "the dense baseline is better" : "a tie";
+        return String.format(java.util.Locale.ROOT, "%nval loss MoE − dense = %+.4f nats/token (%s); bits/byte %+.4f; "
+                        + "MoE runs at %.2f× the dense tokens/s with %.2f× its parameters.%n", d, who,
+                moe.bitsPerByte() - dense.bitsPerByte(), moe.tokensPerSec() / Math.max(dense.tokensPerSec(), 1e-9),
+                moe.params() / (double) Math.max(dense.params(), 1));
     }
 
     private static String esc(String s) { return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"); }

@@ -15,6 +15,7 @@ import io.moe4j.moe.DispatchMode;
 import io.moe4j.moe.ExpertType;
 import io.moe4j.moe.InvalidConfigException;
 import io.moe4j.moe.MoeConfig;
+import io.moe4j.moe.PriorityOrder;
 import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.train.model.ModelConfig;
 import io.moe4j.train.optim.AdamWConfig;
@@ -52,10 +53,11 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
 
     /** The MoE layer template (see {@link MoeConfig} for each field). */
     public record Moe(int numExperts, int topK, int expertHidden, ExpertType expertType, String router,
-                      boolean normalizeTopK, int sharedExperts, int sharedHidden, DispatchMode dispatch,
-                      CapacityRule capacityRule, double capacityFactor, BalanceLoss balanceLoss, double balanceCoef,
-                      double zLossCoef, double biasUpdateSpeed, double jitter, double topPThreshold,
-                      double entropyCoef, double l1Init) {}
+                      boolean normalizeTopK, double routedScale, int sharedExperts, int sharedHidden, boolean sharedGate,
+                      DispatchMode dispatch, CapacityRule capacityRule, double capacityFactor, PriorityOrder priority,
+                      int groupSize, BalanceLoss balanceLoss, double balanceCoef, double zLossCoef, int nGroup,
+                      int topkGroup, double biasUpdateSpeed, double jitter, double noiseEps, String secondExpert,
+                      double topPThreshold, double entropyCoef, double l1Init, double l1Multiplier) {}
 
     /**
      * Optimisation. {@code onNonFinite}: what a NaN/Inf step does after rolling back to the last good checkpoint —
@@ -299,11 +301,15 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
         Moe e = model.moe();
         return MoeConfig.builder().dModel(model.dModel()).numExperts(e.numExperts()).topK(e.topK())
                 .expertHidden(e.expertHidden()).expertType(e.expertType()).router(e.router())
-                .normalizeTopK(e.normalizeTopK()).sharedExperts(e.sharedExperts()).sharedHidden(e.sharedHidden())
+                .normalizeTopK(e.normalizeTopK()).routedScale((float) e.routedScale())
+                .sharedExperts(e.sharedExperts()).sharedHidden(e.sharedHidden()).sharedGate(e.sharedGate())
                 .dispatch(e.dispatch()).capacityRule(e.capacityRule()).capacityFactor(e.capacityFactor())
+                .priority(e.priority()).groupSize(e.groupSize())
                 .balanceLoss(e.balanceLoss()).balanceCoef(e.balanceCoef()).zLossCoef(e.zLossCoef())
-                .biasUpdateSpeed(e.biasUpdateSpeed()).jitter(e.jitter()).topPThreshold(e.topPThreshold())
-                .entropyCoef(e.entropyCoef()).l1Init(e.l1Init()).vocabSize(vocabSize).seed(train.seed())
+                .nGroup(e.nGroup()).topkGroup(e.topkGroup()).biasUpdateSpeed(e.biasUpdateSpeed()).jitter(e.jitter())
+                .noiseEps(e.noiseEps()).secondExpert(e.secondExpert()).topPThreshold(e.topPThreshold())
+                .entropyCoef(e.entropyCoef()).l1Init(e.l1Init()).l1Multiplier(e.l1Multiplier())
+                .vocabSize(vocabSize).seed(train.seed())
                 .maxTokens(train.batch() * maxSeqLen())
                 .build();
     }

@@ -13,7 +13,7 @@ import java.nio.file.Path;
  * @param tokensPerSec  median training tokens per second over this process's steps (warm-up and validation excluded)
  * @param seconds       wall-clock seconds of this process's steps (validation and checkpoints included)
  * @param params        trainable parameters
- * @param activeParams  parameters used per token (routed experts counted k/E)
+ * @param activeParams  parameters used per token (routed experts counted by the measured experts per token / E)
  * @param meanImbalance mean over the last 10% of steps of the layers' mean max/mean load (1 for dense)
  * @param dropped       mean dropped fraction over the same steps
  * @param activeExperts mean experts computed per token over the same steps (0 for dense)

@@ -249,8 +249,10 @@ public final class Trainer implements AutoCloseable {
                     + ". Last good checkpoint: " + lastCheckpoint);
         }
         long badPosition = data.position();
+        double scale = lrScale; // the backoff so far outlives the rollback (the checkpoint may predate it)
         CheckpointHeader h = Checkpoints.restore(lastCheckpoint, model, opt);
         applyHeader(h, true);
+        lrScale = Math.min(scale, h.lrScale());
         if (policy.equals("skip-batch")) {
             data.seek(badPosition);
         } else {
@@ -300,12 +302,15 @@ public final class Trainer implements AutoCloseable {
         double imb = recent.stream().mapToDouble(StepRecord::meanImbalance).average().orElse(1);
         double dropped = recent.stream().flatMap(r -> r.layers().stream()).mapToDouble(LayerRecord::dropped).average().orElse(0);
         double active = recent.stream().flatMap(r -> r.layers().stream()).mapToDouble(LayerRecord::active).average().orElse(0);
+        // active parameters per token: routed experts count by the measured experts per token (variable for
+        // expert choice, top-p, ReMoE; below k when capacity drops tokens), else by k
         long all = 0;
         double act = 0;
-        int k = cfg.model().moe().topK(), e = cfg.model().moe().numExperts();
+        int e = cfg.model().moe().numExperts();
+        double perToken = active > 0 ? active : cfg.model().moe().topK();
         for (Param p : params) {
             all += p.numel();
-            act += p.name().contains(".moe.experts.") ? p.numel() * (double) k / e : p.numel();
+            act += p.name().contains(".moe.experts.") ? p.numel() * perToken / e : p.numel();
         }
         return new TrainResult(cfg.name(), step, loss, lastVal == null ? Double.NaN : lastVal.loss(),
                 lastVal == null ? Double.NaN : lastVal.bpb(), medianRate(), runSeconds,

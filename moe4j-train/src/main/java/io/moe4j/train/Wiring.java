@@ -28,6 +28,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.BiFunction;
+import java.util.function.Supplier;
 
 /**
  * The single wiring point between the run orchestration and the pieces it is written against: the transformer
@@ -69,14 +70,23 @@ public final class Wiring {
                 ? List.of(Sources.BUNDLED) : cfg.data().paths();
         CorpusOptions opts = CorpusOptions.of(src).withValFraction(cfg.data().valFraction());
         ByteLevelBpe tok = tokenizer(cfg, opts, runDir);
-        long t0 = System.nanoTime();
-        TokenCorpus corpus = TokenCorpus.open(opts, tok, progress());
-        if (corpus.built()) {
-            System.err.printf(Locale.ROOT, "%ncorpus tokenised in %.1f s%n", (System.nanoTime() - t0) / 1e9);
-        }
+        // opened on first use: `generate` needs the tokenizer but no corpus
+        TokenCorpus[] corpus = {null};
+        Supplier<TokenCorpus> open = () -> {
+            synchronized (corpus) {
+                if (corpus[0] == null) {
+                    long t0 = System.nanoTime();
+                    corpus[0] = TokenCorpus.open(opts, tok, progress());
+                    if (corpus[0].built()) {
+                        System.err.printf(Locale.ROOT, "%ncorpus tokenised in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+                    }
+                }
+                return corpus[0];
+            }
+        };
         int maxBatch = cfg.train().batch();
         return new RunInputs(mc -> MoeTransformer.create(mc, Kernels.get(), WorkerPool.common(), maxBatch),
-                () -> corpus.batches(cfg.train().seed()), tok, tok.vocabSize());
+                () -> open.get().batches(cfg.train().seed()), tok, tok.vocabSize());
     }
 
     private static ByteLevelBpe tokenizer(TrainConfig cfg, CorpusOptions opts, Path runDir) {

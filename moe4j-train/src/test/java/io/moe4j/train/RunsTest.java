@@ -40,7 +40,8 @@ class RunsTest {
         assertThat(dir.resolve("summary.json")).exists();
         assertThat(TrainConfig.fromJson(Files.readString(dir.resolve("config.json")))).usingRecursiveComparison().isEqualTo(c);
         Path rep = dir.resolve("report");
-        for (String png : List.of("loss.png", "load_layer0.png", "entropy.png", "imbalance.png", "dropped.png", "active.png")) {
+        for (String png : List.of("loss.png", "load_layer0.png", "entropy.png", "imbalance.png", "dropped.png", "active.png",
+                "bias_layer0.png")) {
             BufferedImage img = ImageIO.read(rep.resolve(png).toFile());
             assertThat(img).as(png).isNotNull();
             assertThat(img.getWidth()).isGreaterThan(400);
@@ -70,9 +71,10 @@ class RunsTest {
         Demo.Result r = Demo.run(c, fakes(), dir, RunsTest::quiet, w -> {}, "abc", 10);
         assertThat(r.runs()).extracting(TrainResult::name).containsExactly("demo", "demo-dense");
         assertThat(r.runs().get(1).activeExperts()).isZero();
-        assertThat(r.table()).contains("demo-dense").contains("val loss").contains("bits/byte").contains("tokens/s");
+        assertThat(r.table()).contains("demo-dense").contains("val loss").contains("bits/byte").contains("tokens/s")
+                .contains("val loss MoE − dense = ");
         assertThat(r.moeSample()).hasSize(10);
-        assertThat(Files.readString(r.report())).contains("Samples").contains("val_loss.png");
+        assertThat(Files.readString(r.report())).contains("Samples").contains("val_loss.png").contains("val loss MoE − dense");
         assertThat(dir.resolve("results.md")).exists();
         assertThat(dir.resolve("moe/report/index.html")).exists();
         assertThat(dir.resolve("dense/report/index.html")).exists();

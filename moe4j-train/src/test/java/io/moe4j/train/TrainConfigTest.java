@@ -27,6 +27,11 @@ class TrainConfigTest {
         assertThat(c.data().paths()).containsExactly("a.txt");
         assertThat(c.train().beta2()).isEqualTo(0.95);        // defaults
         assertThat(TrainConfig.load(null, null, List.of("train.lr=1e-3")).train().lr()).isEqualTo(1e-3);
+        TrainConfig v3 = TrainConfig.load(null, null, List.of("model.moe.router=deepseek-v3", "model.moe.nGroup=2",
+                "model.moe.topkGroup=1", "model.moe.routedScale=2.5", "model.moe.priority=BATCH_PRIORITY"));
+        assertThat(v3.moeConfig(10).nGroup()).isEqualTo(2);
+        assertThat(v3.moeConfig(10).routedScale()).isEqualTo(2.5f);
+        assertThat(v3.moeConfig(10).priority()).isEqualTo(io.moe4j.moe.PriorityOrder.BATCH_PRIORITY);
         TrainConfig back = TrainConfig.fromJson(c.toJson());
         assertThat(back).usingRecursiveComparison().isEqualTo(c);
     }
@@ -79,6 +84,27 @@ class TrainConfigTest {
         assertThat(dense.name()).isEqualTo("tiny-dense");
         assertThat(m.moe().maxTokens()).isEqualTo(8 * 64);
         assertThat(m.vocabSize()).isEqualTo(100);
+    }
+
+    /** Spec §4.22: every routed-expert tensor of a real MoE layer, and only those, gets the expert multiplier. */
+    @Test
+    void expertLrGroupHoldsExactlyTheRoutedExpertTensors() {
+        TrainConfig c = TrainerTest.config("train.expertLrMult=0.25", "model.moe.sharedExperts=1",
+                "model.moe.sharedHidden=8", "model.moe.sharedGate=true");
+        try (io.moe4j.parallel.WorkerPool pool = new io.moe4j.parallel.WorkerPool(1)) {
+            FakeLm m = new FakeLm(c.modelConfig(24), pool);
+            io.moe4j.moe.MoeLayer layer = m.moeLayers().getFirst();
+            java.util.Set<io.moe4j.nn.Param> routed = new java.util.HashSet<>(layer.experts().params());
+            assertThat(routed).isNotEmpty();
+            int grouped = 0;
+            for (io.moe4j.nn.Param p : m.params()) {
+                double mult = c.adamW().lrMultiplier(p.name());
+                assertThat(mult).as(p.name()).isEqualTo(routed.contains(p) ? 0.25 : 1.0);
+                if (mult != 1.0) grouped++;
+            }
+            assertThat(grouped).isEqualTo(routed.size());
+            assertThat(m.params()).anyMatch(p -> p.name().contains(".shared")).anyMatch(p -> p.name().contains("router"));
+        }
     }
 
     @Test

@@ -45,7 +45,9 @@ public final class Plots {
         XYChart c = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
         style(c.getStyler());
         c.getStyler().setYAxisLogarithmic(logY && allPositive(drawn));
-        c.getStyler().setLegendVisible(drawn.size() > 1);
+        // a legend inside the plot hides lines once there are several; past a dozen it is unreadable anyway
+        c.getStyler().setLegendVisible(drawn.size() > 1 && drawn.size() <= 12);
+        if (drawn.size() > 3) c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         c.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
         int i = 0;
         for (Line l : drawn) {

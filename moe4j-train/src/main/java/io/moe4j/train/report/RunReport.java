@@ -61,6 +61,13 @@ public final class RunReport {
             charts.put("active.png", "Experts computed per token (fixed k for top-k routers; varies for expert "
                     + "choice, top-p, ReMoE).");
         }
+        for (int layer : layers) {
+            String f = "bias_layer" + layer + ".png";
+            if (biasChart(dir.resolve(f), steps, layer)) {
+                charts.put(f, "MoE layer " + layer + ": DeepSeek-V3 selection bias per expert (auxiliary-loss-free "
+                        + "balancing: overloaded experts are pushed down, underloaded ones up).");
+            }
+        }
         Path index = dir.resolve("index.html");
         try {
             Files.writeString(index, html(config, result, charts, log), StandardCharsets.UTF_8);
@@ -127,6 +134,30 @@ public final class RunReport {
         Plots.heatMap(png, "MoE layer " + layer + ": expert load (% of assignments)", "step (end of range)", "",
                 xLabels, yLabels, share, Math.ceil(Math.max(max, 200.0 / experts) / 5) * 5, "0");
         return true;
+    }
+
+    /** One line per expert of the layer's selection bias; false (nothing drawn) when the router has none. */
+    static boolean biasChart(Path png, List<StepRecord> steps, int layer) {
+        List<double[]> xs = new ArrayList<>();
+        List<float[]> bs = new ArrayList<>();
+        for (StepRecord s : steps) {
+            LayerRecord l = layerOf(s, layer);
+            if (l != null && l.bias() != null && l.bias().length > 0) {
+                xs.add(new double[]{s.step() + 1});
+                bs.add(l.bias());
+            }
+        }
+        if (bs.isEmpty()) return false;
+        int experts = bs.get(0).length;
+        double[] x = new double[xs.size()];
+        for (int i = 0; i < x.length; i++) x[i] = xs.get(i)[0];
+        List<Plots.Line> lines = new ArrayList<>();
+        for (int e = 0; e < experts; e++) {
+            double[] y = new double[bs.size()];
+            for (int i = 0; i < y.length; i++) y[i] = bs.get(i)[e];
+            lines.add(new Plots.Line("expert " + e, x, y, false));
+        }
+        return Plots.lines(png, "MoE layer " + layer + ": DeepSeek-V3 expert bias", "step", "bias", lines, false);
     }
 
     private static LayerRecord layerOf(StepRecord s, int layer) {
@@ -198,7 +229,8 @@ public final class RunReport {
                 for (String v : List.of(String.valueOf(r.steps()), String.format(Locale.ROOT, "%,d", r.params()),
                         String.format(Locale.ROOT, "%,d", r.activeParams()), fmt(r.trainLoss(), "%.4f"),
                         fmt(r.valLoss(), "%.4f"), fmt(r.bitsPerByte(), "%.4f"), fmt(r.tokensPerSec(), "%,.0f"),
-                        fmt(r.meanImbalance(), "%.3f"), fmt(100 * r.dropped(), "%.2f%%"), fmt(r.activeExperts(), "%.2f"))) {
+                        moe(r, r.meanImbalance(), "%.3f"), moe(r, 100 * r.dropped(), "%.2f%%"),
+                        moe(r, r.activeExperts(), "%.2f"))) {
                     h.append("<td>").append(esc(v)).append("</td>");
                 }
                 h.append("</tr>\n");
@@ -207,5 +239,8 @@ public final class RunReport {
         }
 
         static String fmt(double v, String f) { return Double.isFinite(v) ? String.format(Locale.ROOT, f, v) : "–"; }
+
+        /** MoE-only columns: "–" for a dense run. */
+        static String moe(TrainResult r, double v, String f) { return r.activeExperts() > 0 ? fmt(v, f) : "–"; }
     }
 }

@@ -27,6 +27,7 @@ public final class ProgressBar implements Trainer.Listener {
     private int firstStep;
     private long startNanos;
     private boolean dirty;
+    private double rate = Double.NaN;          // tokens/s, exponential moving average over recent steps
 
     public ProgressBar(PrintStream out, boolean tty, int logEvery, LongSupplier nanoTime) {
         this.out = out;
@@ -51,6 +52,8 @@ public final class ProgressBar implements Trainer.Listener {
 
     @Override
     public void onStep(StepRecord s, int totalSteps) {
+        // one step's rate jumps with GC, validation and the machine's other load; smooth it over ~5 steps
+        rate = Double.isNaN(rate) ? s.tokensPerSec() : 0.8 * rate + 0.2 * s.tokensPerSec();
         int done = s.step() + 1;
         String line = line(s, totalSteps);
         if (tty) {
@@ -73,7 +76,7 @@ public final class ProgressBar implements Trainer.Listener {
         b.append(name).append("  ");
         if (tty) b.append('[').append(bar(frac)).append("]  ");
         b.append(String.format(Locale.ROOT, "%" + String.valueOf(total).length() + "d/%d %3.0f%%", done, total, 100 * frac));
-        b.append("  ").append(rate(s.tokensPerSec())).append(" tok/s");
+        b.append("  ").append(rate(Double.isNaN(rate) ? s.tokensPerSec() : rate)).append(" tok/s");
         b.append(String.format(Locale.ROOT, "  loss %.4f", s.loss()));
         if (!s.layers().isEmpty()) {
             b.append(String.format(Locale.ROOT, "  aux %.4f  imb %.2f", s.aux(), s.meanImbalance()));

@@ -21,8 +21,8 @@ public final class SummaryTable {
         for (TrainResult r : results) {
             rows.add(new String[]{r.name(), String.valueOf(r.steps()), count(r.params()), count(r.activeParams()),
                     fmt(r.trainLoss(), "%.4f"), fmt(r.valLoss(), "%.4f"), fmt(r.bitsPerByte(), "%.4f"),
-                    fmt(r.tokensPerSec(), "%,.0f"), fmt(r.meanImbalance(), "%.3f"), fmt(100 * r.dropped(), "%.2f%%"),
-                    r.activeExperts() > 0 ? fmt(r.activeExperts(), "%.2f") : "–"});
+                    fmt(r.tokensPerSec(), "%,.0f"), moe(r, r.meanImbalance(), "%.3f"), moe(r, 100 * r.dropped(), "%.2f%%"),
+                    moe(r, r.activeExperts(), "%.2f")});
         }
         return rows;
     }
@@ -69,4 +69,7 @@ public final class SummaryTable {
     }
 
     static String fmt(double v, String f) { return Double.isFinite(v) ? String.format(Locale.ROOT, f, v) : "–"; }
+
+    /** MoE-only columns (imbalance, dropped, experts per token): "–" for a dense run. */
+    static String moe(TrainResult r, double v, String f) { return r.activeExperts() > 0 ? fmt(v, f) : "–"; }
 }
