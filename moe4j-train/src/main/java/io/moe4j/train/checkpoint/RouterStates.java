@@ -1,9 +1,7 @@
 package io.moe4j.train.checkpoint;
 
 import io.moe4j.moe.MoeLayer;
-import io.moe4j.moe.router.DeepSeekRouter;
 import io.moe4j.moe.router.EvoMoeRouter;
-import io.moe4j.moe.router.ReMoERouter;
 import io.moe4j.moe.router.Router;
 import io.moe4j.nn.CounterRng;
 
@@ -14,10 +12,8 @@ import java.util.List;
  * Non-trainable router state for checkpoints: the position of each router's random stream and its
  * {@link Router#state()} (DeepSeek-V3 selection bias, ReMoE λ), and EvoMoE's step counter.
  *
- * <p>{@link Router} exposes {@code state()} but no setter, so restoring knows the two routers that have state.
- * A router with state this class does not know is rejected on restore rather than silently reset (a resumed run
- * would no longer be bit-identical). TODO(lead): a {@code Router.setState(float[])} default would remove the
- * instanceof below.
+ * <p>Restoring goes through {@link Router#restoreState}, which every router with state implements (and which
+ * refuses a state of the wrong length), so a resumed run continues bit-identically whatever the router.
  */
 public final class RouterStates {
     private RouterStates() {}
@@ -61,16 +57,11 @@ public final class RouterStates {
                         throw new IllegalArgumentException(where + ": router state has " + st.length
                                 + " values, the model's " + r.state().length);
                     }
-                    if (st.length > 0 && !(r instanceof DeepSeekRouter) && !(r instanceof ReMoERouter)) {
-                        throw new IllegalArgumentException(where + ": cannot restore the state of router " + r.name());
-                    }
                     continue;
                 }
                 if (rng != null) rng.setDraws(s.rngDraws());
                 if (r instanceof EvoMoeRouter evo && s.routerStep() >= 0) evo.setStep(s.routerStep());
-                if (st.length == 0) continue;
-                if (r instanceof DeepSeekRouter ds) System.arraycopy(st, 0, ds.bias(), 0, st.length);
-                else if (r instanceof ReMoERouter re) re.setL1Coef(st[0]);
+                r.restoreState(st);
             }
         }
     }
