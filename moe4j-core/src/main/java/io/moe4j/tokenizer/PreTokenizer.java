@@ -68,12 +68,23 @@ public enum PreTokenizer {
 
     private static final byte LETTER = 1, NUMBER = 2, SPACE = 4;
 
+    /** Class bits of the BMP, looked up instead of asking Character.getType per code point (the encode profile's top). */
+    private static final byte[] BMP = new byte[0x10000];
+
+    static {
+        for (int cp = 0; cp < BMP.length; cp++) BMP[cp] = classOf(cp);
+    }
+
+    private static byte classOf(int cp) {
+        return (byte) ((Unicode.isLetter(cp) ? LETTER : 0) | (Unicode.isNumber(cp) ? NUMBER : 0) | (Unicode.isWhitespace(cp) ? SPACE : 0));
+    }
+
     /** The class bits of each code point, computed once per text (the scanners test each several times). */
     private static byte[] classify(int[] cps) {
         byte[] cls = new byte[cps.length];
         for (int i = 0; i < cps.length; i++) {
             int cp = cps[i];
-            cls[i] = (byte) ((Unicode.isLetter(cp) ? LETTER : 0) | (Unicode.isNumber(cp) ? NUMBER : 0) | (Unicode.isWhitespace(cp) ? SPACE : 0));
+            cls[i] = cp < 0x10000 ? BMP[cp] : classOf(cp);
         }
         return cls;
     }
