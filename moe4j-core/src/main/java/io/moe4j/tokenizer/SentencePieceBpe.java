@@ -28,6 +28,7 @@ public final class SentencePieceBpe implements Tokenizer {
     private final int[] byteToken = new int[256];
     private final SpecialTokens specials;
     private final byte[][] tokenBytes;
+    private final int maxTokenChars;   // no pair longer than the longest token can merge: skip its lookup
 
     /** @param unk the unknown token id, or −1 */
     public SentencePieceBpe(Vocabulary vocab, int unk, boolean addSpacePrefix) {
@@ -42,8 +43,10 @@ public final class SentencePieceBpe implements Tokenizer {
         }
         this.specials = new SpecialTokens(vocab.tokens(), vocab.types());
         tokenBytes = new byte[vocab.size()][];
+        int maxChars = 0;
         for (int i = 0; i < vocab.size(); i++) {
             String t = vocab.token(i);
+            maxChars = Math.max(maxChars, t.length());
             tokenBytes[i] = switch (vocab.type(i)) {
                 case NORMAL -> t.replace(SPACE, ' ').getBytes(StandardCharsets.UTF_8);
                 case CONTROL, USER_DEFINED, UNKNOWN -> t.getBytes(StandardCharsets.UTF_8);
@@ -51,6 +54,7 @@ public final class SentencePieceBpe implements Tokenizer {
                 default -> new byte[0];
             };
         }
+        maxTokenChars = maxChars;
     }
 
     /**
@@ -172,6 +176,7 @@ public final class SentencePieceBpe implements Tokenizer {
 
     private void tryAdd(String s, int[] start, int[] len, int left, int right, PriorityQueue<Bigram> queue) {
         int size = len[left] + len[right];
+        if (size > maxTokenChars) return;
         int id = vocab.id(s.substring(start[left], start[left] + size));
         if (id < 0) return;
         queue.add(new Bigram(left, right, vocab.score(id), size));
