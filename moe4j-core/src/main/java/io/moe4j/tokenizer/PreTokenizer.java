@@ -7,10 +7,10 @@ import java.util.Arrays;
  * {@code tokenizer.ggml.pre} values {@code gpt-2}, {@code llama-bpe} and {@code qwen2} (and their aliases).
  *
  * <p>llama.cpp does not run these patterns through a regex engine: {@code unicode.cpp} has one hand-written scanner
- * per pattern ({@code unicode_regex_split_custom_gpt2/llama3/qwen2}), and those scanners differ from a true regex in
- * corner cases (e.g. {@code \s+(?!\S)} followed by the end of text keeps all the spaces; the letter rule's optional
- * prefix is any single non-letter, non-digit, non-CR/LF code point including a space). This class ports the scanners
- * line by line, so its pieces equal llama.cpp's, not Python {@code regex}'s. The patterns they stand for:
+ * per pattern ({@code unicode_regex_split_custom_gpt2/llama3/qwen2}). This class ports the scanners line by line
+ * rather than translating the regexes to {@code java.util.regex}: the pieces are llama.cpp's by construction, with
+ * its character classes (whitespace = Unicode White_Space, not Java's {@code \s}), and there is no backtracking.
+ * {@code PreTokenizerTest} runs the regexes themselves as the oracle and finds no difference. The patterns:
  * <pre>
  * gpt2   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * llama3 (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+

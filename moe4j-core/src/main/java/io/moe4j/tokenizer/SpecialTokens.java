@@ -1,8 +1,11 @@
 package io.moe4j.tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Splits special-token strings out of text before pre-tokenization, as llama.cpp's
@@ -19,7 +22,7 @@ final class SpecialTokens {
     private final int[] ids;          // candidates, longest text first
     private final String[] texts;
     private final boolean[] alwaysSplit;
-    private final java.util.Map<Character, int[]> byFirstChar = new java.util.HashMap<>();   // first char → candidate indices
+    private final Map<Character, int[]> byFirstChar = new HashMap<>();   // first char → candidate indices
 
     SpecialTokens(List<String> tokens, TokenType[] types) {
         List<Integer> c = new ArrayList<>();
@@ -35,7 +38,7 @@ final class SpecialTokens {
             texts[k] = tokens.get(ids[k]);
             alwaysSplit[k] = types[ids[k]] == TokenType.USER_DEFINED;
             int[] prev = byFirstChar.getOrDefault(texts[k].charAt(0), new int[0]);
-            int[] next = java.util.Arrays.copyOf(prev, prev.length + 1);
+            int[] next = Arrays.copyOf(prev, prev.length + 1);
             next[prev.length] = k;
             byFirstChar.put(texts[k].charAt(0), next);
         }
