@@ -15,7 +15,9 @@ import io.moe4j.tokenizer.Vocabulary;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -124,7 +126,7 @@ public final class GgufTokenizers {
      * (it aborts while loading the model).
      */
     public static GgufWriter put(GgufWriter w, GgufVocab v) {
-        java.util.Map<String, Integer> seen = new java.util.HashMap<>();
+        Map<String, Integer> seen = new HashMap<>();
         for (int i = 0; i < v.tokens().size(); i++) {
             Integer prev = seen.put(v.tokens().get(i), i);
             if (prev != null) throw new IllegalArgumentException("token " + i + " '" + v.tokens().get(i) + "' duplicates token " + prev + "; llama.cpp refuses duplicate tokens");
