@@ -4,7 +4,11 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.lib.tag.Tag;
+import com.hubspot.jinjava.tree.Node;
+import com.hubspot.jinjava.tree.TagNode;
 import io.moe4j.gguf.GgufFile;
 import io.moe4j.gguf.GgufValue;
 import io.moe4j.gguf.GgufValueType;
@@ -30,8 +34,10 @@ import java.util.regex.Pattern;
  * {@link IllegalArgumentException} with jinjava's message and line; a template that renders with errors is never
  * returned half-done. Thread-safe (a Jinjava instance per template, rendering keeps no state).
  *
- * <p>Non-goals: tool calling ({@code tools}, {@code tool_calls}), multimodal content parts, Python string methods
- * jinjava lacks ({@code .strip()}, {@code .split()} on strings — templates that use them fail with a clear error).
+ * <p>Non-goals: tool calling ({@code tools}, {@code tool_calls}: undefined, so templates take their no-tools
+ * branch), multimodal content parts. jinjava covers what the common templates use (slices, {@code namespace},
+ * {@code loop.last}, {@code is defined}, {@code tojson}, {@code selectattr}, {@code .strip()}); transformers'
+ * {@code {% generation %}} tag renders its body.
  */
 public final class ChatTemplate {
     /** One chat message. */
@@ -58,6 +64,7 @@ public final class ChatTemplate {
         this.jinjava = new Jinjava(config);
         jinjava.getGlobalContext().registerFunction(
                 new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        jinjava.getGlobalContext().registerTag(new GenerationTag());
         checkFilters();
     }
 
@@ -96,6 +103,22 @@ public final class ChatTemplate {
     }
 
     public String template() { return template; }
+
+    /**
+     * transformers' {@code {% generation %}…{% endgeneration %}}: marks the assistant's text for training masks and
+     * renders its body unchanged.
+     */
+    static final class GenerationTag implements Tag {
+        @Override public String getName() { return "generation"; }
+        @Override public String getEndTagName() { return "endgeneration"; }
+
+        @Override
+        public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+            StringBuilder sb = new StringBuilder();
+            for (Node child : tagNode.getChildren()) sb.append(child.render(interpreter).getValue());
+            return sb.toString();
+        }
+    }
 
     /** Thrown by the template's {@code raise_exception}; jinjava reports it as a template error. */
     public static final class TemplateException extends RuntimeException {

@@ -45,6 +45,17 @@ class ChatTemplateTest {
     }
 
     @Test
+    void jinjaFeaturesCommonTemplatesUse() {
+        List<Message> msgs = List.of(Message.system(" sys "), Message.user("hi"), Message.assistant("yo"));
+        String t = "{% set ns = namespace(n=0) %}{% for m in messages[1:] %}{% set ns.n = ns.n + 1 %}{{ m.role }}"
+                + "{% if not loop.last %},{% endif %}{% endfor %}|{{ ns.n }}|{{ messages[0].content.strip() }}|{{ messages[-1] | tojson }}"
+                + "|{% if tools is defined and tools %}tools{% else %}no tools{% endif %}"
+                + "|{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}{% endif %}{% endfor %}";
+        assertThat(new ChatTemplate(t, "", "").render(msgs, false))
+                .isEqualTo("user,assistant|2|sys|{\"role\":\"assistant\",\"content\":\"yo\"}|no tools|yo");
+    }
+
+    @Test
     void raiseExceptionAbortsWithTheTemplatesMessage() {
         ChatTemplate t = new ChatTemplate("{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation must start with a user message') }}"
                 + "{% endif %}{{ messages[0]['content'] }}", "<s>", "</s>");
@@ -55,7 +66,7 @@ class ChatTemplateTest {
 
     @Test
     void unrenderableTemplateIsOneClearError() {
-        for (String bad : List.of("{% if messages %}unclosed", "{% generation %}x{% endgeneration %}", "{{ messages[0]['content' }}")) {
+        for (String bad : List.of("{% if messages %}unclosed", "{% bogus %}x{% endbogus %}", "{{ messages[0]['content' }}")) {
             ChatTemplate t = new ChatTemplate(bad, "", "");
             assertThatThrownBy(() -> t.render(List.of(Message.user("x")), false)).as(bad)
                     .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("chat template cannot be rendered");
