@@ -60,7 +60,10 @@ public final class ChatTemplate {
         this.template = Objects.requireNonNull(template, "template");
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
-        JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build();
+        // Nested interpretation off: jinjava would otherwise evaluate "{{ ... }}" found inside a message's text —
+        // template injection from user input, and a different prompt than transformers renders.
+        JinjavaConfig config = JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+                .withNestedInterpretationEnabled(false).build();
         this.jinjava = new Jinjava(config);
         jinjava.getGlobalContext().registerFunction(
                 new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));

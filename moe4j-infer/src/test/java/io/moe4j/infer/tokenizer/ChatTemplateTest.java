@@ -56,6 +56,13 @@ class ChatTemplateTest {
     }
 
     @Test
+    void messageTextIsNeverInterpreted() {
+        // jinjava's default "nested interpretation" would print 49 here: template injection through a user message
+        ChatTemplate t = new ChatTemplate("{{ messages[0].content }}", "", "");
+        assertThat(t.render(List.of(Message.user("{{ 7 * 7 }} {% if true %}x{% endif %}")), false)).isEqualTo("{{ 7 * 7 }} {% if true %}x{% endif %}");
+    }
+
+    @Test
     void raiseExceptionAbortsWithTheTemplatesMessage() {
         ChatTemplate t = new ChatTemplate("{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation must start with a user message') }}"
                 + "{% endif %}{{ messages[0]['content'] }}", "<s>", "</s>");
