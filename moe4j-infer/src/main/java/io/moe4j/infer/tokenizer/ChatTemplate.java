@@ -52,12 +52,14 @@ public final class ChatTemplate {
     }
 
     private final String template;
+    private final String source;   // the template with {{- / -}} whitespace control applied (jinjava ignores it)
     private final String bosToken, eosToken;
     private final Jinjava jinjava;
 
     /** {@code bosToken}/{@code eosToken} are the strings the template sees (empty if the model has none). */
     public ChatTemplate(String template, String bosToken, String eosToken) {
         this.template = Objects.requireNonNull(template, "template");
+        this.source = applyExpressionWhitespaceControl(template);
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
         // Nested interpretation off: jinjava would otherwise evaluate "{{ ... }}" found inside a message's text —
@@ -81,7 +83,7 @@ public final class ChatTemplate {
      * literals skipped) must be a filter jinjava has.
      */
     private void checkFilters() {
-        Matcher tag = TAG.matcher(template);
+        Matcher tag = TAG.matcher(source);
         while (tag.find()) {
             String expr = STRING.matcher(tag.group(1) != null ? tag.group(1) : tag.group(2)).replaceAll("''");
             Matcher f = FILTER.matcher(expr);
@@ -149,7 +151,7 @@ public final class ChatTemplate {
         vars.put("eos_token", eosToken);
         RenderResult r;
         try {
-            r = jinjava.renderForResult(template, vars);
+            r = jinjava.renderForResult(source, vars);
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("chat template cannot be rendered: " + rootMessage(e), e);
         }
@@ -162,6 +164,74 @@ public final class ChatTemplate {
         }
         if (!problems.isEmpty()) throw new IllegalArgumentException("chat template cannot be rendered: " + String.join("; ", problems));
         return r.getOutput();
+    }
+
+    /**
+     * Jinja's <code>{{-</code> and <code>-}}</code> strip the whitespace before / after an expression; jinjava
+     * honours the dash only on block tags and would print the newlines and indentation that templates lay their
+     * expressions out with. So the stripping is done here, on the template text. String literals inside tags are
+     * skipped when looking for a tag's end.
+     */
+    static String applyExpressionWhitespaceControl(String t) {
+        StringBuilder out = new StringBuilder(t.length());
+        int i = 0;
+        boolean stripNext = false;
+        while (i < t.length()) {
+            int open = t.indexOf('{', i);
+            while (open >= 0 && open + 1 < t.length() && "{%#".indexOf(t.charAt(open + 1)) < 0) open = t.indexOf('{', open + 1);
+            if (open < 0 || open + 1 >= t.length()) {
+                appendText(out, t.substring(i), stripNext);
+                break;
+            }
+            appendText(out, t.substring(i, open), stripNext);
+            char kind = t.charAt(open + 1);
+            String close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
+            int end = tagEnd(t, open + 2, close, kind != '#');
+            if (end < 0) {   // unterminated: leave the rest to jinjava's error reporting
+                out.append(t, open, t.length());
+                break;
+            }
+            String tag = t.substring(open, end + 2);
+            stripNext = false;
+            if (kind == '{') {
+                if (tag.startsWith("{{-")) {
+                    int k = out.length();
+                    while (k > 0 && Character.isWhitespace(out.charAt(k - 1))) k--;
+                    out.setLength(k);
+                    tag = "{{" + tag.substring(3);
+                }
+                if (tag.endsWith("-}}") && tag.length() >= 5) {
+                    tag = tag.substring(0, tag.length() - 3) + "}}";
+                    stripNext = true;
+                }
+            }
+            out.append(tag);
+            i = end + 2;
+        }
+        return out.toString();
+    }
+
+    private static void appendText(StringBuilder out, String text, boolean stripLeading) {
+        int k = 0;
+        if (stripLeading) while (k < text.length() && Character.isWhitespace(text.charAt(k))) k++;
+        out.append(text, k, text.length());
+    }
+
+    /** Index of {@code close} ending a tag whose body starts at {@code from}, skipping quoted strings; −1 if none. */
+    private static int tagEnd(String t, int from, String close, boolean quotes) {
+        char quote = 0;
+        for (int i = from; i < t.length(); i++) {
+            char c = t.charAt(i);
+            if (quote != 0) {
+                if (c == '\\') i++;
+                else if (c == quote) quote = 0;
+            } else if (quotes && (c == '\'' || c == '"')) {
+                quote = c;
+            } else if (t.startsWith(close, i)) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** The innermost message, so raise_exception's text is not buried under jinjava's wrappers. */

@@ -46,6 +46,13 @@ class ChatTemplatePeerTest {
             + "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
             + "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
 
+    /** Whitespace control, filters, loop variables, dict methods and tests. */
+    static final String WHITESPACE = "{%- for m in messages -%}\n  {{- '<|' + m.role + '|>\\n' -}}\n"
+            + "  {{- m.content | replace('a', 'A') | lower -}}\n  {%- if not loop.last %}\n{{ loop.index }}/{{ loop.length }}\n{% endif -%}\n"
+            + "{%- endfor -%}\n{%- if add_generation_prompt %}<|assistant|>{% endif %}"
+            + "{% if messages[0].get('role') is not none and 'sys' in messages[0]['role'] %} has-system{% endif %}"
+            + "{{ ' ' ~ (messages | map(attribute='role') | join(',')) }}";
+
     static Path nodeModules() {
         for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
             Path p = d.resolve("peers/node/node_modules");
@@ -60,7 +67,7 @@ class ChatTemplatePeerTest {
         Path modules = nodeModules();
         assumeTrue(modules != null, "no @huggingface/jinja in peers/node/node_modules; run dev/setup-peers");
         int compared = 0;
-        for (String template : List.of(ChatTemplateTest.resource("qwen2.jinja"), ChatTemplateTest.resource("llama3.jinja"), FEATURES, ALTERNATING)) {
+        for (String template : List.of(ChatTemplateTest.resource("qwen2.jinja"), ChatTemplateTest.resource("llama3.jinja"), FEATURES, ALTERNATING, WHITESPACE)) {
             List<JsonNode> theirs = render(modules, template, dir);
             ChatTemplate ours = new ChatTemplate(template, "<s>", "</s>");
             for (int i = 0; i < CONVERSATIONS.size(); i++) {
@@ -77,7 +84,7 @@ class ChatTemplatePeerTest {
                 }
             }
         }
-        assertThat(compared).isGreaterThan(12);
+        assertThat(compared).isGreaterThan(16);
     }
 
     static List<JsonNode> render(Path modules, String template, Path dir) throws IOException, InterruptedException {

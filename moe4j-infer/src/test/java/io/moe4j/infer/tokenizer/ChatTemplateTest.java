@@ -56,6 +56,14 @@ class ChatTemplateTest {
     }
 
     @Test
+    void expressionWhitespaceControl() {
+        assertThat(ChatTemplate.applyExpressionWhitespaceControl("a \n {{- x -}} \n b {{ y }} c")).isEqualTo("a{{ x }}b {{ y }} c");
+        assertThat(ChatTemplate.applyExpressionWhitespaceControl("{%- if a -%} {{- '}} -}}' -}}\n x{# {{- #}")).isEqualTo("{%- if a -%}{{ '}} -}}' }}x{# {{- #}");
+        assertThat(new ChatTemplate("{% for m in messages %}\n  {{- m.content -}}\n{% endfor %}", "", "")
+                .render(List.of(Message.user("a"), Message.user("b")), false)).isEqualTo("ab");
+    }
+
+    @Test
     void messageTextIsNeverInterpreted() {
         // jinjava's default "nested interpretation" would print 49 here: template injection through a user message
         ChatTemplate t = new ChatTemplate("{{ messages[0].content }}", "", "");
