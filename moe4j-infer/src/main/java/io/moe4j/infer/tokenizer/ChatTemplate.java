@@ -70,6 +70,7 @@ public final class ChatTemplate {
         jinjava.getGlobalContext().registerFunction(
                 new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
         jinjava.getGlobalContext().registerTag(new GenerationTag());
+        jinjava.getGlobalContext().registerFilter(new PythonToJsonFilter());   // replaces jinjava's compact tojson
         checkFilters();
     }
 

@@ -52,7 +52,7 @@ class ChatTemplateTest {
                 + "|{% if tools is defined and tools %}tools{% else %}no tools{% endif %}"
                 + "|{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}{% endif %}{% endfor %}";
         assertThat(new ChatTemplate(t, "", "").render(msgs, false))
-                .isEqualTo("user,assistant|2|sys|{\"role\":\"assistant\",\"content\":\"yo\"}|no tools|yo");
+                .isEqualTo("user,assistant|2|sys|{\"role\": \"assistant\", \"content\": \"yo\"}|no tools|yo");   // tojson as Python's json.dumps
     }
 
     @Test
