@@ -69,6 +69,8 @@ public final class ChatTemplate {
         this.jinjava = new Jinjava(config);
         jinjava.getGlobalContext().registerFunction(
                 new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        jinjava.getGlobalContext().registerFunction(
+                new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
         jinjava.getGlobalContext().registerTag(new GenerationTag());
         jinjava.getGlobalContext().registerFilter(new PythonToJsonFilter());   // replaces jinjava's compact tojson
         checkFilters();
@@ -126,6 +128,31 @@ public final class ChatTemplate {
         }
     }
 
+    /** Python strftime directives → DateTimeFormatter patterns (the ones chat templates use). */
+    private static final Map<Character, String> STRFTIME = Map.ofEntries(Map.entry('d', "dd"), Map.entry('b', "MMM"),
+            Map.entry('B', "MMMM"), Map.entry('m', "MM"), Map.entry('Y', "yyyy"), Map.entry('y', "yy"), Map.entry('H', "HH"),
+            Map.entry('I', "hh"), Map.entry('M', "mm"), Map.entry('S', "ss"), Map.entry('p', "a"), Map.entry('A', "EEEE"),
+            Map.entry('a', "EEE"), Map.entry('j', "DDD"));
+
+    /** The Jinja {@code strftime_now(format)} function of transformers: the local time in a Python strftime format. */
+    public static String strftimeNow(String format) {
+        return strftime(format, java.time.LocalDateTime.now());
+    }
+
+    static String strftime(String format, java.time.temporal.TemporalAccessor t) {
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < format.length(); i++) {
+            char c = format.charAt(i);
+            if (c != '%' || i + 1 == format.length()) { out.append(c); continue; }
+            char d = format.charAt(++i);
+            if (d == '%') { out.append('%'); continue; }
+            String pattern = STRFTIME.get(d);
+            if (pattern == null) throw new TemplateException("strftime_now: unsupported directive %" + d);
+            out.append(java.time.format.DateTimeFormatter.ofPattern(pattern, java.util.Locale.ENGLISH).format(t));
+        }
+        return out.toString();
+    }
+
     /** Thrown by the template's {@code raise_exception}; jinjava reports it as a template error. */
     public static final class TemplateException extends RuntimeException {
         TemplateException(String message) { super(message); }
@@ -150,6 +177,9 @@ public final class ChatTemplate {
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
         vars.put("eos_token", eosToken);
+        // a variable of the function's name, so "strftime_now is defined" holds as in transformers (Llama 3.1+
+        // templates test it before putting today's date into the system prompt); calls still reach the function
+        vars.put("strftime_now", true);
         RenderResult r;
         try {
             r = jinjava.renderForResult(source, vars);

@@ -74,7 +74,7 @@ class ChatTemplatePeerTest {
         assumeTrue(modules != null, "no @huggingface/jinja in peers/node/node_modules; run dev/setup-peers");
         int compared = 0;
         for (String template : List.of(ChatTemplateTest.resource("qwen2.jinja"), ChatTemplateTest.resource("llama3.jinja"), FEATURES, ALTERNATING, WHITESPACE, SYSTEM_SPLIT,
-                "{{ messages | tojson(indent=2) }}|{{ [] | tojson }}|{{ {'a': [1, true, none, 'x\\ty\"']} | tojson }}")) {
+                "{{ messages | tojson(indent=2) }}|{{ [] | tojson }}|{{ {'a': [1, true, none, 'x\\ty\"']} | tojson }}|{% if strftime_now is defined %}D{% endif %}")) {
             List<JsonNode> theirs = render(modules, template, dir);
             ChatTemplate ours = new ChatTemplate(template, "<s>", "</s>");
             for (int i = 0; i < CONVERSATIONS.size(); i++) {

@@ -64,6 +64,16 @@ class ChatTemplateTest {
     }
 
     @Test
+    void strftimeNowAsInTransformers() {
+        assertThat(ChatTemplate.strftime("%d %b %Y, %A %H:%M 100%%", java.time.LocalDateTime.of(2024, 7, 6, 9, 5)))
+                .isEqualTo("06 Jul 2024, Saturday 09:05 100%");
+        String t = "{%- if strftime_now is defined %}{%- set date_string = strftime_now('%d %b %Y') %}{%- else %}"
+                + "{%- set date_string = '26 Jul 2024' %}{%- endif %}Today Date: {{ date_string }}";
+        assertThat(new ChatTemplate(t, "", "").render(List.of(Message.user("x")), false))
+                .isEqualTo("Today Date: " + ChatTemplate.strftime("%d %b %Y", java.time.LocalDate.now()));
+    }
+
+    @Test
     void messageTextIsNeverInterpreted() {
         // jinjava's default "nested interpretation" would print 49 here: template injection through a user message
         ChatTemplate t = new ChatTemplate("{{ messages[0].content }}", "", "");
