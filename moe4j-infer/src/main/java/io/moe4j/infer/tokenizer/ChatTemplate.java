@@ -27,8 +27,11 @@ import java.util.regex.Pattern;
  * A model's chat template ({@code tokenizer.chat_template}, a Hugging Face Jinja2 template) rendered with jinjava,
  * set up as transformers' {@code apply_chat_template} sets up Jinja2: {@code trim_blocks} and
  * {@code lstrip_blocks} on, variables {@code messages} (a list of {@code {role, content}} maps),
- * {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, and a {@code raise_exception(message)}
- * function that aborts rendering with that message.
+ * {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, a {@code raise_exception(message)}
+ * function that aborts rendering with that message, {@code strftime_now(format)}, Python-style {@code tojson}.
+ * Where jinjava's defaults differ from Jinja2 in ways that change the prompt, this class overrides them (no
+ * evaluation of template syntax inside message text, {@code {{-}/{@code -}}} whitespace control, {@code tojson}
+ * spacing); {@code ChatTemplatePeerTest} compares the output with @huggingface/jinja.
  *
  * <p>Any error jinjava reports — a syntax it cannot parse, an unknown filter, {@code raise_exception} — becomes one
  * {@link IllegalArgumentException} with jinjava's message and line; a template that renders with errors is never
