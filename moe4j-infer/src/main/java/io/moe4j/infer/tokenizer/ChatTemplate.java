@@ -30,7 +30,7 @@ import java.util.regex.Pattern;
  * {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, a {@code raise_exception(message)}
  * function that aborts rendering with that message, {@code strftime_now(format)}, Python-style {@code tojson}.
  * Where jinjava's defaults differ from Jinja2 in ways that change the prompt, this class overrides them (no
- * evaluation of template syntax inside message text, {@code {{-}/{@code -}}} whitespace control, {@code tojson}
+ * evaluation of template syntax inside message text, <code>{{-</code>/<code>-}}</code> whitespace control, {@code tojson}
  * spacing); {@code ChatTemplatePeerTest} compares the output with @huggingface/jinja.
  *
  * <p>Any error jinjava reports — a syntax it cannot parse, an unknown filter, {@code raise_exception} — becomes one
