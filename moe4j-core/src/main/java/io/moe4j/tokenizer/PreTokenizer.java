@@ -7,10 +7,10 @@ import java.util.Arrays;
  * {@code tokenizer.ggml.pre} values {@code gpt-2}, {@code llama-bpe} and {@code qwen2} (and their aliases).
  *
  * <p>llama.cpp does not run these patterns through a regex engine: {@code unicode.cpp} has one hand-written scanner
- * per pattern ({@code unicode_regex_split_custom_gpt2/llama3/qwen2}), and those scanners differ from a true regex in
- * corner cases (e.g. {@code \s+(?!\S)} followed by the end of text keeps all the spaces; the letter rule's optional
- * prefix is any single non-letter, non-digit, non-CR/LF code point including a space). This class ports the scanners
- * line by line, so its pieces equal llama.cpp's, not Python {@code regex}'s. The patterns they stand for:
+ * per pattern ({@code unicode_regex_split_custom_gpt2/llama3/qwen2}). This class ports the scanners line by line
+ * rather than translating the regexes to {@code java.util.regex}: the pieces are llama.cpp's by construction, with
+ * its character classes (whitespace = Unicode White_Space, not Java's {@code \s}), and there is no backtracking.
+ * {@code PreTokenizerTest} runs the regexes themselves as the oracle and finds no difference. The patterns:
  * <pre>
  * gpt2   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * llama3 (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
@@ -68,12 +68,23 @@ public enum PreTokenizer {
 
     private static final byte LETTER = 1, NUMBER = 2, SPACE = 4;
 
+    /** Class bits of the BMP, looked up instead of asking Character.getType per code point (the encode profile's top). */
+    private static final byte[] BMP = new byte[0x10000];
+
+    static {
+        for (int cp = 0; cp < BMP.length; cp++) BMP[cp] = classOf(cp);
+    }
+
+    private static byte classOf(int cp) {
+        return (byte) ((Unicode.isLetter(cp) ? LETTER : 0) | (Unicode.isNumber(cp) ? NUMBER : 0) | (Unicode.isWhitespace(cp) ? SPACE : 0));
+    }
+
     /** The class bits of each code point, computed once per text (the scanners test each several times). */
     private static byte[] classify(int[] cps) {
         byte[] cls = new byte[cps.length];
         for (int i = 0; i < cps.length; i++) {
             int cp = cps[i];
-            cls[i] = (byte) ((Unicode.isLetter(cp) ? LETTER : 0) | (Unicode.isNumber(cp) ? NUMBER : 0) | (Unicode.isWhitespace(cp) ? SPACE : 0));
+            cls[i] = cp < 0x10000 ? BMP[cp] : classOf(cp);
         }
         return cls;
     }

@@ -1,10 +1,16 @@
 package io.moe4j.tokenizer;
 
 import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.PriorityQueue;
+import java.util.Set;
 
 /**
  * SentencePiece BPE (GGUF {@code tokenizer.ggml.model = "llama"}), encoding exactly as llama.cpp's
@@ -28,6 +34,7 @@ public final class SentencePieceBpe implements Tokenizer {
     private final int[] byteToken = new int[256];
     private final SpecialTokens specials;
     private final byte[][] tokenBytes;
+    private final int maxTokenChars;   // no pair longer than the longest token can merge: skip its lookup
 
     /** @param unk the unknown token id, or −1 */
     public SentencePieceBpe(Vocabulary vocab, int unk, boolean addSpacePrefix) {
@@ -42,8 +49,10 @@ public final class SentencePieceBpe implements Tokenizer {
         }
         this.specials = new SpecialTokens(vocab.tokens(), vocab.types());
         tokenBytes = new byte[vocab.size()][];
+        int maxChars = 0;
         for (int i = 0; i < vocab.size(); i++) {
             String t = vocab.token(i);
+            maxChars = Math.max(maxChars, t.length());
             tokenBytes[i] = switch (vocab.type(i)) {
                 case NORMAL -> t.replace(SPACE, ' ').getBytes(StandardCharsets.UTF_8);
                 case CONTROL, USER_DEFINED, UNKNOWN -> t.getBytes(StandardCharsets.UTF_8);
@@ -51,6 +60,7 @@ public final class SentencePieceBpe implements Tokenizer {
                 default -> new byte[0];
             };
         }
+        maxTokenChars = maxChars;
     }
 
     /**
@@ -61,21 +71,21 @@ public final class SentencePieceBpe implements Tokenizer {
      * (more frequent) merges win, then the BPE's specials as control tokens.
      */
     public static SentencePieceBpe fromByteLevel(ByteLevelBpe bpe, boolean addSpacePrefix) {
-        java.util.List<String> tokens = new java.util.ArrayList<>(java.util.List.of("<unk>", "<s>", "</s>"));
-        java.util.List<TokenType> types = new java.util.ArrayList<>(java.util.List.of(TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL));
+        List<String> tokens = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
+        List<TokenType> types = new ArrayList<>(List.of(TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL));
         for (int b = 0; b < 256; b++) {
             tokens.add(String.format("<0x%02X>", b));
             types.add(TokenType.BYTE);
         }
-        java.util.Set<String> seen = new java.util.HashSet<>(tokens);
-        java.nio.charset.CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder();
+        Set<String> seen = new HashSet<>(tokens);
+        CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder();
         Vocabulary v = bpe.vocabulary();
         for (int i = 0; i < v.size(); i++) {
             if (v.type(i) != TokenType.NORMAL) continue;
             String text;
             try {
-                text = strict.decode(java.nio.ByteBuffer.wrap(bpe.tokenBytes(i))).toString();
-            } catch (java.nio.charset.CharacterCodingException e) {
+                text = strict.decode(ByteBuffer.wrap(bpe.tokenBytes(i))).toString();
+            } catch (CharacterCodingException e) {
                 continue;   // a partial UTF-8 sequence: SentencePiece pieces are whole characters
             }
             String piece = text.replace(' ', SPACE);
@@ -92,7 +102,7 @@ public final class SentencePieceBpe implements Tokenizer {
         }
         float[] scores = new float[tokens.size()];
         for (int i = 0; i < scores.length; i++) scores[i] = types.get(i) == TokenType.NORMAL ? -i : 0f;
-        Vocabulary sv = new Vocabulary(tokens, types.toArray(new TokenType[0]), scores, 1, 2, java.util.List.of(), true);
+        Vocabulary sv = new Vocabulary(tokens, types.toArray(new TokenType[0]), scores, 1, 2, List.of(), true);
         return new SentencePieceBpe(sv, 0, addSpacePrefix);
     }
 
@@ -172,6 +182,7 @@ public final class SentencePieceBpe implements Tokenizer {
 
     private void tryAdd(String s, int[] start, int[] len, int left, int right, PriorityQueue<Bigram> queue) {
         int size = len[left] + len[right];
+        if (size > maxTokenChars) return;
         int id = vocab.id(s.substring(start[left], start[left] + size));
         if (id < 0) return;
         queue.add(new Bigram(left, right, vocab.score(id), size));

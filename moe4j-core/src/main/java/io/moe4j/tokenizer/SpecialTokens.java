@@ -1,8 +1,11 @@
 package io.moe4j.tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Splits special-token strings out of text before pre-tokenization, as llama.cpp's
@@ -19,6 +22,7 @@ final class SpecialTokens {
     private final int[] ids;          // candidates, longest text first
     private final String[] texts;
     private final boolean[] alwaysSplit;
+    private final Map<Character, int[]> byFirstChar = new HashMap<>();   // first char → candidate indices
 
     SpecialTokens(List<String> tokens, TokenType[] types) {
         List<Integer> c = new ArrayList<>();
@@ -33,7 +37,28 @@ final class SpecialTokens {
             ids[k] = c.get(k);
             texts[k] = tokens.get(ids[k]);
             alwaysSplit[k] = types[ids[k]] == TokenType.USER_DEFINED;
+            int[] prev = byFirstChar.getOrDefault(texts[k].charAt(0), new int[0]);
+            int[] next = Arrays.copyOf(prev, prev.length + 1);
+            next[prev.length] = k;
+            byFirstChar.put(texts[k].charAt(0), next);
         }
+    }
+
+    /**
+     * Which candidates occur in {@code text} at all, in one pass over it. Vocabularies carry hundreds of specials
+     * (Qwen2: 290 "[PAD…]" user-defined tokens) and searching the text once per special dominated encoding; the
+     * exact longest-first splitting below then runs over the few that occur.
+     */
+    private boolean[] occurring(String text, boolean parseSpecial) {
+        boolean[] found = new boolean[ids.length];
+        for (int i = 0; i < text.length(); i++) {
+            int[] cands = byFirstChar.get(text.charAt(i));
+            if (cands == null) continue;
+            for (int k : cands) {
+                if ((parseSpecial || alwaysSplit[k]) && text.startsWith(texts[k], i)) found[k] = true;
+            }
+        }
+        return found;
     }
 
     boolean isEmpty() { return ids.length == 0; }
@@ -42,8 +67,10 @@ final class SpecialTokens {
         List<Fragment> frags = new ArrayList<>();
         if (text.isEmpty()) return frags;
         frags.add(new Fragment(text, -1));
+        if (ids.length == 0) return frags;
+        boolean[] found = occurring(text, parseSpecial);
         for (int k = 0; k < ids.length; k++) {
-            if (!parseSpecial && !alwaysSplit[k]) continue;
+            if (!found[k]) continue;   // also skips control tokens when not parsing specials
             String special = texts[k];
             List<Fragment> next = null;
             for (int f = 0; f < frags.size(); f++) {

@@ -41,9 +41,19 @@ final class Unicode {
      * holds (node and llama.cpp see the same), so every tokenizer works on well-formed text.
      */
     static int[] codePoints(String s) {
-        int[] cps = s.codePoints().toArray();
-        for (int i = 0; i < cps.length; i++) if (cps[i] >= 0xD800 && cps[i] <= 0xDFFF) cps[i] = 0xFFFD;
-        return cps;
+        // a plain loop: String.codePoints() goes through a spliterator and was the top of the encode profile
+        int len = s.length();
+        int[] cps = new int[len];
+        int n = 0;
+        for (int i = 0; i < len; ) {
+            char c = s.charAt(i++);
+            if (Character.isHighSurrogate(c) && i < len && Character.isLowSurrogate(s.charAt(i))) {
+                cps[n++] = Character.toCodePoint(c, s.charAt(i++));
+            } else {
+                cps[n++] = Character.isSurrogate(c) ? 0xFFFD : c;
+            }
+        }
+        return n == len ? cps : java.util.Arrays.copyOf(cps, n);
     }
 
     /** UTF-8 bytes of {@code s} with lone surrogates as U+FFFD (Java's encoder would write '?'). */

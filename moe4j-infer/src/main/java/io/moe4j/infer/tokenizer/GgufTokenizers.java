@@ -15,7 +15,9 @@ import io.moe4j.tokenizer.Vocabulary;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -118,8 +120,24 @@ public final class GgufTokenizers {
         }
     }
 
-    /** Writes {@code v} as {@code tokenizer.ggml.*} metadata. */
+    /**
+     * Writes {@code v} as {@code tokenizer.ggml.*} metadata. Refuses what llama.cpp cannot load: duplicate token
+     * strings (it asserts they are unique) and a SentencePiece vocabulary without all 256 {@code <0xXX>} byte tokens
+     * (it aborts while loading the model).
+     */
     public static GgufWriter put(GgufWriter w, GgufVocab v) {
+        Map<String, Integer> seen = new HashMap<>();
+        for (int i = 0; i < v.tokens().size(); i++) {
+            Integer prev = seen.put(v.tokens().get(i), i);
+            if (prev != null) throw new IllegalArgumentException("token " + i + " '" + v.tokens().get(i) + "' duplicates token " + prev + "; llama.cpp refuses duplicate tokens");
+        }
+        if (v.model().equals("llama")) {
+            for (int b = 0; b < 256; b++) {
+                if (!seen.containsKey(String.format("<0x%02X>", b))) {
+                    throw new IllegalArgumentException(String.format("SentencePiece vocabulary lacks the byte token <0x%02X>; llama.cpp needs all 256", b));
+                }
+            }
+        }
         w.putString(MODEL, v.model());
         if (v.pre() != null) w.putString(PRE, v.pre());
         w.putArray(TOKENS, GgufArray.ofStrings(v.tokens()));

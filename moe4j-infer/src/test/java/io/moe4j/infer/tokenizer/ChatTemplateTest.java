@@ -45,6 +45,42 @@ class ChatTemplateTest {
     }
 
     @Test
+    void jinjaFeaturesCommonTemplatesUse() {
+        List<Message> msgs = List.of(Message.system(" sys "), Message.user("hi"), Message.assistant("yo"));
+        String t = "{% set ns = namespace(n=0) %}{% for m in messages[1:] %}{% set ns.n = ns.n + 1 %}{{ m.role }}"
+                + "{% if not loop.last %},{% endif %}{% endfor %}|{{ ns.n }}|{{ messages[0].content.strip() }}|{{ messages[-1] | tojson }}"
+                + "|{% if tools is defined and tools %}tools{% else %}no tools{% endif %}"
+                + "|{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}{% endif %}{% endfor %}";
+        assertThat(new ChatTemplate(t, "", "").render(msgs, false))
+                .isEqualTo("user,assistant|2|sys|{\"role\": \"assistant\", \"content\": \"yo\"}|no tools|yo");   // tojson as Python's json.dumps
+    }
+
+    @Test
+    void expressionWhitespaceControl() {
+        assertThat(ChatTemplate.applyExpressionWhitespaceControl("a \n {{- x -}} \n b {{ y }} c")).isEqualTo("a{{ x }}b {{ y }} c");
+        assertThat(ChatTemplate.applyExpressionWhitespaceControl("{%- if a -%} {{- '}} -}}' -}}\n x{# {{- #}")).isEqualTo("{%- if a -%}{{ '}} -}}' }}x{# {{- #}");
+        assertThat(new ChatTemplate("{% for m in messages %}\n  {{- m.content -}}\n{% endfor %}", "", "")
+                .render(List.of(Message.user("a"), Message.user("b")), false)).isEqualTo("ab");
+    }
+
+    @Test
+    void strftimeNowAsInTransformers() {
+        assertThat(ChatTemplate.strftime("%d %b %Y, %A %H:%M 100%%", java.time.LocalDateTime.of(2024, 7, 6, 9, 5)))
+                .isEqualTo("06 Jul 2024, Saturday 09:05 100%");
+        String t = "{%- if strftime_now is defined %}{%- set date_string = strftime_now('%d %b %Y') %}{%- else %}"
+                + "{%- set date_string = '26 Jul 2024' %}{%- endif %}Today Date: {{ date_string }}";
+        assertThat(new ChatTemplate(t, "", "").render(List.of(Message.user("x")), false))
+                .isEqualTo("Today Date: " + ChatTemplate.strftime("%d %b %Y", java.time.LocalDate.now()));
+    }
+
+    @Test
+    void messageTextIsNeverInterpreted() {
+        // jinjava's default "nested interpretation" would print 49 here: template injection through a user message
+        ChatTemplate t = new ChatTemplate("{{ messages[0].content }}", "", "");
+        assertThat(t.render(List.of(Message.user("{{ 7 * 7 }} {% if true %}x{% endif %}")), false)).isEqualTo("{{ 7 * 7 }} {% if true %}x{% endif %}");
+    }
+
+    @Test
     void raiseExceptionAbortsWithTheTemplatesMessage() {
         ChatTemplate t = new ChatTemplate("{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation must start with a user message') }}"
                 + "{% endif %}{{ messages[0]['content'] }}", "<s>", "</s>");
@@ -55,7 +91,7 @@ class ChatTemplateTest {
 
     @Test
     void unrenderableTemplateIsOneClearError() {
-        for (String bad : List.of("{% if messages %}unclosed", "{% generation %}x{% endgeneration %}", "{{ messages[0]['content' }}")) {
+        for (String bad : List.of("{% if messages %}unclosed", "{% bogus %}x{% endbogus %}", "{{ messages[0]['content' }}")) {
             ChatTemplate t = new ChatTemplate(bad, "", "");
             assertThatThrownBy(() -> t.render(List.of(Message.user("x")), false)).as(bad)
                     .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("chat template cannot be rendered");

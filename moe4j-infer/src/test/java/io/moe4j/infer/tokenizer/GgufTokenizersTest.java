@@ -129,6 +129,17 @@ class GgufTokenizersTest {
     }
 
     @Test
+    void refusesToWriteWhatLlamaCppCannotLoad() {
+        io.moe4j.tokenizer.TokenType n = io.moe4j.tokenizer.TokenType.NORMAL;
+        GgufVocab dup = new GgufVocab("gpt2", "qwen2", List.of("a", "b", "a"), new io.moe4j.tokenizer.TokenType[]{n, n, n}, null,
+                List.of(), -1, -1, -1, false, false);
+        assertThatThrownBy(() -> GgufTokenizers.put(new GgufWriter(), dup)).hasMessageContaining("token 2 'a' duplicates token 0");
+        GgufVocab noBytes = new GgufVocab("llama", null, List.of("<unk>", "<s>", "</s>", "▁a"), new io.moe4j.tokenizer.TokenType[]{n, n, n, n},
+                new float[4], null, 1, 2, 0, true, true);
+        assertThatThrownBy(() -> GgufTokenizers.put(new GgufWriter(), noBytes)).hasMessageContaining("lacks the byte token <0x00>");
+    }
+
+    @Test
     void chatTemplateFromGguf(@TempDir Path dir) throws IOException {
         ByteLevelBpe t = bpe();
         Path f = dir.resolve("chat.gguf");
