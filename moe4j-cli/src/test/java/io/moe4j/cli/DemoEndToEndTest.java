@@ -20,21 +20,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 class DemoEndToEndTest {
     @TempDir Path dir;
 
-    private record Run(int exit, String out, String err) {}
 
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int exit = Main.run(args);
-            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    private static Cli.Run run(String... args) { return Cli.run(args); }
 
     @AfterEach
     void clearCache() { System.clearProperty("moe4j.cache"); }
@@ -43,7 +30,7 @@ class DemoEndToEndTest {
     void demoTrainsBothModelsReportsAndGenerates() throws Exception {
         System.setProperty("moe4j.cache", dir.resolve("cache").toString());
         Path out = dir.resolve("demo");
-        Run r = run("demo", "-o", out.toString(), "--steps", "16", "--set", "model.dModel=32", "--set", "train.batch=4",
+        Cli.Run r = run("demo", "-o", out.toString(), "--steps", "16", "--set", "model.dModel=32", "--set", "train.batch=4",
                 "--set", "train.seqLen=32", "--set", "data.bpeVocab=320", "--set", "train.evalEvery=8",
                 "--set", "train.evalBatches=2", "--set", "train.warmupSteps=4", "--sample-tokens", "8");
         assertThat(r.exit()).as(r.err()).isZero();
@@ -57,7 +44,7 @@ class DemoEndToEndTest {
         try (var s = Files.walk(out)) {
             ckpt = s.filter(p -> p.getParent().getFileName().toString().equals("moe") && p.getFileName().toString().endsWith(".moe4j")).sorted().reduce((a, b) -> b).orElseThrow();
         }
-        Run g = run("generate", ckpt.toString(), "-p", "The ", "-n", "6");
+        Cli.Run g = run("generate", ckpt.toString(), "-p", "The ", "-n", "6");
         assertThat(g.exit()).as(g.err()).isZero();
         assertThat(g.out()).startsWith("The ");
     }

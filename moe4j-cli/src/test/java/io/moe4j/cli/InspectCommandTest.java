@@ -24,24 +24,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 class InspectCommandTest {
 
-    private record Run(int exit, String out, String err) {}
 
     @TempDir Path dir;
     Path model;
 
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int exit = Main.run(args);
-            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    private static Cli.Run run(String... args) { return Cli.run(args); }
 
     /** A tiny 2-layer qwen2moe-shaped file: 4 experts (top-2), d 64, f 32, one Q4_K tensor moe4j cannot compute. */
     @BeforeEach
@@ -74,7 +61,7 @@ class InspectCommandTest {
 
     @Test
     void textSummary() {
-        Run r = run("inspect", model.toString());
+        Cli.Run r = run("inspect", model.toString());
         assertThat(r.err()).isEmpty();
         assertThat(r.exit()).isZero();
         assertThat(r.out())
@@ -94,14 +81,14 @@ class InspectCommandTest {
 
     @Test
     void tensorTable() {
-        Run r = run("inspect", "--tensors", model.toString());
+        Cli.Run r = run("inspect", "--tensors", model.toString());
         assertThat(r.exit()).isZero();
         assertThat(r.out()).contains("blk.0.ffn_down_exps.weight").contains("[32, 64, 4]").contains("Q4_K");
     }
 
     @Test
     void jsonSummary() throws IOException {
-        Run r = run("inspect", "--json", "--tensors", model.toString());
+        Cli.Run r = run("inspect", "--json", "--tensors", model.toString());
         assertThat(r.exit()).isZero();
         JsonNode j = new ObjectMapper().readTree(r.out());
         assertThat(j.get("architecture").asText()).isEqualTo("qwen2moe");
@@ -130,7 +117,7 @@ class InspectCommandTest {
         Files.write(truncated, java.util.Arrays.copyOf(full, full.length / 2));
         for (String[] args : new String[][]{{"inspect", dir.resolve("nope.gguf").toString()}, {"inspect", dir.toString()},
                 {"inspect", bad.toString()}, {"inspect", "--json", truncated.toString()}}) {
-            Run r = run(args);
+            Cli.Run r = run(args);
             assertThat(r.exit()).as(String.join(" ", args)).isEqualTo(1);
             assertThat(r.out()).isEmpty();
             assertThat(r.err().lines().count()).as(r.err()).isEqualTo(1);

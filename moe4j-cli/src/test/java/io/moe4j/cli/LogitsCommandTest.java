@@ -29,24 +29,11 @@ import static org.assertj.core.api.Assertions.assertThat;
  * checked against llama.cpp in moe4j-infer's LlamaDifferentialTest.)
  */
 class LogitsCommandTest {
-    private record Run(int exit, String out, String err) {}
 
     @TempDir Path dir;
     Path model;
 
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int exit = Main.run(args);
-            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    private static Cli.Run run(String... args) { return Cli.run(args); }
 
     /** A 1-layer Mixtral-style llama file (vocab 40, d 32, 2 heads, 4 experts of 32, top-2) with random F32 weights. */
     @BeforeEach
@@ -88,7 +75,7 @@ class LogitsCommandTest {
 
     @Test
     void jsonIsTheEnginesFullVector() throws Exception {
-        Run run = run("logits", model.toString(), "--tokens", "1, 5,39,2", "--json", "--threads", "1");
+        Cli.Run run = run("logits", model.toString(), "--tokens", "1, 5,39,2", "--json", "--threads", "1");
         assertThat(run.exit()).as(run.err()).isZero();
         JsonNode json = new ObjectMapper().readTree(run.out());
         assertThat(json.get("tokens").toString()).isEqualTo("[1,5,39,2]");
@@ -104,7 +91,7 @@ class LogitsCommandTest {
 
     @Test
     void textShowsTopTen() {
-        Run run = run("logits", model.toString(), "--tokens", "3,4");
+        Cli.Run run = run("logits", model.toString(), "--tokens", "3,4");
         assertThat(run.exit()).as(run.err()).isZero();
         assertThat(run.out()).contains("llama: 2 tokens evaluated").contains("vocabulary 40").contains("top 10:");
         assertThat(run.out().lines().filter(s -> s.matches("\\s+\\d+\\s+\\d+\\s+-?\\d+\\.\\d+\\s+\\d\\.\\d+")).count()).isEqualTo(10);
@@ -123,7 +110,7 @@ class LogitsCommandTest {
         String[] expect = {"no such file", "token id 40 (position 1) is outside the vocabulary [0, 40)",
                 "'x' is not a token id", "--kv must be f32 or f16", "not a valid GGUF file"};
         for (int i = 0; i < cases.length; i++) {
-            Run r = run(cases[i]);
+            Cli.Run r = run(cases[i]);
             assertThat(r.exit()).as(String.join(" ", cases[i])).isEqualTo(1);
             assertThat(r.err().lines().count()).as(r.err()).isEqualTo(1);
             assertThat(r.err()).contains(expect[i]);

@@ -20,24 +20,11 @@ import java.nio.file.Path;
 import static org.assertj.core.api.Assertions.assertThat;
 
 class QuantizeCommandTest {
-    private record Run(int exit, String out, String err) {}
 
     @TempDir Path dir;
     Path model;
 
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int exit = Main.run(args);
-            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    private static Cli.Run run(String... args) { return Cli.run(args); }
 
     @BeforeEach
     void writeModel() throws IOException {
@@ -53,7 +40,7 @@ class QuantizeCommandTest {
     @Test
     void quantizesAndSummarises() throws IOException {
         Path out = dir.resolve("q.gguf");
-        Run r = run("quantize", model.toString(), out.toString(), "--type", "q8_0", "--threads", "1");
+        Cli.Run r = run("quantize", model.toString(), out.toString(), "--type", "q8_0", "--threads", "1");
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("2 tensors").contains("1 converted").contains("wrote");
         try (GgufFile g = GgufFile.open(out)) {
@@ -65,17 +52,17 @@ class QuantizeCommandTest {
     @Test
     void userMistakesAreOneLineAndWriteNothing() {
         Path out = dir.resolve("never.gguf");
-        Run bad = run("quantize", model.toString(), out.toString(), "--type", "Q3_K");
+        Cli.Run bad = run("quantize", model.toString(), out.toString(), "--type", "Q3_K");
         assertThat(bad.exit()).isEqualTo(2);
         assertThat(bad.err()).contains("unknown quantization type 'Q3_K'").doesNotContain("Exception");
-        Run missing = run("quantize", dir.resolve("nope.gguf").toString(), out.toString(), "--type", "Q8_0");
+        Cli.Run missing = run("quantize", dir.resolve("nope.gguf").toString(), out.toString(), "--type", "Q8_0");
         assertThat(missing.exit()).isEqualTo(1);
         assertThat(missing.err()).contains("no such file");
-        Run same = run("quantize", model.toString(), model.toString(), "--type", "Q8_0");
+        Cli.Run same = run("quantize", model.toString(), model.toString(), "--type", "Q8_0");
         assertThat(same.err()).contains("same file");
-        Run override = run("quantize", model.toString(), out.toString(), "--type", "Q8_0", "--override", "attn(=Q4_0");
+        Cli.Run override = run("quantize", model.toString(), out.toString(), "--type", "Q8_0", "--override", "attn(=Q4_0");
         assertThat(override.err()).contains("regular expression");
-        Run dry = run("quantize", model.toString(), out.toString(), "--type", "Q4_0", "--dry-run");
+        Cli.Run dry = run("quantize", model.toString(), out.toString(), "--type", "Q4_0", "--dry-run");
         assertThat(dry.exit()).isZero();
         assertThat(Files.exists(out)).isFalse();
     }

@@ -27,21 +27,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** The train/demo/experiment/generate commands: option handling and one-line errors, end to end over a bigram fake. */
 class TrainCommandsTest {
 
-    private record Run(int exit, String out, String err) {}
 
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int exit = Main.run(args);
-            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    private static Cli.Run run(String... args) { return Cli.run(args); }
 
     @AfterEach
     void unwire() { Wiring.override(null); }
@@ -54,7 +41,7 @@ class TrainCommandsTest {
 
     @Test
     void configMistakesAreOneLineWithExit2() {
-        Run r = run("train", "--preset", "huge");
+        Cli.Run r = run("train", "--preset", "huge");
         assertThat(r.exit()).isEqualTo(2);
         assertThat(r.err()).contains("unknown preset 'huge'").doesNotContain("\tat ");
         r = run("train", "--set", "model.layer=3");
@@ -71,7 +58,7 @@ class TrainCommandsTest {
 
     @Test
     void badCheckpointsAreOneLine(@TempDir Path dir) throws Exception {
-        Run r = run("generate", dir.resolve("none.moe4j").toString(), "-p", "x");
+        Cli.Run r = run("generate", dir.resolve("none.moe4j").toString(), "-p", "x");
         assertThat(r.exit()).isNotZero();
         assertThat(r.err()).contains("none.moe4j").contains("no such file").doesNotContain("\tat ");
         Path bad = dir.resolve("bad.moe4j");
@@ -87,7 +74,7 @@ class TrainCommandsTest {
         String[] common = {"--set", "model.dModel=8", "--set", "model.heads=2", "--set", "model.kvHeads=2",
                 "--set", "train.batch=2", "--set", "train.seqLen=8", "--set", "train.evalEvery=0",
                 "--set", "train.checkpointEvery=5", "--set", "train.lr=0.1", "--set", "train.warmupSteps=0"};
-        Run r = run(concat(new String[]{"train", "--preset", "tiny", "--steps", "10", "-o", out.toString()}, common));
+        Cli.Run r = run(concat(new String[]{"train", "--preset", "tiny", "--steps", "10", "-o", out.toString()}, common));
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("val loss").contains("report:").contains("ckpt-00000010.moe4j");
         assertThat(out.resolve("report/index.html")).exists();

@@ -6,6 +6,7 @@ import io.moe4j.moe.MoeConfig;
 import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.nn.Param;
 import io.moe4j.parallel.WorkerPool;
+import io.moe4j.testutil.TorchPeer;
 import io.moe4j.train.optim.AdamW;
 import io.moe4j.train.optim.AdamWConfig;
 import io.moe4j.train.optim.GradClip;
@@ -40,7 +41,7 @@ class FullTrainStepTorchTest {
 
     @Test
     void twoStepsMatchPyTorch(@TempDir Path dir) throws Exception {
-        assumeTrue(TorchModelDifferentialTest.torchAvailable(), "Debian python3-torch not installed");
+        assumeTrue(TorchPeer.available(), "Debian python3-torch not installed");
         MoeConfig moe = MoeConfig.builder().dModel(16).numExperts(4).topK(2).expertHidden(12).sharedExperts(1)
                 .sharedHidden(8).sharedGate(true).balanceLoss(BalanceLoss.HF).balanceCoef(0.05).zLossCoef(1e-3)
                 .groupSize(T).build();
@@ -63,7 +64,7 @@ class FullTrainStepTorchTest {
             in.put("params", ps);
             in.put("adamw", Map.of("lr", LR, "beta1", ac.beta1(), "beta2", ac.beta2(), "eps", ac.eps(),
                     "weightDecay", ac.weightDecay(), "clip", CLIP, "steps", STEPS, "decay", decay));
-            JsonNode ref = TorchModelDifferentialTest.run("model_reference.py", in, dir);
+            JsonNode ref = TorchPeer.run("model_reference.py", in, dir);
 
             AdamW opt = new AdamW(m.params(), ac, arena, WorkerPool.common());
             List<float[]> grads0 = new ArrayList<>(), grads1 = new ArrayList<>();

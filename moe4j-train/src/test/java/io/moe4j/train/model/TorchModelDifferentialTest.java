@@ -7,6 +7,7 @@ import io.moe4j.moe.MoeConfig;
 import io.moe4j.moe.loss.BalanceLoss;
 import io.moe4j.nn.Param;
 import io.moe4j.parallel.WorkerPool;
+import io.moe4j.testutil.TorchPeer;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -34,8 +35,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Skipped when Debian's /usr/bin/python3 has no torch.
  */
 class TorchModelDifferentialTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String PYTHON = System.getProperty("moe4j.python", "/usr/bin/python3");
     private static final int B = 3, T = 8;
 
     static Stream<Arguments> configs() {
@@ -52,7 +51,7 @@ class TorchModelDifferentialTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("configs")
     void lossAndAllGradientsMatchPyTorch(String name, ModelConfig c, @TempDir Path dir) throws Exception {
-        assumeTrue(torchAvailable(), "Debian python3-torch not installed");
+        assumeTrue(TorchPeer.available(), "Debian python3-torch not installed");
         try (MoeTransformer m = MoeTransformer.create(c, Kernels.get(), WorkerPool.common(), B)) {
             int[] tokens = TinyConfigs.tokens(5, B, T, c.vocabSize());
             Map<String, Object> in = new LinkedHashMap<>();
@@ -63,7 +62,7 @@ class TorchModelDifferentialTest {
             Map<String, Object> ps = new LinkedHashMap<>();
             for (Param p : m.params()) ps.put(p.name(), Map.of("shape", p.value().shape(), "data", p.toArray()));
             in.put("params", ps);
-            JsonNode ref = run("model_reference.py", in, dir);
+            JsonNode ref = TorchPeer.run("model_reference.py", in, dir);
 
             for (Param p : m.params()) p.zeroGrad();
             LossBreakdown l = m.forwardBackward(tokens, B, T, 1f);
@@ -93,41 +92,5 @@ class TorchModelDifferentialTest {
             assertThat(err).as("%s[%d]: %s vs torch %s", what, i, got[i], want.get(i).asDouble()).isLessThan(2e-5);
         }
         return worst;
-    }
-
-    private static Boolean available;
-
-    static synchronized boolean torchAvailable() {
-        if (available == null) {
-            try {
-                Process p = new ProcessBuilder(PYTHON, "-c", "import torch").redirectErrorStream(true).start();
-                available = p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0;
-            } catch (IOException | InterruptedException e) {
-                available = false;
-            }
-        }
-        return available;
-    }
-
-    /** Runs resource script torch/{script} on the input (as moe4j-core's TorchPeer does), returns its JSON output. */
-    static JsonNode run(String script, Map<String, Object> input, Path dir) throws IOException, InterruptedException {
-        Path py = dir.resolve(script);
-        try (InputStream in = TorchModelDifferentialTest.class.getResourceAsStream("/torch/" + script)) {
-            if (in == null) throw new IOException("missing test resource torch/" + script);
-            Files.copy(in, py);
-        }
-        Path inFile = dir.resolve("in.json"), outFile = dir.resolve("out.json");
-        JSON.writeValue(inFile.toFile(), input);
-        ProcessBuilder pb = new ProcessBuilder(PYTHON, py.toString(), inFile.toString(), outFile.toString())
-                .redirectErrorStream(true);
-        pb.environment().put("OMP_NUM_THREADS", "1");
-        pb.environment().put("OPENBLAS_NUM_THREADS", "1");
-        pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
-        Process p = pb.start();
-        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new IOException("torch reference " + script + " failed:\n" + log);
-        }
-        return JSON.readTree(outFile.toFile());
     }
 }

@@ -1,5 +1,7 @@
 package io.moe4j.train.optim;
 
+import io.moe4j.testutil.TorchPeer;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import io.moe4j.nn.F32;
 import io.moe4j.nn.Param;
@@ -87,7 +89,7 @@ class AdamWTest {
     /** Three steps of torch.optim.AdamW on the same parameters and gradients, with decay and LR groups. */
     @Test
     void matchesTorchAdamWForThreeSteps(@TempDir Path dir) throws Exception {
-        assumeTrue(TorchScripts.available(), "python3 with torch not available");
+        assumeTrue(TorchPeer.available(), "python3 with torch not available");
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2)) {
             SplittableRandom rng = new SplittableRandom(7);
             List<Param> ps = List.of(
@@ -127,7 +129,7 @@ class AdamWTest {
             in.put("beta2", cfg.beta2());
             in.put("eps", cfg.eps());
             in.put("weightDecay", cfg.weightDecay());
-            JsonNode out = TorchScripts.run("adamw_reference.py", in, dir);
+            JsonNode out = TorchPeer.run("adamw_reference.py", in, dir);
             for (int i = 0; i < ps.size(); i++) {
                 Param p = ps.get(i);
                 float[] mine = p.toArray();
