@@ -42,6 +42,7 @@ import io.moe4j.moe.router.Routers;
  * @param temperatureMax EvoMoE (§4.17) initial Gumbel-softmax temperature
  * @param temperatureMin EvoMoE final temperature
  * @param temperatureDecaySteps EvoMoE steps over which the temperature decays (exponential schedule)
+ * @param temperatureLinear EvoMoE: linear schedule τ = max(τ_max − t·(τ_max − τ_min)/decay, τ_min) instead of exp
  * @param hardAfterStep  EvoMoE step from which the gate is hard top-1 (−1 = from the start)
  * @param vocabSize      hash routing (§4.11): vocabulary size of the token-id → expert table
  * @param seed           seed of the router's random numbers (noise, random policies, Gumbel, hash table)
@@ -85,7 +86,7 @@ public record MoeConfig(
         boolean expertInputNoMulTopK, int routerHidden, boolean gatingResidual, double logitsNormStd,
         int expertGateRank,
         // ---- V-MoE (§4.10), DeepSeek-V3 loss indicator (§4.8) ----
-        double noiseStd, boolean balanceUnbiasedTopK,
+        double noiseStd, boolean balanceUnbiasedTopK, boolean temperatureLinear,
         // ----
         int maxTokens, int layerIndex) {
 
@@ -111,7 +112,7 @@ public record MoeConfig(
         b.dropZeroExpertWeight = dropZeroExpertWeight; b.expertInputNoMulTopK = expertInputNoMulTopK;
         b.routerHidden = routerHidden; b.gatingResidual = gatingResidual; b.logitsNormStd = logitsNormStd;
         b.expertGateRank = expertGateRank;
-        b.noiseStd = noiseStd; b.balanceUnbiasedTopK = balanceUnbiasedTopK;
+        b.noiseStd = noiseStd; b.balanceUnbiasedTopK = balanceUnbiasedTopK; b.temperatureLinear = temperatureLinear;
         return b;
     }
 
@@ -163,7 +164,7 @@ public record MoeConfig(
         private boolean dropZeroExpertWeight = true, expertInputNoMulTopK = false, gatingResidual = false;
         private double logitsNormStd = 0;
         private double noiseStd = 1.0;
-        private boolean balanceUnbiasedTopK = false;
+        private boolean balanceUnbiasedTopK = false, temperatureLinear = false;
         private int maxTokens = 4096, layerIndex = 0;
 
         public Builder dModel(int v) { dModel = v; return this; }
@@ -216,6 +217,7 @@ public record MoeConfig(
         public Builder expertGateRank(int v) { expertGateRank = v; return this; }
         public Builder noiseStd(double v) { noiseStd = v; return this; }
         public Builder balanceUnbiasedTopK(boolean v) { balanceUnbiasedTopK = v; return this; }
+        public Builder temperatureLinear(boolean v) { temperatureLinear = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -290,7 +292,7 @@ public record MoeConfig(
                     legacyNormalize, topPThreshold, entropyCoef, l1Init, l1Multiplier, temperatureMax, temperatureMin,
                     temperatureDecaySteps, hardAfterStep, vocabSize, seed,
                     constantExperts, copyExperts, zeroExperts, dropZeroExpertWeight, expertInputNoMulTopK,
-                    routerHidden, gatingResidual, logitsNormStd, expertGateRank, noiseStd, balanceUnbiasedTopK,
+                    routerHidden, gatingResidual, logitsNormStd, expertGateRank, noiseStd, balanceUnbiasedTopK, temperatureLinear,
                     maxTokens, layerIndex);
         }
 

@@ -51,6 +51,18 @@ class EvoMoeRouterTest {
     }
 
     @Test
+    void linearScheduleFallsEvenlyToTheMinimum() {
+        assertThat(EvoMoeRouter.temperatureLinear(0, 2.0, 0.5, 100)).isEqualTo(2.0);
+        assertThat(EvoMoeRouter.temperatureLinear(50, 2.0, 0.5, 100)).isCloseTo(1.25, within(1e-12));
+        assertThat(EvoMoeRouter.temperatureLinear(100, 2.0, 0.5, 100)).isEqualTo(0.5);
+        assertThat(EvoMoeRouter.temperatureLinear(1000, 2.0, 0.5, 100)).isEqualTo(0.5);
+        EvoMoeRouter router = create(base().temperatureMax(2.0).temperatureMin(0.5).temperatureDecaySteps(100)
+                .temperatureLinear(true).build());
+        for (int i = 0; i < 25; i++) router.afterStep();
+        assertThat(router.temperature()).isCloseTo(1.625, within(1e-12));
+    }
+
+    @Test
     void exponentialScheduleReachesTheMinimumExactlyAndNeverGoesBelow() {
         double max = 2.0, min = 0.5;
         int decay = 100;

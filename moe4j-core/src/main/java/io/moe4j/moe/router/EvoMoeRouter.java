@@ -54,6 +54,7 @@ public final class EvoMoeRouter implements Router {
     private final double tauMax, tauMin, coef, zCoef;
     private final LinearGate gate;
     private final CounterRng rng;
+    private final boolean linear;
     private long step;
 
     // Preallocated per maxTokens.
@@ -74,6 +75,7 @@ public final class EvoMoeRouter implements Router {
         this.decaySteps = c.temperatureDecaySteps();
         this.tauMax = c.temperatureMax();
         this.tauMin = c.temperatureMin();
+        this.linear = c.temperatureLinear();
         this.coef = c.balanceLoss() == BalanceLoss.NONE ? 0 : c.balanceCoef();
         this.zCoef = c.zLossCoef();
         this.gate = new LinearGate(arena, "layers." + layer + ".moe.router.weight", d, e, kernels, pool,
@@ -109,7 +111,9 @@ public final class EvoMoeRouter implements Router {
         step = s;
     }
     /** The Gumbel-softmax temperature at the current step. */
-    public double temperature() { return temperature(step, tauMax, tauMin, decaySteps); }
+    public double temperature() {
+        return linear ? temperatureLinear(step, tauMax, tauMin, decaySteps) : temperature(step, tauMax, tauMin, decaySteps);
+    }
     /** True once the gate is hard top-1 (step ≥ hardAfterStep). */
     public boolean hard() { return step >= hardAfterStep; }
 
@@ -120,6 +124,12 @@ public final class EvoMoeRouter implements Router {
     public static double temperature(long t, double tauMax, double tauMin, int decaySteps) {
         if (t >= decaySteps) return tauMin;
         return Math.max(tauMax * Math.exp(t * Math.log(tauMin / tauMax) / decaySteps), tauMin);
+    }
+
+    /** The linear schedule {@code max(τ_max − t·(τ_max − τ_min)/decay, τ_min)} (EvoMoE's "linear" option). */
+    public static double temperatureLinear(long t, double tauMax, double tauMin, int decaySteps) {
+        if (t >= decaySteps) return tauMin;
+        return Math.max(tauMax - t * (tauMax - tauMin) / decaySteps, tauMin);
     }
 
     @Override
