@@ -133,6 +133,9 @@ public final class SimdGemm implements Gemm {
     }
 
     @Override
+    public Gemm fork() { return new SimdGemm(kernel.species, kcBlock, ncTask, mcBlock, aBlockFloats); }
+
+    @Override
     public String name() { return "simd-" + kernel; }
 
     /** The state of one call: operands, the current A block, and the packing buffers reused across calls. */
