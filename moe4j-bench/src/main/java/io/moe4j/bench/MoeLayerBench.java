@@ -83,6 +83,17 @@ public final class MoeLayerBench {
                     layer.backward(x, 0, dy, 0, dx, 0);
                 };
                 Stats fb = Stats.measure(fwdBwd, plan);
+                // the other expert schedules (same bits), fwd+bwd, for a same-run comparison with the default
+                StringBuilder sched = new StringBuilder();
+                for (String mode : List.of("on", "off")) {
+                    layer.experts().splitMode(mode);
+                    Stats other = Stats.measure(fwdBwd, plan);
+                    sched.append(String.format(Locale.ROOT, "  %s %s (%s)", mode.equals("on") ? "one expert per task" : "parallel GEMMs",
+                            fmt(other.best(s.tokens())), fmt(other.median(s.tokens()))));
+                }
+                layer.experts().splitMode("auto");
+                notes.add(s.name() + ": fwd+bwd tokens/s best (median) with the default schedule " + fmt(fb.best(s.tokens()))
+                        + " (" + fmt(fb.median(s.tokens())) + "); the other schedules:" + sched);
                 // the phase profile of warm (JIT-compiled) calls only
                 layer.profile().reset();
                 for (int i = 0; i < Math.max(2, fb.runs()); i++) fwdBwd.run();
