@@ -34,11 +34,13 @@ import java.util.concurrent.TimeUnit;
  */
 public final class TrainBench {
     /**
-     * Untimed steps before the timed ones, on top of the time-based warm-up: the first step runs mostly in the
-     * interpreter (10–25 s on a loaded 2-core machine), so a 3-second warm-up alone can end before C2 has compiled
-     * the kernels and the timed steps then measure the JIT, not the model. PyTorch gets 2 warm-up steps (no JIT).
+     * Untimed warm-up: at least this many steps and this many seconds. The first step runs mostly in the
+     * interpreter (13–25 s on a loaded 2-core machine) and step times keep falling for ~60 tiny steps while C2
+     * compiles the kernels, so a 3-second warm-up measured the JIT, not the model (tiny shape: 0.9k tokens/s
+     * timed vs ~4k once warm, same run). PyTorch gets 2 warm-up steps (no JIT).
      */
-    private static final int WARMUP_STEPS = 15;
+    private static final int WARMUP_STEPS = 20;
+    private static final double WARMUP_SECONDS = 20;
 
     private TrainBench() {}
 
@@ -81,7 +83,7 @@ public final class TrainBench {
                         m.afterStep(0);
                     };
                     for (int i = 0; i < WARMUP_STEPS; i++) step.run();
-                    Stats st = Stats.measure(step, new Stats.Plan(3.0, repeat, 300));
+                    Stats st = Stats.measure(step, new Stats.Plan(WARMUP_SECONDS, repeat, 300));
                     long ours = 0;
                     for (Param p : m.params()) ours += p.numel();
                     m.profile().reset();
