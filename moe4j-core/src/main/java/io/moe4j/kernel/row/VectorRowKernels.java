@@ -42,32 +42,42 @@ abstract class VectorRowKernels {
         if (species == null || species.elementType() != float.class) {
             throw new IllegalArgumentException("need a float species, got " + species);
         }
+        // Through factory methods, not `new`: returning a `new V128()` as a VectorRowKernels makes the verifier
+        // load V128 (to check the subtype) even when only V512 is ever built. With every subclass loaded, C2 cannot
+        // bind species() by class hierarchy analysis, and when a kernel is compiled without a receiver profile
+        // (-XX:Tier3DelayOn skips the profiling tier) every Vector API call in it stays generic: no intrinsics,
+        // all vectors boxed (JFR: swigluBackward allocating ~100 MB/s, PrintInlining: "species: no static
+        // binding"). With one subclass loaded, species() folds to a constant in every compile.
         return switch (species.vectorBitSize()) {
-            case 128 -> new V128();
-            case 256 -> new V256();
-            case 512 -> new V512();
-            default -> new AnyWidth(species); // e.g. ARM SVE widths: correct, not tuned
+            case 128 -> V128.create();
+            case 256 -> V256.create();
+            case 512 -> V512.create();
+            default -> AnyWidth.create(species); // e.g. ARM SVE widths: correct, not tuned
         };
     }
 
     private static final class V128 extends VectorRowKernels {
         private static final VectorSpecies<Float> S = FloatVector.SPECIES_128;
+        static VectorRowKernels create() { return new V128(); }
         @Override VectorSpecies<Float> species() { return S; }
     }
 
     private static final class V256 extends VectorRowKernels {
         private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+        static VectorRowKernels create() { return new V256(); }
         @Override VectorSpecies<Float> species() { return S; }
     }
 
     private static final class V512 extends VectorRowKernels {
         private static final VectorSpecies<Float> S = FloatVector.SPECIES_512;
+        static VectorRowKernels create() { return new V512(); }
         @Override VectorSpecies<Float> species() { return S; }
     }
 
     private static final class AnyWidth extends VectorRowKernels {
         private final VectorSpecies<Float> s;
         AnyWidth(VectorSpecies<Float> s) { this.s = s; }
+        static VectorRowKernels create(VectorSpecies<Float> s) { return new AnyWidth(s); }
         @Override VectorSpecies<Float> species() { return s; }
     }
 
