@@ -4,7 +4,7 @@ zero_grad + forward + cross-entropy + backward + clip_grad_norm_(1.0) + AdamW. T
 loop over experts with index_select / index_add_ (as HF Mixtral / Qwen-MoE do). Run with Debian's python3 and
 OMP_WAIT_POLICY=PASSIVE, OPENBLAS_NUM_THREADS=threads.
 argv: vocab d layers heads kv hd experts topk f batch seq threads warmup repeat
-prints JSON {"step_seconds": [...]}"""
+prints JSON {"step_seconds": [...], "params": N}"""
 import json, math, sys, time
 import torch
 import torch.nn as nn
@@ -139,4 +139,4 @@ for _ in range(REP):
     t0 = time.perf_counter()
     step()
     times.append(time.perf_counter() - t0)
-print(json.dumps({"step_seconds": times}))
+print(json.dumps({"step_seconds": times, "params": sum(p.numel() for p in model.parameters())}))

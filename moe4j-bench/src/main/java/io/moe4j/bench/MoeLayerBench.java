@@ -35,6 +35,10 @@ import java.util.concurrent.TimeUnit;
  * router; backward = 2× forward.
  */
 public final class MoeLayerBench {
+    /** Untimed forward+backward calls before the first measurement: at least this many, and this long. */
+    private static final int WARMUP_CALLS = 10;
+    private static final long WARMUP_NANOS = 10_000_000_000L;
+
     private MoeLayerBench() {}
 
     /** One benchmarked shape. */
@@ -77,12 +81,30 @@ public final class MoeLayerBench {
                     F32.set(dy, i, (float) rng.nextGaussian());
                 }
                 Stats.Plan plan = new Stats.Plan(2.0, repeat, 120);
-                Stats fwd = Stats.measure(() -> layer.forward(x, 0, s.tokens(), y, 0, false), plan);
                 Runnable fwdBwd = () -> {
                     layer.forward(x, 0, s.tokens(), y, 0, true);
                     layer.backward(x, 0, dy, 0, dx, 0);
                 };
+                // JIT warm-up of every kernel before the first measurement: on a loaded machine C2 needs tens of
+                // seconds, and a 2 s warm-up timed the forward partly in interpreted/C1 code
+                long warmStart = System.nanoTime();
+                for (int i = 0; i < WARMUP_CALLS || System.nanoTime() - warmStart < WARMUP_NANOS; i++) {
+                    fwdBwd.run();
+                    if (System.nanoTime() - warmStart > 4 * WARMUP_NANOS) break;
+                }
+                Stats fwd = Stats.measure(() -> layer.forward(x, 0, s.tokens(), y, 0, false), plan);
                 Stats fb = Stats.measure(fwdBwd, plan);
+                // the other expert schedules (same bits), fwd+bwd, for a same-run comparison with the default
+                StringBuilder sched = new StringBuilder();
+                for (String mode : List.of("on", "off")) {
+                    layer.experts().splitMode(mode);
+                    Stats other = Stats.measure(fwdBwd, plan);
+                    sched.append(String.format(Locale.ROOT, "  %s %s (%s)", mode.equals("on") ? "one expert per task" : "parallel GEMMs",
+                            fmt(other.best(s.tokens())), fmt(other.median(s.tokens()))));
+                }
+                layer.experts().splitMode("auto");
+                notes.add(s.name() + ": fwd+bwd tokens/s best (median) with the default schedule " + fmt(fb.best(s.tokens()))
+                        + " (" + fmt(fb.median(s.tokens())) + "); the other schedules:" + sched);
                 // the phase profile of warm (JIT-compiled) calls only
                 layer.profile().reset();
                 for (int i = 0; i < Math.max(2, fb.runs()); i++) fwdBwd.run();

@@ -33,6 +33,15 @@ import java.util.concurrent.TimeUnit;
  * {@code OPENBLAS_NUM_THREADS} = threads (shared/PEERS.md). Reports tokens/s best (median) and the ratio.
  */
 public final class TrainBench {
+    /**
+     * Untimed warm-up: at least this many steps and this many seconds. The first step runs mostly in the
+     * interpreter (13–25 s on a loaded 2-core machine) and step times keep falling for ~60 tiny steps while C2
+     * compiles the kernels, so a 3-second warm-up measured the JIT, not the model (tiny shape: 0.9k tokens/s
+     * timed vs ~4k once warm, same run). PyTorch gets 2 warm-up steps (no JIT).
+     */
+    private static final int WARMUP_STEPS = 20;
+    private static final double WARMUP_SECONDS = 20;
+
     private TrainBench() {}
 
     /** One benchmarked model and batch. */
@@ -73,11 +82,19 @@ public final class TrainBench {
                         opt.step(1e-3);
                         m.afterStep(0);
                     };
-                    Stats st = Stats.measure(step, new Stats.Plan(3.0, repeat, 300));
+                    for (int i = 0; i < WARMUP_STEPS; i++) step.run();
+                    Stats st = Stats.measure(step, new Stats.Plan(WARMUP_SECONDS, repeat, 300));
+                    long ours = 0;
+                    for (Param p : m.params()) ours += p.numel();
                     m.profile().reset();
                     for (int i = 0; i < 2; i++) step.run();
                     notes.add(s.name() + ": moe4j time per phase over 2 steps: " + m.profile().report());
                     double[] torch = withTorch ? torch(s, threads, repeat, err, notes) : null;
+                    if (torch != null) {
+                        long theirs = (long) torch[2];
+                        notes.add(s.name() + ": parameters moe4j " + ours + ", PyTorch " + theirs
+                                + (ours == theirs ? " (same model)" : " — MISMATCH: the two sides do not train the same model"));
+                    }
                     String tt = "-", ratio = "-";
                     if (torch != null) {
                         tt = fmt(tokensPerStep / torch[0]) + " (" + fmt(tokensPerStep / torch[1]) + ")";
@@ -95,7 +112,7 @@ public final class TrainBench {
         return v >= 1000 ? String.format(Locale.ROOT, "%.2fk", v / 1000) : String.format(Locale.ROOT, "%.0f", v);
     }
 
-    /** {best, median} seconds per step of the PyTorch peer, or null when it cannot run. */
+    /** {best, median} seconds per step and the parameter count of the PyTorch peer, or null when it cannot run. */
     private static double[] torch(Shape s, int threads, int repeat, PrintStream err, List<String> notes) {
         err.printf("  %s: PyTorch...%n", s.name());
         try {
@@ -124,7 +141,8 @@ public final class TrainBench {
             for (int i = 0; i < v.length; i++) v[i] = Double.parseDouble(parts[i].trim());
             java.util.Arrays.sort(v);
             double med = v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-            return new double[]{v[0], med};
+            java.util.regex.Matcher pm = java.util.regex.Pattern.compile("\"params\":\\s*(\\d+)").matcher(json);
+            return new double[]{v[0], med, pm.find() ? Double.parseDouble(pm.group(1)) : -1};
         } catch (IOException e) {
             notes.add("PyTorch peer could not run: " + e.getMessage());
             return null;

@@ -41,12 +41,17 @@ import java.util.List;
 public final class ExpertBank {
     private static final int ROW_CHUNK = 16;
     /**
-     * Bins up to this many rows on average are run one expert per task (see {@link #splitByExpert}). Measured with
+     * Bins up to this many rows on average are run one expert per task when tiles are not used (see {@link #schedule}). Measured with
      * E=64, d=512, f=256 on 2 threads: one expert per task is 15–40 % faster at 8–32 rows per expert, and parallel
      * GEMMs win at 256+ rows (moe4j bench moe-layer; /tmp-style harness numbers in docs/BENCHMARKS.md).
      */
     private static final int SPLIT_MAX_ROWS = Integer.getInteger("moe4j.moe.splitMaxRows", 128);
     private static final String EXPERT_PARALLEL = System.getProperty("moe4j.moe.expertParallel", "auto");
+    /**
+     * Column tiles of the tiled schedule: from MAX_TILE down to MIN_TILE columns until there are enough tasks.
+     * Multiples of 64 so that a tile's activation rows start on a vector boundary (the same lanes as a whole row).
+     */
+    private static final int MAX_TILE = 512, MIN_TILE = 64;
     private String splitMode = EXPERT_PARALLEL;
 
     private final Kernels kernels;
@@ -57,6 +62,12 @@ public final class ExpertBank {
     private final Param gate; // (E, f, gw), null for plain MLPs
     private final Param up;   // (E, f, d)
     private final Param down; // (E, d, f)
+    private final Gemm[] workerGemm; // one per pool worker, for GEMMs inside tasks (own packing buffers)
+
+    // Tiled schedule of the current call: task t = columns [tileCol0[t], +tileCols[t]) of expert tileExpert[t].
+    private final int[] order;                          // (E) non-empty experts, most rows first
+    private final int[] tileExpert, tileCol0, tileCols; // (E · ceil(max(f, d, gw) / MIN_TILE))
+    private int tileCount;
 
     // Activations, (maxRows, ·), preallocated.
     private final MemorySegment h, u, a, y;   // (R,f) (R,f) (R,f) (R,d)
@@ -91,6 +102,13 @@ public final class ExpertBank {
         this.dA = F32.alloc(arena, rf);
         this.dH = F32.alloc(arena, rf);
         this.dU = type.gated() ? F32.alloc(arena, rf) : null;
+        this.workerGemm = new Gemm[pool.threads()];
+        for (int w = 0; w < workerGemm.length; w++) workerGemm[w] = kernels.gemm().fork();
+        this.order = new int[e];
+        int maxTiles = e * ((Math.max(Math.max(f, d), gateWidth) + MIN_TILE - 1) / MIN_TILE);
+        this.tileExpert = new int[maxTiles];
+        this.tileCol0 = new int[maxTiles];
+        this.tileCols = new int[maxTiles];
     }
 
     public List<Param> params() {
@@ -101,10 +119,13 @@ public final class ExpertBank {
         return ps;
     }
 
-    /** "auto" (default), "on" (one expert per task) or "off" (parallel inside each GEMM); see {@link #splitByExpert}. */
+    /**
+     * "auto" (default), "tiles" (tasks = column tiles of every expert), "on" (one expert per task) or "off"
+     * (parallel inside each GEMM); see {@link #schedule}.
+     */
     public void splitMode(String mode) {
-        if (!java.util.List.of("auto", "on", "off").contains(mode)) {
-            throw new IllegalArgumentException("split mode must be auto, on or off, got '" + mode + "'");
+        if (!java.util.List.of("auto", "tiles", "on", "off").contains(mode)) {
+            throw new IllegalArgumentException("split mode must be auto, tiles, on or off, got '" + mode + "'");
         }
         this.splitMode = mode;
     }
@@ -130,10 +151,20 @@ public final class ExpertBank {
 
     /** As {@link #forward(MemorySegment, long, int[])} with the gate projection reading gateX (R, gateWidth). */
     public void forward(MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart) {
-        if (splitByExpert(binStart)) {
-            pool.parallelFor(e, (j, w) -> forwardExpert(j, x, xOff, gateX, gateXOff, binStart));
-        } else {
-            for (int j = 0; j < e; j++) forwardExpert(j, x, xOff, gateX, gateXOff, binStart);
+        switch (schedule(binStart, true)) {
+            case TILES -> {
+                int nonEmpty = sortExperts(binStart);
+                planTiles(f, nonEmpty);
+                pool.parallelFor(tileCount, (t, w) -> hiddenTile(workerGemm[w], tileExpert[t], tileCol0[t], tileCols[t],
+                        x, xOff, gateX, gateXOff, binStart));
+                planTiles(d, nonEmpty);
+                pool.parallelFor(tileCount, (t, w) -> outputTile(workerGemm[w], tileExpert[t], tileCol0[t], tileCols[t],
+                        binStart));
+            }
+            case EXPERTS -> pool.parallelFor(e, (j, w) -> forwardExpert(workerGemm[w], j, x, xOff, gateX, gateXOff, binStart));
+            case GEMMS -> {
+                for (int j = 0; j < e; j++) forwardExpert(kernels.gemm(), j, x, xOff, gateX, gateXOff, binStart);
+            }
         }
     }
 
@@ -151,38 +182,152 @@ public final class ExpertBank {
      */
     public void backward(MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
                          MemorySegment dy, long dyOff, MemorySegment dx, long dxOff, MemorySegment dGateX, long dGateXOff) {
-        if (splitByExpert(binStart)) {
-            pool.parallelFor(e, (j, w) -> backwardExpert(j, x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff,
-                    dGateX, dGateXOff));
-        } else {
-            for (int j = 0; j < e; j++) {
-                backwardExpert(j, x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff);
+        switch (schedule(binStart, dGateX == null)) {
+            case TILES -> {
+                int nonEmpty = sortExperts(binStart);
+                planTiles(f, nonEmpty);
+                pool.parallelFor(tileCount, (t, w) -> hiddenGradTile(workerGemm[w], tileExpert[t], tileCol0[t],
+                        tileCols[t], x, xOff, gateX, gateXOff, binStart, dy, dyOff));
+                planTiles(d, nonEmpty);
+                pool.parallelFor(tileCount, (t, w) -> inputGradTile(workerGemm[w], tileExpert[t], tileCol0[t],
+                        tileCols[t], binStart, dx, dxOff));
+            }
+            case EXPERTS -> pool.parallelFor(e, (j, w) -> backwardExpert(workerGemm[w], j, x, xOff, gateX, gateXOff,
+                    binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff));
+            case GEMMS -> {
+                for (int j = 0; j < e; j++) {
+                    backwardExpert(kernels.gemm(), j, x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff,
+                            dGateX, dGateXOff);
+                }
             }
         }
     }
 
+    private enum Schedule { TILES, EXPERTS, GEMMS }
+
     /**
-     * Two ways to use the cores: one expert per task (each expert's GEMMs single-threaded, no synchronisation
-     * inside; best when there are many small bins, e.g. 64 fine-grained experts) or expert after expert with each
-     * GEMM parallel inside (best for few large bins, where per-expert tasks would leave cores idle). Both give
-     * bit-identical results: every expert's GEMMs are computed by one fixed code path and its weight gradients
-     * are written by one task. {@code -Dmoe4j.moe.expertParallel=on|off|auto} overrides the choice.
+     * Three ways to use the cores, all giving the same bits (every element of every product is computed by the
+     * same GEMM code path, whose result does not depend on how C is tiled, and each weight-gradient element is
+     * written by one task):
+     * <ul>
+     *   <li>TILES (default when at least 2 experts per thread are non-empty): two parallel loops per pass, each
+     *       over (expert, column tile) tasks with single-threaded GEMMs. Forward: tile of f → H, U and A columns;
+     *       tile of d → Y columns. Backward: tile of f → dA, dH, dU columns and the matching slices of all three
+     *       weight gradients; tile of d → dX columns. Four pool synchronisations per layer instead of ~20 per
+     *       expert, no idle core while a small expert runs, and experts claimed largest first.</li>
+     *   <li>EXPERTS: one expert per task ({@code on}); coarse, so the last big expert may run alone.</li>
+     *   <li>GEMMS: expert after expert, each GEMM parallel inside ({@code off}, and one expert such as the shared
+     *       one: its GEMMs share one packed A block between threads).</li>
+     * </ul>
+     * {@code -Dmoe4j.moe.expertParallel=auto|tiles|on|off} or {@link #splitMode} override the choice. Tiles are not
+     * used for the backward of a factorised gate (its dG output has another width).
      */
-    private boolean splitByExpert(int[] binStart) {
-        if (pool.threads() == 1) return false;
+    private Schedule schedule(int[] binStart, boolean tilesAllowed) {
+        if (pool.threads() == 1) return Schedule.GEMMS;
         String mode = splitMode;
-        if (mode.equals("on")) return true;
-        if (mode.equals("off")) return false;
+        if (mode.equals("on")) return Schedule.EXPERTS;
+        if (mode.equals("off")) return Schedule.GEMMS;
         int nonEmpty = 0;
         for (int j = 0; j < e; j++) if (binStart[j + 1] > binStart[j]) nonEmpty++;
+        if (tilesAllowed && (mode.equals("tiles") || nonEmpty >= 2 * pool.threads())) return Schedule.TILES;
         int rows = binStart[e];
-        return nonEmpty >= 4 * pool.threads() && rows / Math.max(1, nonEmpty) <= SPLIT_MAX_ROWS;
+        return nonEmpty >= 4 * pool.threads() && rows / Math.max(1, nonEmpty) <= SPLIT_MAX_ROWS
+                ? Schedule.EXPERTS : Schedule.GEMMS;
     }
 
-    private void forwardExpert(int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart) {
+    /** Fills {@link #order} with the non-empty experts, most rows first (ties by index); returns their count. */
+    private int sortExperts(int[] binStart) {
+        int n = 0;
+        for (int j = 0; j < e; j++) {
+            int rows = binStart[j + 1] - binStart[j];
+            if (rows == 0) continue;
+            int i = n++;
+            while (i > 0 && binStart[order[i - 1] + 1] - binStart[order[i - 1]] < rows) {
+                order[i] = order[i - 1];
+                i--;
+            }
+            order[i] = j;
+        }
+        return n;
+    }
+
+    /** Tiles of {@code width} columns for the first {@code experts} of {@link #order}: the widest tile giving every thread ≥ 4 tasks. */
+    private void planTiles(int width, int experts) {
+        int tile = MAX_TILE;
+        while (tile > MIN_TILE && experts * ((width + tile - 1) / tile) < 4 * pool.threads()) tile /= 2;
+        int n = 0;
+        for (int i = 0; i < experts; i++) {
+            for (int c0 = 0; c0 < width; c0 += tile) {
+                tileExpert[n] = order[i];
+                tileCol0[n] = c0;
+                tileCols[n] = Math.min(tile, width - c0);
+                n++;
+            }
+        }
+        tileCount = n;
+    }
+
+    /** Forward, columns [c0, c0 + cw) of f for expert j: H, U (or H) and A. */
+    private void hiddenTile(Gemm g, int j, int c0, int cw, MemorySegment x, long xOff, MemorySegment gateX,
+                            long gateXOff, int[] binStart) {
+        int r0 = binStart[j], n = binStart[j + 1] - r0;
+        long xo = xOff + (long) r0 * d, ho = (long) r0 * f + c0;
+        long wIn = (long) j * f * d + (long) c0 * d;
+        if (gate != null) {
+            g.nt(pool, n, cw, gw, gateX, gateXOff + (long) r0 * gw, gw, gate.data(), (long) j * f * gw + (long) c0 * gw,
+                    gw, h, ho, f, false);
+            g.nt(pool, n, cw, d, x, xo, d, up.data(), wIn, d, u, ho, f, false);
+        } else {
+            g.nt(pool, n, cw, d, x, xo, d, up.data(), wIn, d, h, ho, f, false);
+        }
+        RowOps ops = kernels.rows();
+        for (int r = r0; r < r0 + n; r++) activateRow(ops, (long) r * f + c0, cw);
+    }
+
+    /** Forward, columns [c0, c0 + cw) of d for expert j: Y = A·W_downᵀ. */
+    private void outputTile(Gemm g, int j, int c0, int cw, int[] binStart) {
+        int r0 = binStart[j], n = binStart[j + 1] - r0;
+        g.nt(pool, n, cw, f, a, (long) r0 * f, f, down.data(), (long) j * d * f + (long) c0 * f, f,
+                y, (long) r0 * d + c0, d, false);
+    }
+
+    /**
+     * Backward, columns [c0, c0 + cw) of f for expert j: dA = dY·W_down[:, c], dW_down[:, c] += dYᵀ·A[:, c],
+     * dH, dU of those columns, dW_gate[c, :] += dHᵀ·X and dW_up[c, :] += dUᵀ·X.
+     */
+    private void hiddenGradTile(Gemm g, int j, int c0, int cw, MemorySegment x, long xOff, MemorySegment gateX,
+                                long gateXOff, int[] binStart, MemorySegment dy, long dyOff) {
+        int r0 = binStart[j], n = binStart[j + 1] - r0;
+        long yo = dyOff + (long) r0 * d, ho = (long) r0 * f + c0, xo = xOff + (long) r0 * d;
+        long wDown = (long) j * d * f + c0, wIn = (long) j * f * d + (long) c0 * d;
+        g.nn(pool, n, cw, d, dy, yo, d, down.data(), wDown, f, dA, ho, f, false);
+        g.tn(pool, d, cw, n, dy, yo, d, a, ho, f, down.gradData(), wDown, f, true);
+        RowOps ops = kernels.rows();
+        for (int r = r0; r < r0 + n; r++) activateBackwardRow(ops, (long) r * f + c0, cw);
+        if (gate != null) {
+            g.tn(pool, cw, gw, n, dH, ho, f, gateX, gateXOff + (long) r0 * gw, gw, gate.gradData(),
+                    (long) j * f * gw + (long) c0 * gw, gw, true);
+            g.tn(pool, cw, d, n, dU, ho, f, x, xo, d, up.gradData(), wIn, d, true);
+        } else {
+            g.tn(pool, cw, d, n, dH, ho, f, x, xo, d, up.gradData(), wIn, d, true);
+        }
+    }
+
+    /** Backward, columns [c0, c0 + cw) of d for expert j: dX = dH·W_gate + dU·W_up (plain: dH·W_up). */
+    private void inputGradTile(Gemm g, int j, int c0, int cw, int[] binStart, MemorySegment dx, long dxOff) {
+        int r0 = binStart[j], n = binStart[j + 1] - r0;
+        long ho = (long) r0 * f, dxo = dxOff + (long) r0 * d + c0, wIn = (long) j * f * d + c0;
+        if (gate != null) {
+            g.nn(pool, n, cw, f, dH, ho, f, gate.data(), wIn, d, dx, dxo, d, false);
+            g.nn(pool, n, cw, f, dU, ho, f, up.data(), wIn, d, dx, dxo, d, true);
+        } else {
+            g.nn(pool, n, cw, f, dH, ho, f, up.data(), wIn, d, dx, dxo, d, false);
+        }
+    }
+
+    private void forwardExpert(Gemm g, int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
         if (n == 0) return;
-        Gemm g = kernels.gemm();
         long wIn = (long) f * d, wGate = (long) f * gw;
         long xo = xOff + (long) r0 * d, ho = (long) r0 * f;
         if (gate != null) {
@@ -195,12 +340,11 @@ public final class ExpertBank {
         g.nt(pool, n, d, f, a, ho, f, down.data(), j * wIn, f, y, (long) r0 * d, d, false);
     }
 
-    private void backwardExpert(int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
+    private void backwardExpert(Gemm g, int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
                                 MemorySegment dy, long dyOff, MemorySegment dx, long dxOff,
                                 MemorySegment dGateX, long dGateXOff) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
         if (n == 0) return;
-        Gemm g = kernels.gemm();
         long wIn = (long) f * d, wGate = (long) f * gw;
         long yo = dyOff + (long) r0 * d, ho = (long) r0 * f;
         g.nn(pool, n, f, d, dy, yo, d, down.data(), j * wIn, f, dA, ho, f, false);
@@ -228,41 +372,45 @@ public final class ExpertBank {
     private void activate(int r0, int r1) {
         RowOps ops = kernels.rows();
         pool.parallelRanges(r1 - r0, ROW_CHUNK, (from, to, w) -> {
-            for (int r = r0 + from; r < r0 + to; r++) {
-                long o = (long) r * f;
-                switch (type) {
-                    case SWIGLU -> ops.swiglu(f, h, o, u, o, a, o);
-                    case GEGLU -> ops.geglu(f, h, o, u, o, a, o);
-                    case MLP_RELU -> ops.relu(f, h, o, a, o);
-                    case MLP_GELU -> ops.gelu(f, h, o, a, o);
-                    case MLP_GELU_ERF -> ErfGelu.forward(f, h, o, a, o);
-                }
-            }
+            for (int r = r0 + from; r < r0 + to; r++) activateRow(ops, (long) r * f, f);
         });
     }
 
     private void activateBackward(int r0, int r1) {
         RowOps ops = kernels.rows();
         pool.parallelRanges(r1 - r0, ROW_CHUNK, (from, to, w) -> {
-            for (int r = r0 + from; r < r0 + to; r++) {
-                long o = (long) r * f;
-                switch (type) {
-                    case SWIGLU -> ops.swigluBackward(f, h, o, u, o, dA, o, dH, o, dU, o);
-                    case GEGLU -> ops.gegluBackward(f, h, o, u, o, dA, o, dH, o, dU, o);
-                    case MLP_RELU -> {
-                        F32.zero(dH, o, f);
-                        ops.reluBackward(f, h, o, dA, o, dH, o);
-                    }
-                    case MLP_GELU -> {
-                        F32.zero(dH, o, f);
-                        ops.geluBackward(f, h, o, dA, o, dH, o);
-                    }
-                    case MLP_GELU_ERF -> {
-                        F32.zero(dH, o, f);
-                        ErfGelu.backward(f, h, o, dA, o, dH, o);
-                    }
-                }
-            }
+            for (int r = r0 + from; r < r0 + to; r++) activateBackwardRow(ops, (long) r * f, f);
         });
+    }
+
+    /** A = act(H) (⊙ U) over n elements at o. */
+    private void activateRow(RowOps ops, long o, int n) {
+        switch (type) {
+            case SWIGLU -> ops.swiglu(n, h, o, u, o, a, o);
+            case GEGLU -> ops.geglu(n, h, o, u, o, a, o);
+            case MLP_RELU -> ops.relu(n, h, o, a, o);
+            case MLP_GELU -> ops.gelu(n, h, o, a, o);
+            case MLP_GELU_ERF -> ErfGelu.forward(n, h, o, a, o);
+        }
+    }
+
+    /** dH (and dU) from dA over n elements at o. */
+    private void activateBackwardRow(RowOps ops, long o, int n) {
+        switch (type) {
+            case SWIGLU -> ops.swigluBackward(n, h, o, u, o, dA, o, dH, o, dU, o);
+            case GEGLU -> ops.gegluBackward(n, h, o, u, o, dA, o, dH, o, dU, o);
+            case MLP_RELU -> {
+                F32.zero(dH, o, n);
+                ops.reluBackward(n, h, o, dA, o, dH, o);
+            }
+            case MLP_GELU -> {
+                F32.zero(dH, o, n);
+                ops.geluBackward(n, h, o, dA, o, dH, o);
+            }
+            case MLP_GELU_ERF -> {
+                F32.zero(dH, o, n);
+                ErfGelu.backward(n, h, o, dA, o, dH, o);
+            }
+        }
     }
 }

@@ -170,14 +170,18 @@ class MoeLayerTest {
         assertThat(dws[1]).isEqualTo(dws[0]);
     }
 
-    /** One expert per task and parallel-inside-each-GEMM give the same bits (fixed code path per expert). */
-    @Test
-    void expertParallelAndGemmParallelAgree() {
-        int d = 32, f = 24, e = 16, t = 64;
-        MoeConfig c = MoeConfig.builder().dModel(d).numExperts(e).topK(4).expertHidden(f).maxTokens(t).build();
-        float[][] ys = new float[2][], dxs = new float[2][], dws = new float[2][];
-        String[] modes = {"on", "off"};
-        for (int i = 0; i < 2; i++) {
+    /**
+     * Column tiles, one expert per task and parallel-inside-each-GEMM give the same bits (fixed code path per
+     * product element), for widths that are not multiples of the tiles and with several tiles per expert.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"32, 24, 16, 64", "192, 160, 8, 96", "640, 576, 3, 40"})
+    void expertParallelAndGemmParallelAgree(int d, int f, int e, int t) {
+        MoeConfig c = MoeConfig.builder().dModel(d).numExperts(e).topK(2).expertHidden(f).maxTokens(t).build();
+        String[] modes = {"on", "off", "tiles", "auto"};
+        float[][] ys = new float[modes.length][], dxs = new float[modes.length][], dws = new float[modes.length][];
+        float[][] dgs = new float[modes.length][], dus = new float[modes.length][];
+        for (int i = 0; i < modes.length; i++) {
             MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), POOL);
             layer.experts().splitMode(modes[i]);
             layer.init(new SplittableRandom(20), 0.3, 1.0);
@@ -188,10 +192,17 @@ class MoeLayerTest {
             ys[i] = F32.toArray(y, 0, t * d);
             dxs[i] = F32.toArray(dx, 0, t * d);
             dws[i] = layer.experts().down().gradToArray();
+            dgs[i] = layer.experts().gate().gradToArray();
+            dus[i] = layer.experts().up().gradToArray();
         }
-        assertThat(ys[1]).isEqualTo(ys[0]);
-        assertThat(dxs[1]).isEqualTo(dxs[0]);
-        assertThat(dws[1]).isEqualTo(dws[0]);
+        for (int i = 1; i < modes.length; i++) {
+            assertThat(ys[i]).as(modes[i]).isEqualTo(ys[0]);
+            assertThat(dxs[i]).as(modes[i]).isEqualTo(dxs[0]);
+            assertThat(dws[i]).as(modes[i]).isEqualTo(dws[0]);
+            assertThat(dgs[i]).as(modes[i]).isEqualTo(dgs[0]);
+            assertThat(dus[i]).as(modes[i]).isEqualTo(dus[0]);
+        }
+        assertThat(ys[0]).as("the layer computed something").isNotEqualTo(new float[t * d]);
     }
 
     /**

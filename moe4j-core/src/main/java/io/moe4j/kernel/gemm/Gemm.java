@@ -51,6 +51,13 @@ public interface Gemm {
         sgemm(pool, true, false, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
     }
 
+    /**
+     * A GEMM of the same implementation and results with its own packing buffers. Code that runs GEMMs inside
+     * pool tasks keeps one per worker: concurrent calls on one shared instance are safe but all but one of them
+     * allocate fresh buffers per call. Stateless implementations return themselves.
+     */
+    default Gemm fork() { return this; }
+
     /** A short name for logs and benchmark tables. */
     String name();
 }

@@ -30,8 +30,12 @@ final class GemmJit {
     private static final Logger LOG = LoggerFactory.getLogger(GemmJit.class);
     // Only the microkernels: the packing methods compile at tier 3 (checked with -XX:TieredStopAtLevel=3), so they
     // take the normal 3 → 4 route and are better left to C1 while they warm up.
+    // The second directive keeps the two halves of the SwiGLU backward row kernel out of their caller's compile
+    // (see VectorRowKernels.swigluBackward: together they exceed C2's node budget and get boxed).
     private static final String DIRECTIVE =
-            "[{ match: \"io/moe4j/kernel/gemm/GemmKernel*.multiply\", c1: { Exclude: true } }]";
+            "[{ match: \"io/moe4j/kernel/gemm/GemmKernel*.multiply\", c1: { Exclude: true } },"
+            + " { match: \"io/moe4j/*.*\", inline: [\"-io/moe4j/kernel/row/VectorRowKernels.sigmoidChunk\","
+            + " \"-io/moe4j/kernel/row/VectorRowKernels.swigluBackwardChunk\"] }]";
 
     private GemmJit() {}
 

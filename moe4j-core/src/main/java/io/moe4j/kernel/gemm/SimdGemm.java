@@ -73,6 +73,12 @@ public final class SimdGemm implements Gemm {
     static final int NC_MIN = 128;
     /** Rows of the shared packed A block, before rounding up to a multiple of MR. */
     static final int MC = 1024;
+    /**
+     * A blocks up to this many floats (128 KB) are packed by the calling thread: a parallel packing phase costs
+     * one more pool hand-off, which for the small GEMMs of a training step (d = 128..512, a few hundred rows)
+     * is worth more than the packing itself, and on a loaded machine a hand-off can wait for a descheduled worker.
+     */
+    static final int INLINE_PACK_FLOATS = 1 << 15;
     /** Bound on the packed A block (8 MB), which decides how much of K one block covers. */
     static final int A_BLOCK_FLOATS = 1 << 21;
 
@@ -133,6 +139,9 @@ public final class SimdGemm implements Gemm {
     }
 
     @Override
+    public Gemm fork() { return new SimdGemm(kernel.species, kcBlock, ncTask, mcBlock, aBlockFloats); }
+
+    @Override
     public String name() { return "simd-" + kernel; }
 
     /** The state of one call: operands, the current A block, and the packing buffers reused across calls. */
@@ -186,7 +195,11 @@ public final class SimdGemm implements Gemm {
                 rowChunks = ceilDiv(panels, panelsPerChunk);
                 for (k0 = 0; k0 < k; k0 += kbMax) {
                     kb = Math.min(kbMax, k - k0);
-                    pool.parallelFor(packTasks, packABody);
+                    if ((long) mc * kb <= INLINE_PACK_FLOATS) {
+                        for (int t = 0; t < packTasks; t++) packA(t, 0);
+                    } else {
+                        pool.parallelFor(packTasks, packABody);
+                    }
                     pool.parallelFor(rowChunks * colBlocks, computeBody);
                 }
             }

@@ -42,32 +42,42 @@ abstract class VectorRowKernels {
         if (species == null || species.elementType() != float.class) {
             throw new IllegalArgumentException("need a float species, got " + species);
         }
+        // Through factory methods, not `new`: returning a `new V128()` as a VectorRowKernels makes the verifier
+        // load V128 (to check the subtype) even when only V512 is ever built. With every subclass loaded, C2 cannot
+        // bind species() by class hierarchy analysis, and when a kernel is compiled without a receiver profile
+        // (-XX:Tier3DelayOn skips the profiling tier) every Vector API call in it stays generic: no intrinsics,
+        // all vectors boxed (JFR: swigluBackward allocating ~100 MB/s, PrintInlining: "species: no static
+        // binding"). With one subclass loaded, species() folds to a constant in every compile.
         return switch (species.vectorBitSize()) {
-            case 128 -> new V128();
-            case 256 -> new V256();
-            case 512 -> new V512();
-            default -> new AnyWidth(species); // e.g. ARM SVE widths: correct, not tuned
+            case 128 -> V128.create();
+            case 256 -> V256.create();
+            case 512 -> V512.create();
+            default -> AnyWidth.create(species); // e.g. ARM SVE widths: correct, not tuned
         };
     }
 
     private static final class V128 extends VectorRowKernels {
         private static final VectorSpecies<Float> S = FloatVector.SPECIES_128;
+        static VectorRowKernels create() { return new V128(); }
         @Override VectorSpecies<Float> species() { return S; }
     }
 
     private static final class V256 extends VectorRowKernels {
         private static final VectorSpecies<Float> S = FloatVector.SPECIES_256;
+        static VectorRowKernels create() { return new V256(); }
         @Override VectorSpecies<Float> species() { return S; }
     }
 
     private static final class V512 extends VectorRowKernels {
         private static final VectorSpecies<Float> S = FloatVector.SPECIES_512;
+        static VectorRowKernels create() { return new V512(); }
         @Override VectorSpecies<Float> species() { return S; }
     }
 
     private static final class AnyWidth extends VectorRowKernels {
         private final VectorSpecies<Float> s;
         AnyWidth(VectorSpecies<Float> s) { this.s = s; }
+        static VectorRowKernels create(VectorSpecies<Float> s) { return new AnyWidth(s); }
         @Override VectorSpecies<Float> species() { return s; }
     }
 
@@ -302,18 +312,46 @@ abstract class VectorRowKernels {
         ScalarRowOps.swigluRange(i, n, gate, gateOff, up, upOff, out, outOff);
     }
 
+    /** Gate values per chunk of {@link #swigluBackward}. */
+    private static final int SG_CHUNK = 256;
+
+    /**
+     * Two loops per chunk of 256 values, each in its own method: the sigmoids into a small array, then the
+     * gradient products. In one loop body, exp plus the products exceeded C2's node budget for a compile
+     * (PrintInlining: "NodeCountInliningCutoff" at the stores), the stores were then called instead of inlined
+     * and every vector of the loop was boxed (JFR: ~100 MB/s of garbage in a training run). Same bits: the
+     * sigmoids round-trip through float exactly. Inputs of a chunk are read before its outputs are written, so
+     * the gradients may still overwrite the inputs element by element.
+     */
     void swigluBackward(int n, MemorySegment gate, long gateOff, MemorySegment up, long upOff, MemorySegment dout, long doutOff,
                         MemorySegment dgate, long dgateOff, MemorySegment dup, long dupOff) {
+        int bound = species().loopBound(n);
+        float[] sg = bound > 0 ? new float[Math.min(bound, SG_CHUNK)] : null;
+        for (int c0 = 0; c0 < bound; c0 += SG_CHUNK) {
+            int c1 = Math.min(bound, c0 + SG_CHUNK);
+            sigmoidChunk(c0, c1, gate, gateOff, sg);
+            swigluBackwardChunk(c0, c1, gate, gateOff, up, upOff, dout, doutOff, dgate, dgateOff, dup, dupOff, sg);
+        }
+        ScalarRowOps.swigluBackwardRange(bound, n, gate, gateOff, up, upOff, dout, doutOff, dgate, dgateOff, dup, dupOff);
+    }
+
+    /** sg[i − from] = σ(gate[i]) for i in [from, to), a whole number of vectors. */
+    void sigmoidChunk(int from, int to, MemorySegment gate, long gateOff, float[] sg) {
         VectorSpecies<Float> s = species();
-        int i = 0;
-        for (int bound = s.loopBound(n); i < bound; i += s.length()) {
+        for (int i = from; i < to; i += s.length()) sigmoid(load(s, gate, gateOff, i)).intoArray(sg, i - from);
+    }
+
+    void swigluBackwardChunk(int from, int to, MemorySegment gate, long gateOff, MemorySegment up, long upOff,
+                             MemorySegment dout, long doutOff, MemorySegment dgate, long dgateOff, MemorySegment dup,
+                             long dupOff, float[] sgs) {
+        VectorSpecies<Float> s = species();
+        for (int i = from; i < to; i += s.length()) {
             FloatVector g = load(s, gate, gateOff, i), u = load(s, up, upOff, i), d = load(s, dout, doutOff, i);
-            FloatVector sg = sigmoid(g);
+            FloatVector sg = FloatVector.fromArray(s, sgs, i - from);
             FloatVector grad = sg.mul(g.mul(sg.neg().add(1f)).add(1f));
             store(d.mul(u).mul(grad), dgate, dgateOff, i);
             store(d.mul(g.mul(sg)), dup, dupOff, i);
         }
-        ScalarRowOps.swigluBackwardRange(i, n, gate, gateOff, up, upOff, dout, doutOff, dgate, dgateOff, dup, dupOff);
     }
 
     void gelu(int n, MemorySegment x, long xOff, MemorySegment out, long outOff) {

@@ -37,8 +37,13 @@ import java.util.List;
  * <p>The per-head products are small GEMMs (T×T×hd) run inside per-head tasks; each worker has a private
  * {@link Gemm} instance because a GEMM keeps packing buffers per call and per worker slot, and a nested call
  * runs inline as worker 0 — two workers sharing one instance would either share those buffers or allocate fresh
- * ones per call. The masked upper triangle is computed and then zeroed: simpler than triangular blocking,
- * at most 2× on the (small) T² part.
+ * ones per call.
+ *
+ * <p>The causal mask is exploited by blocks of {@value #QB} query rows: a block of rows [i0, i1) computes scores
+ * only against keys [0, i1) and its P·V only over them; the transposed products (dV, dK) of key block [i0, i1)
+ * sum only over the queries [i0, T) that can see it. That skips all but a thin band of the masked upper triangle
+ * (T = 128: 62 % of the full T² work instead of 100 %); the skipped terms are exact zeros (P and dS are 0 above
+ * the diagonal), so results change at most by the order of exact zero additions.
  */
 final class Attention {
     private final Kernels kernels;
@@ -47,6 +52,8 @@ final class Attention {
     final String name;             // "layers.{i}.attn"
     final Linear wq, wk, wv, wo;
     final RmsNorm qNorm, kNorm;    // null without qkNorm
+    /** Query rows per causal block (see the class comment). */
+    static final int QB = 32;
     private final int d, heads, kvHeads, group, hd, qDim, kvDim;
     private final float scale;
     private final RopeTable rope;
@@ -151,14 +158,20 @@ final class Attention {
         long qo = (long) b * t * qDim + (long) h * hd;
         long ko = (long) b * t * kvDim + (long) kvh * hd;
         long po = (long) task * t * t;
-        g.nt(pool, t, t, hd, q, qo, qDim, k, ko, kvDim, probs, po, t, false);
+        for (int i0 = 0; i0 < t; i0 += QB) {   // scores of rows [i0, i1) against keys [0, i1)
+            int rows = Math.min(QB, t - i0), i1 = i0 + rows;
+            g.nt(pool, rows, i1, hd, q, qo + (long) i0 * qDim, qDim, k, ko, kvDim, probs, po + (long) i0 * t, t, false);
+        }
         for (int i = 0; i < t; i++) {
             long row = po + (long) i * t;
             ops.scale(i + 1, scale, probs, row);
             ops.softmax(i + 1, probs, row);
             if (i + 1 < t) F32.zero(probs, row + i + 1, t - i - 1);
         }
-        g.nn(pool, t, hd, t, probs, po, t, v, ko, kvDim, ctx, qo, qDim, false);
+        for (int i0 = 0; i0 < t; i0 += QB) {   // ctx rows [i0, i1) = P[i0..i1, 0..i1)·v[0..i1)
+            int rows = Math.min(QB, t - i0), i1 = i0 + rows;
+            g.nn(pool, rows, hd, i1, probs, po + (long) i0 * t, t, v, ko, kvDim, ctx, qo + (long) i0 * qDim, qDim, false);
+        }
     }
 
     /** dx (B·T, d) += ∂L/∂x given dOut = ∂L/∂out; parameter gradients accumulated. */
@@ -192,16 +205,26 @@ final class Attention {
             long qo = (long) b * t * qDim + (long) h * hd;
             long po = ((long) b * heads + h) * t * t;
             boolean acc = j > 0;
-            g.nt(pool, t, t, hd, s.dCtx, qo, qDim, v, ko, kvDim, dP, 0, t, false);        // dP = dctx·vᵀ
-            g.tn(pool, t, hd, t, probs, po, t, s.dCtx, qo, qDim, s.dv, ko, kvDim, acc);    // dv (+)= Pᵀ·dctx
+            for (int i0 = 0; i0 < t; i0 += QB) {
+                int rows = Math.min(QB, t - i0), i1 = i0 + rows;
+                long qi = qo + (long) i0 * qDim, ki = ko + (long) i0 * kvDim;
+                // dP[i0..i1, 0..i1) = dctx·vᵀ;  dv[i0..i1) (+)= P[i0..T, i0..i1)ᵀ·dctx[i0..T)
+                g.nt(pool, rows, i1, hd, s.dCtx, qi, qDim, v, ko, kvDim, dP, (long) i0 * t, t, false);
+                g.tn(pool, rows, hd, t - i0, probs, po + (long) i0 * t + i0, t, s.dCtx, qi, qDim, s.dv, ki, kvDim, acc);
+            }
             for (int i = 0; i < t; i++) {
                 long row = (long) i * t;
                 ops.softmaxBackward(i + 1, probs, po + row, dP, row, dP, row);
                 ops.scale(i + 1, scale, dP, row);
                 if (i + 1 < t) F32.zero(dP, row + i + 1, t - i - 1);
             }
-            g.nn(pool, t, hd, t, dP, 0, t, k, ko, kvDim, s.dq, qo, qDim, false);            // dq = dS·k
-            g.tn(pool, t, hd, t, dP, 0, t, q, qo, qDim, s.dk, ko, kvDim, acc);              // dk (+)= dSᵀ·q
+            for (int i0 = 0; i0 < t; i0 += QB) {
+                int rows = Math.min(QB, t - i0), i1 = i0 + rows;
+                long qi = qo + (long) i0 * qDim, ki = ko + (long) i0 * kvDim;
+                // dq[i0..i1) = dS[i0..i1, 0..i1)·k[0..i1);  dk[i0..i1) (+)= dS[i0..T, i0..i1)ᵀ·q[i0..T)
+                g.nn(pool, rows, hd, i1, dP, (long) i0 * t, t, k, ko, kvDim, s.dq, qi, qDim, false);
+                g.tn(pool, rows, hd, t - i0, dP, (long) i0 * t + i0, t, q, qi, qDim, s.dk, ki, kvDim, acc);
+            }
         }
     }
 }

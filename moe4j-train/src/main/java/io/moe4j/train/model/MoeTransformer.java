@@ -104,7 +104,7 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
         this.vocab = c.vocabSize();
         RopeTable rope = new RopeTable(c.maxSeqLen(), c.headDim(), c.ropeTheta());
         Gemm[] headGemm = new Gemm[pool.threads()];
-        for (int w = 0; w < headGemm.length; w++) headGemm[w] = privateGemm(kernels.gemm());
+        for (int w = 0; w < headGemm.length; w++) headGemm[w] = kernels.gemm().fork();
         this.embedding = new Embedding(arena, "tok_embd", vocab, d);
         List<Block> bs = new ArrayList<>();
         List<MoeLayer> ms = new ArrayList<>();
@@ -177,15 +177,6 @@ public final class MoeTransformer implements CausalLm, AutoCloseable {
 
     private static void require(boolean ok, String message) {
         if (!ok) throw new IllegalArgumentException(message);
-    }
-
-    /** A Gemm of the same implementation with its own packing buffers (see {@link Attention}). */
-    private static Gemm privateGemm(Gemm g) {
-        try {
-            return g.getClass().getDeclaredConstructor().newInstance();
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("cannot create a per-worker instance of GEMM " + g.name() + ": " + e, e);
-        }
     }
 
     private void init() {

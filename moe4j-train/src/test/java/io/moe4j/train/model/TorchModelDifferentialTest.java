@@ -43,14 +43,17 @@ class TorchModelDifferentialTest {
                 .groupSize(T).build();
         return Stream.of(
                 Arguments.of("dense, untied", new ModelConfig(32, 16, 2, 4, 2, 4, 16, 10000.0, 1e-5, false, false,
-                        2, 24, null, 0.3, 3L)),
+                        2, 24, null, 0.3, 3L), B, T),
                 Arguments.of("softmax-topk k=2 + gated shared expert + balance/z loss, qkNorm, tied, 1 dense layer",
-                        new ModelConfig(32, 16, 3, 4, 2, 4, 16, 500.0, 1e-5, true, true, 1, 24, moe, 0.3, 4L)));
+                        new ModelConfig(32, 16, 3, 4, 2, 4, 16, 500.0, 1e-5, true, true, 1, 24, moe, 0.3, 4L), B, T),
+                // longer than Attention.QB: several causal blocks, the last one partial
+                Arguments.of("dense, T = 75 (3 causal blocks), qkNorm", new ModelConfig(32, 16, 1, 4, 2, 4, 80, 10000.0,
+                        1e-5, true, false, 1, 24, null, 0.3, 5L), 2, 75));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("configs")
-    void lossAndAllGradientsMatchPyTorch(String name, ModelConfig c, @TempDir Path dir) throws Exception {
+    void lossAndAllGradientsMatchPyTorch(String name, ModelConfig c, int B, int T, @TempDir Path dir) throws Exception {
         assumeTrue(TorchPeer.available(), "Debian python3-torch not installed");
         try (MoeTransformer m = MoeTransformer.create(c, Kernels.get(), WorkerPool.common(), B)) {
             int[] tokens = TinyConfigs.tokens(5, B, T, c.vocabSize());
