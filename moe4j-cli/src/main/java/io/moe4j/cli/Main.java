@@ -16,7 +16,7 @@ import java.io.PrintWriter;
         versionProvider = Main.Version.class,
         description = "Sparse Mixture-of-Experts models for the JVM: build, train, inspect and serve MoE models.",
         subcommands = {DemoCommand.class, TrainCommand.class, ExperimentCommand.class, GenerateCommand.class,
-                InspectCommand.class, LogitsCommand.class, QuantizeCommand.class,
+                InspectCommand.class, LogitsCommand.class, QuantizeCommand.class, RunCommand.class, ChatCommand.class,
                 BenchCommand.class, InfoCommand.class,
                 CommandLine.HelpCommand.class},
         commandListHeading = "%nCommands:%n",
