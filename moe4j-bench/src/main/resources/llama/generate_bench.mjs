@@ -9,7 +9,7 @@
 // binding decides) — its fast path. Writes {threads: {t: {prompt: [ns...], gen: [ns...], batch: [ns...]}}, maxRssKb}.
 // Run it as a file, never with `node -e` (node-llama-cpp forks process.execArgv to probe its binary).
 import {pathToFileURL} from "node:url";
-import {writeFileSync} from "node:fs";
+import {readFileSync, writeFileSync} from "node:fs";
 import {join} from "node:path";
 
 const [nodeModules, modelPath, outPath, threadsArg, idsArg, genArg, repeatArg, seqsArg] = process.argv.slice(2);
@@ -73,6 +73,8 @@ for (const threads of threadList) {
     await single.dispose();
     await many.dispose();
 }
-writeFileSync(outPath, JSON.stringify({threads: results, maxRssKb: process.resourceUsage().maxRSS}));
+// VmHWM, not resourceUsage().maxRSS: Linux carries the spawning JVM's peak into the child's ru_maxrss across exec.
+const hwm = /VmHWM:\s*(\d+)/.exec(readFileSync("/proc/self/status", "utf8"));
+writeFileSync(outPath, JSON.stringify({threads: results, maxRssKb: hwm ? Number(hwm[1]) : -1}));
 await model.dispose();
 await llama.dispose();
