@@ -24,7 +24,7 @@ import java.util.Set;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks that run moe4j and the machine's references side by side.",
-        subcommands = {BenchCommand.Kernels.class, BenchCommand.MoeLayerCmd.class, BenchCommand.TrainCmd.class},
+        subcommands = {BenchCommand.Kernels.class, BenchCommand.MoeLayerCmd.class, BenchCommand.TrainCmd.class, GenerateBenchCommand.class, MakeModelCommand.class},
         commandListHeading = "%nCommands:%n")
 final class BenchCommand {
 

@@ -44,14 +44,20 @@ public final class Engine implements AutoCloseable {
      * @param kvType        cache element type
      * @param maxOutputs    logit rows per call (≤ 0: maxBatch)
      */
-    public record Options(int maxBatch, int slots, int contextLength, KvCache.Type kvType, int maxOutputs) {
-        public static Options defaults() { return new Options(64, 1, 0, KvCache.Type.F32, 0); }
+    public record Options(int maxBatch, int slots, int contextLength, KvCache.Type kvType, int maxOutputs, MoeOptions moe) {
+        public Options {
+            if (moe == null) throw new NullPointerException("moe options");
+        }
 
-        public Options withMaxBatch(int n) { return new Options(n, slots, contextLength, kvType, maxOutputs); }
-        public Options withSlots(int n) { return new Options(maxBatch, n, contextLength, kvType, maxOutputs); }
-        public Options withContextLength(int n) { return new Options(maxBatch, slots, n, kvType, maxOutputs); }
-        public Options withKvType(KvCache.Type t) { return new Options(maxBatch, slots, contextLength, t, maxOutputs); }
-        public Options withMaxOutputs(int n) { return new Options(maxBatch, slots, contextLength, kvType, n); }
+        public static Options defaults() { return new Options(64, 1, 0, KvCache.Type.F32, 0, MoeOptions.defaults()); }
+
+        public Options withMaxBatch(int n) { return new Options(n, slots, contextLength, kvType, maxOutputs, moe); }
+        public Options withSlots(int n) { return new Options(maxBatch, n, contextLength, kvType, maxOutputs, moe); }
+        public Options withContextLength(int n) { return new Options(maxBatch, slots, n, kvType, maxOutputs, moe); }
+        public Options withKvType(KvCache.Type t) { return new Options(maxBatch, slots, contextLength, t, maxOutputs, moe); }
+        public Options withMaxOutputs(int n) { return new Options(maxBatch, slots, contextLength, kvType, n, moe); }
+        /** MoE controls (top-k override, expert skipping, routing observer); ignored by dense models. */
+        public Options withMoe(MoeOptions m) { return new Options(maxBatch, slots, contextLength, kvType, maxOutputs, m); }
     }
 
     private final Model model;
@@ -130,7 +136,7 @@ public final class Engine implements AutoCloseable {
             this.attention = new Attention(arena, ops, hp.heads(), 1, mla.latentRow(), mla.kvLoraRank(),
                     hp.attentionScale(), ctx, pool.threads());
         }
-        this.moe = hp.moe() ? new MoeBlock(arena, hp, qm, ops, maxBatch) : null;
+        this.moe = hp.moe() ? new MoeBlock(arena, hp, qm, ops, maxBatch, o.moe()) : null;
         int t = maxBatch, d = hp.dim();
         positions = new int[t];
         outRows = new int[maxOutputs];
@@ -207,7 +213,7 @@ public final class Engine implements AutoCloseable {
             residual(n);
             norm(n, x, w.ffnNorm(), h);
             if (w.moe()) {
-                moe.forward(pool, w, n, h, branch);
+                moe.forward(pool, l, w, n, h, branch, b.slots, positions);
             } else {
                 matmul(w.ffnGate(), h, n, fGate);
                 matmul(w.ffnUp(), h, n, fUp);

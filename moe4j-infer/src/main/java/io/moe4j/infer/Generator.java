@@ -20,8 +20,13 @@ public final class Generator {
 
     public enum Stop { STOP_TOKEN, MAX_TOKENS, CONTEXT_FULL, LISTENER }
 
-    /** The generated ids (prompt excluded) and why generation ended. */
-    public record Result(int[] tokens, Stop reason) {}
+    /**
+     * The generated ids (prompt excluded), why generation ended, and wall time: {@code promptNanos} evaluating the
+     * prompt (up to its logits), {@code decodeNanos} the rest (sampling, listener, one forward per further token).
+     */
+    public record Result(int[] tokens, Stop reason, long promptNanos, long decodeNanos) {
+        public Result(int[] tokens, Stop reason) { this(tokens, reason, 0, 0); }
+    }
 
     private final Engine engine;
     private final Sampler sampler;
@@ -41,7 +46,9 @@ public final class Generator {
         if (maxTokens < 0) throw new IllegalArgumentException("maxTokens must be >= 0, got " + maxTokens);
         int[] history = Arrays.copyOf(prompt, prompt.length + maxTokens);
         int n = prompt.length, generated = 0;
+        long t0 = System.nanoTime();
         float[] logits = engine.evaluate(slot, prompt);
+        long t1 = System.nanoTime();
         Batch one = new Batch(1);
         KvCache cache = engine.cache();
         Stop reason = Stop.MAX_TOKENS;
@@ -67,7 +74,7 @@ public final class Generator {
             engine.forward(one);
             engine.logits(0, logits);
         }
-        return new Result(Arrays.copyOfRange(history, prompt.length, n), reason);
+        return new Result(Arrays.copyOfRange(history, prompt.length, n), reason, t1 - t0, System.nanoTime() - t1);
     }
 
     private static boolean contains(int[] a, int x) {

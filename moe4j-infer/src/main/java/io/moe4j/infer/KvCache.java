@@ -83,6 +83,15 @@ public final class KvCache implements AutoCloseable {
 
     void setLength(int slot, int n) { length[slot] = n; }
 
+    /**
+     * Forgets all but the first {@code n} positions of {@code slot} (a chat whose re-rendered prompt differs from
+     * what the cache holds after position n). The cells stay; the next tokens overwrite them.
+     */
+    public void truncate(int slot, int n) {
+        if (n < 0 || n > length[slot]) throw new IllegalArgumentException("cannot truncate slot " + slot + " of length " + length[slot] + " to " + n);
+        length[slot] = n;
+    }
+
     /** Bytes of native memory held. */
     public long byteSize() { return (long) layers * (k[0].byteSize() + (v[0] == null ? 0 : v[0].byteSize())); }
 

@@ -39,7 +39,11 @@ final class MoeBlock {
     private final float[] selection;      // (E) probabilities + selection bias, groups masked
     private final float[] groupScore;     // (groups) best-two sums
     private final int[] groupTop;         // (groupsUsed) chosen groups
+    private final int k;                  // experts chosen per token (the model's, or MoeOptions' override)
+    private final float skipBeta;         // MoeOptions.skipBeta: 0 = off
+    private final ExpertObserver observer; // null = none
     private final int[] top;              // (k) chosen experts of one token
+    private final float[] topWeight;      // (k) their combine weights
     private final float[] rowWeight;      // (T·k) combine weight of each permuted row
     private final MemorySegment logits;   // (T, E) router logits
     private final MemorySegment in;       // (T·k, D) gathered inputs, expert-major
@@ -51,11 +55,21 @@ final class MoeBlock {
     private final MemorySegment shOut;    // (T, D)
     private final MemorySegment shLogit;  // (T, 1) shared expert's gate logit
 
-    MoeBlock(Arena arena, HyperParams hp, QuantMatmul qm, RowOps ops, int maxTokens) {
+    MoeBlock(Arena arena, HyperParams hp, QuantMatmul qm, RowOps ops, int maxTokens, MoeOptions options) {
         this.hp = hp;
         this.qm = qm;
         this.ops = ops;
-        int e = hp.experts(), k = hp.expertsUsed(), d = hp.dim(), fe = hp.expertFf(), fs = hp.sharedFf();
+        int e = hp.experts(), d = hp.dim(), fe = hp.expertFf(), fs = hp.sharedFf();
+        int k = options.expertsPerToken() > 0 ? options.expertsPerToken() : hp.expertsUsed();
+        // with grouped routing only groupsUsed groups' experts are eligible
+        int eligible = hp.expertGroups() > 0 ? hp.groupsUsed() * (e / hp.expertGroups()) : e;
+        if (k > eligible) {
+            throw new IllegalArgumentException("experts per token " + k + " exceeds the " + eligible + " experts the model can route a token to");
+        }
+        this.k = k;
+        this.skipBeta = options.skipBeta();
+        this.observer = options.observer();
+        this.topWeight = new float[k];
         long rows = (long) maxTokens * k;
         this.routing = new Routing(e, k, maxTokens);
         this.dispatch = new Dispatch(e, k, maxTokens, (int) rows);
@@ -84,11 +98,17 @@ final class MoeBlock {
         return arena.allocate(Math.max(1, n) * Float.BYTES, 64);
     }
 
-    /** out (n, D) = MoE FFN of x (n, D) with layer {@code w}'s experts (out is overwritten). */
-    void forward(WorkerPool pool, LayerWeights w, int n, MemorySegment x, MemorySegment out) {
-        int e = hp.experts(), k = hp.expertsUsed(), d = hp.dim(), fe = hp.expertFf();
+    /** Experts chosen per token before skipping. */
+    int expertsPerToken() { return k; }
+
+    /**
+     * out (n, D) = MoE FFN of x (n, D) with layer {@code l}'s experts {@code w} (out is overwritten); slots and
+     * positions (n) of the batch tokens are for the observer.
+     */
+    void forward(WorkerPool pool, int l, LayerWeights w, int n, MemorySegment x, MemorySegment out, int[] slots, int[] positions) {
+        int e = hp.experts(), d = hp.dim(), fe = hp.expertFf();
         matmul(pool, w.router(), 0, x, 0, n, logits, 0);
-        route(n, w.probsBias());
+        route(l, n, w.probsBias(), slots, positions);
         dispatch.plan(routing);
         int rows = dispatch.rows();
         for (int r = 0; r < rows; r++) rowWeight[r] = routing.weight[dispatch.rowSlot[r]];
@@ -112,9 +132,11 @@ final class MoeBlock {
      * {@code build_moe_ffn}: probabilities by softmax or sigmoid; selection by top-k of the probabilities plus the
      * optional selection bias, restricted to the best groups when experts are grouped (a group scores the sum of
      * its two best); weights are the unbiased probabilities of the chosen, renormalised and scaled if configured.
+     * With skipping, chosen experts whose probability is below β × the best chosen one's are dropped first, so
+     * renormalisation spreads their weight over the survivors (as if the router had picked fewer).
      */
-    private void route(int n, MemorySegment bias) {
-        int e = hp.experts(), k = hp.expertsUsed();
+    private void route(int l, int n, MemorySegment bias, int[] slots, int[] positions) {
+        int e = hp.experts();
         routing.reset(n);
         for (int i = 0; i < n; i++) {
             float max = Float.NEGATIVE_INFINITY;
@@ -143,12 +165,31 @@ final class MoeBlock {
                 if (hp.expertGroups() > 0) maskGroups(sel, e);
             }
             topK(sel, e, k, top);
+            int kept = k;
+            if (skipBeta > 0f) kept = skip(top, k);
             float wsum = 0;
-            for (int r = 0; r < k; r++) wsum += probs[top[r]];
+            for (int r = 0; r < kept; r++) wsum += probs[top[r]];
             float div = hp.renormTopK() ? Math.max(wsum, MIN_WEIGHT_SUM) : 1f;
             float scale = hp.expertWeightsScale();
-            for (int r = 0; r < k; r++) routing.assign(i, r, top[r], probs[top[r]] / div * scale);
+            for (int r = 0; r < kept; r++) {
+                topWeight[r] = probs[top[r]] / div * scale;
+                routing.assign(i, r, top[r], topWeight[r]);
+            }
+            if (observer != null) observer.onRouting(l, slots[i], positions[i], top, topWeight, kept, k);
         }
+    }
+
+    /**
+     * Keeps, in order, the chosen experts whose probability is at least skipBeta × the largest chosen probability
+     * (with a selection bias the best-ranked is not always the most probable); returns how many remain (≥ 1).
+     */
+    private int skip(int[] top, int k) {
+        float best = 0f;
+        for (int r = 0; r < k; r++) best = Math.max(best, probs[top[r]]);
+        float limit = skipBeta * best;
+        int kept = 0;
+        for (int r = 0; r < k; r++) if (!(probs[top[r]] < limit)) top[kept++] = top[r];
+        return kept;
     }
 
     /** Sets the selection scores of all but the best {@code groupsUsed} groups to −∞ (DeepSeek-V3 group routing). */
