@@ -1,6 +1,8 @@
 package io.moe4j.train;
 
+import io.moe4j.train.data.BatchSource;
 import io.moe4j.train.report.ComparisonReport;
+import io.moe4j.train.report.DomainUsage;
 import io.moe4j.train.ui.SummaryTable;
 
 import java.nio.file.Path;
@@ -16,7 +18,9 @@ import java.util.function.Function;
 public final class Demo {
     private Demo() {}
 
-    public record Result(List<TrainResult> runs, String table, Path report, String moeSample, String denseSample) {}
+    /** {@code usage}: the MoE's expert usage per validation domain (null when the data has no validation set). */
+    public record Result(List<TrainResult> runs, String table, Path report, String moeSample, String denseSample,
+                         DomainUsage usage) {}
 
     /**
      * Runs both models into {@code outDir/moe} and {@code outDir/dense}. {@code listeners} gives each run its
@@ -38,12 +42,23 @@ public final class Demo {
                     .append("<h3>MoE</h3><pre>").append(esc(prompt + sa)).append("</pre><h3>Dense</h3><pre>")
                     .append(esc(prompt + sb)).append("</pre>\n");
         }
+        DomainUsage usage = domainUsage(a, moe, in);
+        if (usage != null) extra.insert(0, usage.writeHtml(outDir));
         String intro = "MoE (" + moe.describe() + ") against the dense baseline with the same active parameters per "
                 + "token (" + dense.describe() + "), same data, same steps.";
         String verdict = verdict(a.result(), b.result());
         if (!verdict.isBlank()) extra.insert(0, "<p><b>" + esc(verdict.strip()) + "</b></p>\n");
         Path report = ComparisonReport.write(outDir, "MoE vs dense", intro, runs, extra.toString());
-        return new Result(runs, SummaryTable.plain(runs) + verdict, report, sa, sb);
+        String usageText = usage == null || usage.layers().isEmpty() ? ""
+                : "\nExpert usage per validation domain (do experts specialise?):\n" + usage.table() + usage.summary();
+        return new Result(runs, SummaryTable.plain(runs) + verdict + usageText, report, sa, sb, usage);
+    }
+
+    /** Routes the validation set through the trained MoE and counts expert choices per domain. */
+    static DomainUsage domainUsage(TrainRun.Outcome moe, TrainConfig cfg, RunInputs in) {
+        int b = cfg.train().batch(), t = cfg.train().seqLen();
+        BatchSource.ValidationSet val = in.data().get().validation(b, t, cfg.train().evalBatches());
+        return DomainUsage.measure(moe.model(), val, b, t);
     }
 
     /** One line saying which model won on validation loss and by how much, at what speed ratio. */
