@@ -66,6 +66,7 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
      */
     public record Train(int steps, int batch, int seqLen, int accum, double lr, double minLr, int warmupSteps,
                         double weightDecay, double beta1, double beta2, double eps, double clip, double expertLrMult,
+                        double routerLrMult, double ffnLrMult,
                         long seed, int evalEvery, int evalBatches, int checkpointEvery, int keepCheckpoints,
                         String onNonFinite, double lrBackoff, int maxFailures, int logEvery) {}
 
@@ -251,6 +252,8 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
         req(t.accum() > 0, "train.accum must be > 0, got " + t.accum());
         req(t.clip() >= 0, "train.clip must be >= 0 (0 = off), got " + t.clip());
         req(t.expertLrMult() >= 0, "train.expertLrMult must be >= 0, got " + t.expertLrMult());
+        req(t.routerLrMult() >= 0, "train.routerLrMult must be >= 0, got " + t.routerLrMult());
+        req(t.ffnLrMult() >= 0, "train.ffnLrMult must be >= 0, got " + t.ffnLrMult());
         req(t.evalEvery() >= 0, "train.evalEvery must be >= 0 (0 = only at the end), got " + t.evalEvery());
         req(t.evalBatches() > 0, "train.evalBatches must be > 0, got " + t.evalBatches());
         req(t.checkpointEvery() >= 0, "train.checkpointEvery must be >= 0 (0 = only at the end), got " + t.checkpointEvery());
@@ -289,10 +292,17 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
 
     public LrSchedule schedule() { return new LrSchedule(train.lr(), train.minLr(), train.warmupSteps(), train.steps()); }
 
-    /** AdamW settings; {@code expertLrMult} becomes the group of routed-expert weights (not shared experts). */
+    /**
+     * AdamW settings; {@code expertLrMult} becomes the group of routed-expert weights (not shared experts),
+     * {@code routerLrMult} the group of router (gate) weights — 0 freezes the router at its initialisation, the
+     * control that shows whether learning to route helps at all — and {@code ffnLrMult} the group of dense FFN
+     * weights (the dense baseline's FFNs, an MoE model's dense layers), so the baseline can get the same treatment.
+     */
     public AdamWConfig adamW() {
-        List<AdamWConfig.LrRule> rules = train.expertLrMult() == 1.0 ? List.of()
-                : List.of(new AdamWConfig.LrRule("layers.*.moe.experts.*", train.expertLrMult()));
+        List<AdamWConfig.LrRule> rules = new java.util.ArrayList<>();
+        if (train.expertLrMult() != 1.0) rules.add(new AdamWConfig.LrRule("layers.*.moe.experts.*", train.expertLrMult()));
+        if (train.routerLrMult() != 1.0) rules.add(new AdamWConfig.LrRule("layers.*.moe.router.*", train.routerLrMult()));
+        if (train.ffnLrMult() != 1.0) rules.add(new AdamWConfig.LrRule("layers.*.ffn.*", train.ffnLrMult()));
         return new AdamWConfig(train.beta1(), train.beta2(), train.eps(), train.weightDecay(), rules);
     }
 

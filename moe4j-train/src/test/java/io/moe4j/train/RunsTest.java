@@ -72,9 +72,13 @@ class RunsTest {
         assertThat(r.runs()).extracting(TrainResult::name).containsExactly("demo", "demo-dense");
         assertThat(r.runs().get(1).activeExperts()).isZero();
         assertThat(r.table()).contains("demo-dense").contains("val loss").contains("bits/byte").contains("tokens/s")
-                .contains("val loss MoE − dense = ");
+                .contains("Verdict: ").contains("Expert usage per validation domain").contains("I(domain; expert)");
+        assertThat(r.usage().layers()).hasSize(1);
+        assertThat(r.usage().layers().getFirst().total()).isPositive();
         assertThat(r.moeSample()).hasSize(10);
-        assertThat(Files.readString(r.report())).contains("Samples").contains("val_loss.png").contains("val loss MoE − dense");
+        assertThat(Files.readString(r.report())).contains("Samples").contains("val_loss.png").contains("Verdict: ")
+                .contains("domain_experts_0.png");
+        assertThat(dir.resolve("domain_experts_0.png")).isRegularFile();
         assertThat(dir.resolve("results.md")).exists();
         assertThat(dir.resolve("moe/report/index.html")).exists();
         assertThat(dir.resolve("dense/report/index.html")).exists();

@@ -114,4 +114,17 @@ class TrainConfigTest {
         assertThat(c.adamW().lrMultiplier("layers.1.moe.shared.up")).isEqualTo(1.0);
         assertThat(c.adamW().lrMultiplier("layers.1.moe.router.weight")).isEqualTo(1.0);
     }
+
+    @Test
+    void routerLrMultiplierMakesARouterGroupAndZeroFreezesIt() {
+        TrainConfig c = TrainConfig.load("tiny", null, List.of("train.routerLrMult=0", "train.expertLrMult=2"));
+        assertThat(c.adamW().lrMultiplier("layers.0.moe.router.weight")).isEqualTo(0.0);
+        assertThat(c.adamW().lrMultiplier("layers.0.moe.experts.up")).isEqualTo(2.0);
+        assertThat(c.adamW().lrMultiplier("layers.0.attn.wq")).isEqualTo(1.0);
+        TrainConfig d = TrainConfig.load("tiny", null, List.of("train.ffnLrMult=0.5")).dense();
+        assertThat(d.adamW().lrMultiplier("layers.1.ffn.down")).isEqualTo(0.5);
+        assertThat(d.adamW().lrMultiplier("layers.1.ffn_norm.weight")).isEqualTo(1.0);
+        assertThatThrownBy(() -> TrainConfig.load("tiny", null, List.of("train.routerLrMult=-1")))
+                .hasMessageContaining("train.routerLrMult");
+    }
 }
