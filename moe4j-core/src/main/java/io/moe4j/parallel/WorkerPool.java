@@ -30,6 +30,14 @@ public final class WorkerPool implements AutoCloseable {
     }
 
     private static final int SPIN_ITERATIONS = 20_000;
+    /**
+     * While spinning, every this many iterations the thread yields its core (sched_yield) instead of pausing. On an
+     * idle machine a yield returns at once; on an overloaded one it hands the core to a runnable thread — often
+     * the descheduled worker this thread is waiting for — instead of burning the time slice (OpenBLAS's waits
+     * yield the same way). Pure PAUSE spinning made the submitter hold a core for ~0.5 ms per hand-off while its
+     * worker waited to be scheduled.
+     */
+    private static final int YIELD_EVERY = 64;
     private static volatile WorkerPool common;
 
     private final int threads;
@@ -128,7 +136,7 @@ public final class WorkerPool implements AutoCloseable {
             }
             int spins = 0;
             while (completed.get() != n) {
-                if (++spins < SPIN_ITERATIONS) Thread.onSpinWait();
+                if (++spins < SPIN_ITERATIONS) pause(spins);
                 else LockSupport.parkNanos(this, 20_000);
             }
             bodies[g & 1] = null;
@@ -198,12 +206,17 @@ public final class WorkerPool implements AutoCloseable {
             int g;
             while ((g = generation) == seen) {
                 if (closed) return;
-                if (++spins < SPIN_ITERATIONS) Thread.onSpinWait();
+                if (++spins < SPIN_ITERATIONS) pause(spins);
                 else LockSupport.park(this);
             }
             seen = g;
             drain(g, worker);
         }
+    }
+
+    private static void pause(int spins) {
+        if (spins % YIELD_EVERY == 0) Thread.yield();
+        else Thread.onSpinWait();
     }
 
     @Override

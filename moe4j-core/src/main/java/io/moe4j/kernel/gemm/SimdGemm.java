@@ -79,6 +79,8 @@ public final class SimdGemm implements Gemm {
      * is worth more than the packing itself, and on a loaded machine a hand-off can wait for a descheduled worker.
      */
     static final int INLINE_PACK_FLOATS = 1 << 15;
+    /** Products of at most this many multiply-adds (4 MFLOP) are computed by the calling thread alone. */
+    static final long INLINE_MACS = 1L << 21;
     /** Bound on the packed A block (8 MB), which decides how much of K one block covers. */
     static final int A_BLOCK_FLOATS = 1 << 21;
 
@@ -173,8 +175,10 @@ public final class SimdGemm implements Gemm {
             this.b = b; this.bOff = bOff; this.ldb = ldb;
             this.c = c; this.cOff = cOff; this.ldc = ldc;
 
-            int threads = pool.threads();
-            ensureWorkers(threads);
+            // Small products run on the calling thread: a hand-off costs ~10 µs on an idle machine and up to a
+            // time slice on a loaded one (a descheduled worker holding a task), against ~45 µs of work here.
+            int threads = (long) m * n * k <= INLINE_MACS ? 1 : pool.threads();
+            ensureWorkers(pool.threads());
             int mcMax = Math.min(roundUp(m, mr), mcBlock);
             // KB is a multiple of KC, so K blocks start at multiples of KC whatever the shape: see Determinism.
             int kbMax = Math.min(k, Math.max(kcBlock, aBlockFloats / mcMax / kcBlock * kcBlock));
@@ -200,7 +204,11 @@ public final class SimdGemm implements Gemm {
                     } else {
                         pool.parallelFor(packTasks, packABody);
                     }
-                    pool.parallelFor(rowChunks * colBlocks, computeBody);
+                    if (threads == 1) {
+                        for (int t = 0; t < rowChunks * colBlocks; t++) compute(t, 0);
+                    } else {
+                        pool.parallelFor(rowChunks * colBlocks, computeBody);
+                    }
                 }
             }
         }
