@@ -86,6 +86,7 @@ final class ChatCommand implements Runnable {
                     System.arraycopy(ids, 0, b, 1, ids.length);
                     ids = b;
                 }
+                if (ids.length == 0) throw new UserException("the chat template rendered an empty prompt");
                 int common = commonPrefix(cached, ids);
                 if (common == ids.length) common--;   // at least one token to evaluate, for fresh logits
                 if (ids.length >= capacity) {

@@ -171,6 +171,7 @@ final class InferenceOptions {
             throw new UserException("cannot read " + file + ": " + e.getMessage());
         }
         WorkerPool pool = null;
+        Engine engine = null;
         BufferedWriter traceOut = null;
         Path traceTmp = null;
         try {
@@ -195,7 +196,6 @@ final class InferenceOptions {
             }
             MoeOptions mo = new MoeOptions(expertsPerToken == null ? 0 : expertsPerToken, skipBeta, ExpertObserver.both(trace, stats));
             pool = new WorkerPool(threads != null ? threads : WorkerPool.defaultThreads());
-            Engine engine;
             try {
                 engine = new Engine(model, pool, Engine.Options.defaults().withMaxBatch(batch).withContextLength(ctxSize)
                         .withKvType(kvType).withMaxOutputs(1).withMoe(mo));
@@ -213,6 +213,7 @@ final class InferenceOptions {
             int[] stopIds = stopList.stream().mapToInt(Integer::intValue).toArray();
             return new Session(model, pool, engine, tok, new Sampler(params, engine.vocab()), stopIds, stats, trace, traceOut, traceTmp, traceFile);
         } catch (RuntimeException | IOException e) {
+            if (engine != null) engine.close();
             if (pool != null) pool.close();
             model.close();
             try {

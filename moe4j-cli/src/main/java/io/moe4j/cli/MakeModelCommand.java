@@ -18,10 +18,10 @@ import java.util.Locale;
 @Command(name = "make-model", mixinStandardHelpOptions = true,
         description = {"Write a random-weight GGUF of a named shape (for benchmarks; no network needed).",
                 "Shapes: olmoe-1b-7b (16 layers, d 2048, 64 experts top-8, vocab 50304; ~7.4 GB at q8_0),",
-                "mixtral-small (8 layers, d 1024, 8 q / 2 kv heads, 8 experts top-2, f 3584, vocab 32000), tiny."})
+                "mixtral-small (8 layers, d 1024, 8 q / 2 kv heads, 8 experts top-2, f 3584, vocab 32000), tiny, tiny-olmoe."})
 final class MakeModelCommand implements Runnable {
 
-    @Parameters(index = "0", paramLabel = "SHAPE", description = "olmoe-1b-7b, mixtral-small or tiny.")
+    @Parameters(index = "0", paramLabel = "SHAPE", description = "olmoe-1b-7b, mixtral-small, tiny or tiny-olmoe.")
     String shape;
 
     @Parameters(index = "1", paramLabel = "OUT.gguf", description = "Output file (written atomically).")

@@ -68,7 +68,10 @@ public final class RandomModels {
     /** A few-MB model for tests: 2 layers, d 64, 4 query / 2 KV heads, 4 experts of 64, top-2, vocab 512. */
     public static final Shape TINY = new Shape("tiny", "llama", 2, 64, 4, 2, 4, 2, 64, 512, 512);
 
-    public static final List<Shape> SHAPES = List.of(OLMOE_1B_7B, MIXTRAL_SMALL, TINY);
+    /** {@link #TINY} as {@code olmoe} (full-width Q/K norms, as many KV heads as query heads): the OLMoE writer path. */
+    public static final Shape TINY_OLMOE = new Shape("tiny-olmoe", "olmoe", 2, 64, 4, 4, 8, 2, 64, 512, 512);
+
+    public static final List<Shape> SHAPES = List.of(OLMOE_1B_7B, MIXTRAL_SMALL, TINY, TINY_OLMOE);
 
     public static final String CHATML = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"
             + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";

@@ -64,16 +64,21 @@ class RandomModelsTest {
     }
 
     @Test
-    void llamaCppLoadsTheTinyModel() throws Exception {
+    void llamaCppLoadsTheTinyModelsAndAgrees() throws Exception {
         LlamaPeer.assumeAvailable();
-        Path a = dir.resolve("t.gguf");
-        RandomModels.write(RandomModels.TINY, GgmlType.Q8_0, 5, a);
-        int[] ids = {5, 300, 17, 99};
-        float[] want = LlamaPeer.logits(a, ids, 1, 0, dir).logits();
-        try (Model m = Model.open(a); WorkerPool pool = new WorkerPool(1);
-             Engine e = new Engine(m, pool, Engine.Options.defaults().withContextLength(64))) {
-            float[] got = e.evaluate(0, ids);
-            assertThat(LlamaDiff.maxAbsDiff(got, want)).isLessThanOrEqualTo(1e-3 * LlamaDiff.range(want));
+        int[] ids = {5, 300, 17, 99, 511, 0};
+        for (RandomModels.Shape shape : List.of(RandomModels.TINY, RandomModels.TINY_OLMOE)) {
+            for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0)) {
+                Path a = dir.resolve(shape.name() + "-" + type + ".gguf");
+                RandomModels.write(shape, type, 5, a);
+                float[] want = LlamaPeer.logits(a, ids, 1, 0, dir).logits();
+                try (Model m = Model.open(a); WorkerPool pool = new WorkerPool(1);
+                     Engine e = new Engine(m, pool, Engine.Options.defaults().withContextLength(64))) {
+                    assertThat(m.hyperParams().arch().ggufName()).isEqualTo(shape.arch());
+                    float[] got = e.evaluate(0, ids);
+                    assertThat(LlamaDiff.maxAbsDiff(got, want)).as("%s %s", shape.name(), type).isLessThanOrEqualTo(1e-3 * LlamaDiff.range(want));
+                }
+            }
         }
     }
 

@@ -88,8 +88,13 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ8_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
         } else if (rowsX == 4) {
             dotQ8x4(w, off, nb, xq, xo, xd, xdo, out);
+        } else if (rowsX >= 2) {
+            // two rows share each weight block's load and sign extension (an expert chosen by two tokens of a
+            // batched decode step); a third row alone
+            dotQ8x2(w, off, nb, xq, xo, xd, xdo, out);
+            if (rowsX == 3) out[2] = dotQ8x1(w, off, nb, xq, xo + 2 * 32 * nb, xd, xdo + 2 * nb);
         } else {
-            for (int t = 0; t < rowsX; t++) out[t] = dotQ8x1(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
+            out[0] = dotQ8x1(w, off, nb, xq, xo, xd, xdo);
         }
     }
 
@@ -132,6 +137,24 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             odd = acc;
         }
         return hsum(even.add(odd));
+    }
+
+    /** {@link #dotQ8x4} for two activation rows: each row's sum is accumulated exactly as {@link #dotQ8x1} does. */
+    private void dotQ8x2(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
+        int k = 32 * nb;
+        FloatVector e0 = FloatVector.zero(f()), e1 = e0, o0 = e0, o1 = e0;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 34L * b;
+            ShortVector lo = q8Lo(w, o), hi = q8Hi(w, o);
+            float d = dw(w, o);
+            int xb = xo + 32 * b, db = xdo + b;
+            FloatVector n0 = fmaScaled(q8Sum(lo, hi, xq, xb), d * xd[db], e0);
+            FloatVector n1 = fmaScaled(q8Sum(lo, hi, xq, xb + k), d * xd[db + nb], e1);
+            e0 = o0; e1 = o1;
+            o0 = n0; o1 = n1;
+        }
+        out[0] = hsum(e0.add(o0));
+        out[1] = hsum(e1.add(o1));
     }
 
     private void dotQ8x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
