@@ -39,7 +39,7 @@ import java.util.Locale;
  */
 public record TrainConfig(String name, Model model, Train train, Data data) {
 
-    public static final List<String> PRESETS = List.of("tiny", "small");
+    public static final List<String> PRESETS = List.of("tiny", "demo", "small");
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
