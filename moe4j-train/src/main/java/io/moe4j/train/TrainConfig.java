@@ -338,6 +338,20 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
                 m.dense() ? m.layers() : m.denseLayers(), denseHidden, moeConfig(v), m.initStd(), train.seed());
     }
 
+    /**
+     * Settings that are valid but almost certainly not meant, one sentence each naming the fields (empty when none).
+     * {@link TrainRun} passes them to its warning sink before training.
+     */
+    public List<String> warnings() {
+        List<String> w = new java.util.ArrayList<>();
+        Moe e = model.moe();
+        if (!model.dense() && e.topK() == 1 && e.normalizeTopK() && e.router().equals("softmax-topk")) {
+            w.add("model.moe.topK = 1 with normalizeTopK = true: every gate weight is 1, so the router gets no gradient "
+                    + "from the LM loss (only from the balance loss); use router=switch or normalizeTopK=false");
+        }
+        return w;
+    }
+
     /** The matched dense baseline of this configuration (same everything, {@code model.dense = true}). */
     public TrainConfig dense() { return with("model.dense=true").with("name=" + name + "-dense"); }
 
