@@ -18,7 +18,7 @@ final class RunOptions {
     @Option(names = {"-c", "--config"}, paramLabel = "FILE", description = "Run configuration (YAML or JSON).")
     Path config;
 
-    @Option(names = "--preset", paramLabel = "NAME", description = "Start from a preset: tiny (about a minute on 2 cores) or small.")
+    @Option(names = "--preset", paramLabel = "NAME", description = "Start from a preset: tiny (about a minute on 2 cores), demo (moe4j demo's default) or small.")
     String preset;
 
     @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override one setting, e.g. --set model.layers=4 (repeatable).")

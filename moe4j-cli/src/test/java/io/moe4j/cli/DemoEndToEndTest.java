@@ -34,7 +34,8 @@ class DemoEndToEndTest {
                 "--set", "train.seqLen=32", "--set", "data.bpeVocab=320", "--set", "train.evalEvery=8",
                 "--set", "train.evalBatches=2", "--set", "train.warmupSteps=4", "--sample-tokens", "8");
         assertThat(r.exit()).as(r.err()).isZero();
-        assertThat(r.out()).contains("val loss").contains("bits/byte").contains("tokens/s").contains("MoE:").contains("dense:");
+        assertThat(r.out()).contains("val loss").contains("bits/byte").contains("tokens/s").contains("MoE:").contains("dense:")
+                .contains("Verdict: ").contains("I(domain; expert)");
         assertThat(out.resolve("index.html")).exists();
         try (var s = Files.walk(out)) {
             assertThat(s.filter(p -> p.toString().endsWith(".png")).count()).as("plots").isGreaterThanOrEqualTo(4);

@@ -39,7 +39,7 @@ import java.util.Locale;
  */
 public record TrainConfig(String name, Model model, Train train, Data data) {
 
-    public static final List<String> PRESETS = List.of("tiny", "small");
+    public static final List<String> PRESETS = List.of("tiny", "demo", "small");
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
@@ -336,6 +336,20 @@ public record TrainConfig(String name, Model model, Train train, Data data) {
         return new ModelConfig(v, m.dModel(), m.layers(), m.heads(), m.kvHeads(), headDim(), maxSeqLen(),
                 m.ropeTheta(), m.normEps(), m.qkNorm(), m.tiedEmbeddings(),
                 m.dense() ? m.layers() : m.denseLayers(), denseHidden, moeConfig(v), m.initStd(), train.seed());
+    }
+
+    /**
+     * Settings that are valid but almost certainly not meant, one sentence each naming the fields (empty when none).
+     * {@link TrainRun} passes them to its warning sink before training.
+     */
+    public List<String> warnings() {
+        List<String> w = new java.util.ArrayList<>();
+        Moe e = model.moe();
+        if (!model.dense() && e.topK() == 1 && e.normalizeTopK() && e.router().equals("softmax-topk")) {
+            w.add("model.moe.topK = 1 with normalizeTopK = true: every gate weight is 1, so the router gets no gradient "
+                    + "from the LM loss (only from the balance loss); use router=switch or normalizeTopK=false");
+        }
+        return w;
     }
 
     /** The matched dense baseline of this configuration (same everything, {@code model.dense = true}). */

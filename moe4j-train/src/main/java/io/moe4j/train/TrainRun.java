@@ -47,6 +47,7 @@ public final class TrainRun {
             throw new IllegalArgumentException("run directory " + runDir + " already holds checkpoints; pass --resume to "
                     + "continue it or choose another output directory");
         }
+        for (String w : cfg.warnings()) warn.accept(w);
         writeAtomically(runDir.resolve("config.json"), cfg.toJson());
         CausalLm model = in.models().apply(cfg.modelConfig(in.vocabSize()));
         BatchSource data = in.data().get();

@@ -127,4 +127,13 @@ class TrainConfigTest {
         assertThatThrownBy(() -> TrainConfig.load("tiny", null, List.of("train.routerLrMult=-1")))
                 .hasMessageContaining("train.routerLrMult");
     }
+
+    @Test
+    void topOneWithNormalisedWeightsWarnsThatTheRouterLearnsNothing() {
+        assertThat(TrainConfig.load("tiny", null, List.of("model.moe.topK=1")).warnings())
+                .singleElement().asString().contains("model.moe.topK = 1").contains("normalizeTopK");
+        assertThat(TrainConfig.load("tiny", null, List.of("model.moe.topK=1", "model.moe.normalizeTopK=false")).warnings()).isEmpty();
+        assertThat(TrainConfig.load("tiny", null, List.of("model.moe.topK=1")).dense().warnings()).isEmpty();
+        assertThat(TrainConfig.load("demo", null, List.of()).warnings()).isEmpty();
+    }
 }
