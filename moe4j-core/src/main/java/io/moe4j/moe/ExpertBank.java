@@ -210,7 +210,7 @@ public final class ExpertBank {
      * same GEMM code path, whose result does not depend on how C is tiled, and each weight-gradient element is
      * written by one task):
      * <ul>
-     *   <li>TILES (default when at least 2 experts per thread are non-empty): two parallel loops per pass, each
+     *   <li>TILES (default when at least 2 experts per thread are non-empty and bins average under 512 rows): two parallel loops per pass, each
      *       over (expert, column tile) tasks with single-threaded GEMMs. Forward: tile of f → H, U and A columns;
      *       tile of d → Y columns. Backward: tile of f → dA, dH, dU columns and the matching slices of all three
      *       weight gradients; tile of d → dX columns. Four pool synchronisations per layer instead of ~20 per
@@ -229,8 +229,13 @@ public final class ExpertBank {
         if (mode.equals("off")) return Schedule.GEMMS;
         int nonEmpty = 0;
         for (int j = 0; j < e; j++) if (binStart[j + 1] > binStart[j]) nonEmpty++;
-        if (tilesAllowed && (mode.equals("tiles") || nonEmpty >= 2 * pool.threads())) return Schedule.TILES;
         int rows = binStart[e];
+        if (tilesAllowed && mode.equals("tiles")) return Schedule.TILES;
+        // Large bins (≥ 512 rows per expert on average) reach full sgemm speed with parallel GEMMs, which measured
+        // faster than tiles on a quiet machine (E=8 k=2 f=1024, T=2048: 7.20k vs 5.89k tokens/s fwd+bwd); with
+        // many small bins tiles win (E=64 k=8 f=256: 4.76k vs 4.14k). docs/BENCHMARKS.md, 2026-11-23 19:25.
+        if (mode.equals("auto") && rows / Math.max(1, nonEmpty) >= 512) return Schedule.GEMMS;
+        if (tilesAllowed && nonEmpty >= 2 * pool.threads()) return Schedule.TILES;
         return nonEmpty >= 4 * pool.threads() && rows / Math.max(1, nonEmpty) <= SPLIT_MAX_ROWS
                 ? Schedule.EXPERTS : Schedule.GEMMS;
     }
