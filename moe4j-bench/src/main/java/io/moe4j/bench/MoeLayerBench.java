@@ -7,19 +7,13 @@ import io.moe4j.moe.MoeProfile;
 import io.moe4j.nn.F32;
 import io.moe4j.parallel.WorkerPool;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code moe4j bench moe-layer}: the MoE FFN layer, forward and forward+backward, moe4j next to PyTorch run in the
@@ -153,56 +147,17 @@ public final class MoeLayerBench {
     /** Runs the PyTorch peer; returns {fwd best, fwd median, fwdbwd best, fwdbwd median} seconds, or null. */
     private static double[] torch(Shape s, int threads, int repeat, PrintStream err, List<String> notes) {
         err.printf("  %s: PyTorch...%n", s.name());
-        try {
-            Path script = Files.createTempFile("moe4j-moe-layer-bench", ".py");
-            try (InputStream in = MoeLayerBench.class.getResourceAsStream("/torch/moe_layer_bench.py")) {
-                Files.copy(in, script, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            }
-            ProcessBuilder pb = new ProcessBuilder("/usr/bin/python3", script.toString(), "" + s.tokens(), "" + s.d(),
-                    "" + s.experts(), "" + s.k(), "" + s.f(), "" + s.sharedF(), "2", "" + repeat);
-            pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
-            pb.environment().put("OPENBLAS_NUM_THREADS", "" + threads);
-            pb.environment().put("OMP_NUM_THREADS", "" + threads);
-            pb.redirectError(ProcessBuilder.Redirect.DISCARD);
-            Process p = pb.start();
-            String json = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            boolean done = p.waitFor(600, TimeUnit.SECONDS);
-            Files.deleteIfExists(script);
-            if (!done || p.exitValue() != 0 || json.isBlank()) {
-                notes.add("PyTorch peer not available (install Debian's python3-torch); moe4j shown alone");
-                return null;
-            }
-            // PyTorch is credited with the faster of its two implementations, per pass
-            String f = minOf(json, "loop_fwd") <= minOf(json, "sorted_fwd") ? "loop_fwd" : "sorted_fwd";
-            String b = minOf(json, "loop_fwdbwd") <= minOf(json, "sorted_fwdbwd") ? "loop_fwdbwd" : "sorted_fwdbwd";
-            notes.add(String.format(Locale.ROOT, "%s: PyTorch best-of tokens/s — loop-over-experts fwd %s, fwd+bwd %s; "
-                            + "sorted single-gather fwd %s, fwd+bwd %s (the faster one is in the table)", s.name(),
-                    fmt(s.tokens() / minOf(json, "loop_fwd")), fmt(s.tokens() / minOf(json, "loop_fwdbwd")),
-                    fmt(s.tokens() / minOf(json, "sorted_fwd")), fmt(s.tokens() / minOf(json, "sorted_fwdbwd"))));
-            return new double[]{minOf(json, f), medianOf(json, f), minOf(json, b), medianOf(json, b)};
-        } catch (IOException e) {
-            notes.add("PyTorch peer could not run: " + e.getMessage());
-            return null;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return null;
-        }
+        String json = TorchBench.run("moe_layer_bench.py", List.of("" + s.tokens(), "" + s.d(), "" + s.experts(),
+                "" + s.k(), "" + s.f(), "" + s.sharedF(), "2", "" + repeat), threads, 600, notes);
+        if (json == null) return null;
+        // PyTorch is credited with the faster of its two implementations, per pass
+        String f = TorchBench.min(json, "loop_fwd") <= TorchBench.min(json, "sorted_fwd") ? "loop_fwd" : "sorted_fwd";
+        String b = TorchBench.min(json, "loop_fwdbwd") <= TorchBench.min(json, "sorted_fwdbwd") ? "loop_fwdbwd" : "sorted_fwdbwd";
+        notes.add(String.format(Locale.ROOT, "%s: PyTorch best-of tokens/s — loop-over-experts fwd %s, fwd+bwd %s; "
+                        + "sorted single-gather fwd %s, fwd+bwd %s (the faster one is in the table)", s.name(),
+                fmt(s.tokens() / TorchBench.min(json, "loop_fwd")), fmt(s.tokens() / TorchBench.min(json, "loop_fwdbwd")),
+                fmt(s.tokens() / TorchBench.min(json, "sorted_fwd")), fmt(s.tokens() / TorchBench.min(json, "sorted_fwdbwd"))));
+        return new double[]{TorchBench.min(json, f), TorchBench.median(json, f), TorchBench.min(json, b), TorchBench.median(json, b)};
     }
 
-    private static double[] times(String json, String key) {
-        int i = json.indexOf('"' + key + '"');
-        int a = json.indexOf('[', i), b = json.indexOf(']', a);
-        String[] parts = json.substring(a + 1, b).split(",");
-        double[] v = new double[parts.length];
-        for (int j = 0; j < v.length; j++) v[j] = Double.parseDouble(parts[j].trim());
-        java.util.Arrays.sort(v);
-        return v;
-    }
-
-    private static double minOf(String json, String key) { return times(json, key)[0]; }
-
-    private static double medianOf(String json, String key) {
-        double[] v = times(json, key);
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
 }

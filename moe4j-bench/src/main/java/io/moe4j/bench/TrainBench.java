@@ -12,18 +12,12 @@ import io.moe4j.train.optim.AdamW;
 import io.moe4j.train.optim.AdamWConfig;
 import io.moe4j.train.optim.GradClip;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code moe4j bench train}: training throughput of the whole MoE transformer — one optimizer step = zero grads,
@@ -115,40 +109,13 @@ public final class TrainBench {
     /** {best, median} seconds per step and the parameter count of the PyTorch peer, or null when it cannot run. */
     private static double[] torch(Shape s, int threads, int repeat, PrintStream err, List<String> notes) {
         err.printf("  %s: PyTorch...%n", s.name());
-        try {
-            Path script = Files.createTempFile("moe4j-train-bench", ".py");
-            try (InputStream in = TrainBench.class.getResourceAsStream("/torch/train_bench.py")) {
-                Files.copy(in, script, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            }
-            ProcessBuilder pb = new ProcessBuilder("/usr/bin/python3", script.toString(), "" + s.vocab(), "" + s.d(),
-                    "" + s.layers(), "" + s.heads(), "" + s.kv(), "" + s.d() / s.heads(), "" + s.experts(), "" + s.k(),
-                    "" + s.f(), "" + s.batch(), "" + s.seq(), "" + threads, "2", "" + repeat);
-            pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
-            pb.environment().put("OPENBLAS_NUM_THREADS", "" + threads);
-            pb.environment().put("OMP_NUM_THREADS", "" + threads);
-            pb.redirectError(ProcessBuilder.Redirect.DISCARD);
-            Process p = pb.start();
-            String json = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            boolean done = p.waitFor(900, TimeUnit.SECONDS);
-            Files.deleteIfExists(script);
-            if (!done || p.exitValue() != 0 || json.isBlank()) {
-                notes.add("PyTorch peer not available (install Debian's python3-torch); moe4j shown alone");
-                return null;
-            }
-            int a = json.indexOf('['), b = json.indexOf(']');
-            String[] parts = json.substring(a + 1, b).split(",");
-            double[] v = new double[parts.length];
-            for (int i = 0; i < v.length; i++) v[i] = Double.parseDouble(parts[i].trim());
-            java.util.Arrays.sort(v);
-            double med = v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-            java.util.regex.Matcher pm = java.util.regex.Pattern.compile("\"params\":\\s*(\\d+)").matcher(json);
-            return new double[]{v[0], med, pm.find() ? Double.parseDouble(pm.group(1)) : -1};
-        } catch (IOException e) {
-            notes.add("PyTorch peer could not run: " + e.getMessage());
-            return null;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return null;
-        }
+        String json = TorchBench.run("train_bench.py", List.of("" + s.vocab(), "" + s.d(), "" + s.layers(),
+                "" + s.heads(), "" + s.kv(), "" + s.d() / s.heads(), "" + s.experts(), "" + s.k(), "" + s.f(),
+                "" + s.batch(), "" + s.seq(), "" + threads, "2", "" + repeat), threads, 900, notes);
+        if (json == null) return null;
+        double[] v = TorchBench.times(json, "step_seconds");
+        double med = TorchBench.median(json, "step_seconds");
+        java.util.regex.Matcher pm = java.util.regex.Pattern.compile("\"params\":\\s*(\\d+)").matcher(json);
+        return new double[]{v[0], med, pm.find() ? Double.parseDouble(pm.group(1)) : -1};
     }
 }

@@ -122,24 +122,14 @@ final class BenchCommand {
                     "loop-over-experts implementation (Debian python3-torch) in the same run:",
                     "T=2048, d=512, E=8 k=2 f=1024 SwiGLU, and E=64 k=8 f=256 with one shared expert."})
     static final class MoeLayerCmd implements Runnable {
-        @Option(names = "--quick", description = "Small shapes: a smoke test of a few seconds.")
-        boolean quick;
-
-        @Option(names = "--threads", paramLabel = "N", defaultValue = "2", description = "Threads for both (default ${DEFAULT-VALUE}).")
-        int threads;
-
-        @Option(names = "--repeat", paramLabel = "N", defaultValue = "5", description = "Timed calls per measurement (default ${DEFAULT-VALUE}).")
-        int repeat;
-
-        @Option(names = "--no-torch", description = "Skip the PyTorch peer.")
-        boolean noTorch;
+        @picocli.CommandLine.Mixin
+        TorchPeerOptions o;
 
         @Override
         public void run() {
-            if (threads < 1) throw new UserException("--threads must be at least 1, got " + threads, 2);
-            if (repeat < 1) throw new UserException("--repeat must be at least 1, got " + repeat, 2);
-            io.moe4j.bench.MoeLayerBench.run(io.moe4j.bench.MoeLayerBench.defaultShapes(quick), threads, repeat, !noTorch,
-                    System.out, System.err);
+            o.validate();
+            io.moe4j.bench.MoeLayerBench.run(io.moe4j.bench.MoeLayerBench.defaultShapes(o.quick), o.threads, o.repeat,
+                    !o.noTorch, System.out, System.err);
         }
     }
 
@@ -147,24 +137,34 @@ final class BenchCommand {
             description = {"Training throughput of the whole MoE transformer (forward, backward, clip, AdamW),",
                     "moe4j next to the same model and batch in PyTorch (Debian python3-torch) in the same run."})
     static final class TrainCmd implements Runnable {
-        @Option(names = "--quick", description = "A tiny model: a smoke test of a few seconds.")
+        @picocli.CommandLine.Mixin
+        TorchPeerOptions o;
+
+        @Override
+        public void run() {
+            o.validate();
+            io.moe4j.bench.TrainBench.run(io.moe4j.bench.TrainBench.defaultShapes(o.quick), o.threads, o.repeat,
+                    !o.noTorch, System.out, System.err);
+        }
+    }
+
+    /** Options shared by the benches that run a PyTorch peer in the same run. */
+    static final class TorchPeerOptions {
+        @Option(names = "--quick", description = "Small shapes: a smoke test of a few seconds.")
         boolean quick;
 
         @Option(names = "--threads", paramLabel = "N", defaultValue = "2", description = "Threads for both (default ${DEFAULT-VALUE}).")
         int threads;
 
-        @Option(names = "--repeat", paramLabel = "N", defaultValue = "5", description = "Timed steps (default ${DEFAULT-VALUE}).")
+        @Option(names = "--repeat", paramLabel = "N", defaultValue = "5", description = "Timed repetitions (default ${DEFAULT-VALUE}).")
         int repeat;
 
         @Option(names = "--no-torch", description = "Skip the PyTorch peer.")
         boolean noTorch;
 
-        @Override
-        public void run() {
+        void validate() {
             if (threads < 1) throw new UserException("--threads must be at least 1, got " + threads, 2);
             if (repeat < 1) throw new UserException("--repeat must be at least 1, got " + repeat, 2);
-            io.moe4j.bench.TrainBench.run(io.moe4j.bench.TrainBench.defaultShapes(quick), threads, repeat, !noTorch,
-                    System.out, System.err);
         }
     }
 }
