@@ -12,8 +12,12 @@ import java.util.List;
  * {@code splitmix64(seed, r) mod (trainTokens − seqLen)}: a counter-based RNG, so the position is just the number of
  * rows drawn, {@link #seek} is free and a resumed run sees bit-identical batches (even with another batch size).
  *
- * <p>Validation rows are consecutive windows {@code [r·seqLen, r·seqLen + seqLen]} of the validation stream: every
- * validation token except the first is a target exactly once, and the set is the same on every call.
+ * <p>Validation rows are non-overlapping windows {@code [s·seqLen, s·seqLen + seqLen]} of the validation stream, on
+ * the grid of seqLen-token slots. When every slot is used, every validation token except the first is a target
+ * exactly once. When {@code maxBatches} asks for fewer rows than there are slots, the rows are spread evenly over the
+ * whole stream (slot {@code ⌊i·slots/rows⌋} for row i) rather than taken from its start: the split is ordered by
+ * document, so the first rows alone would measure the first documents' domain only. The set is the same on every
+ * call.
  *
  * <p>Not thread-safe (one position); the corpus underneath is, so several sources may share it.
  */
@@ -65,11 +69,14 @@ public final class TokenBatchSource implements BatchSource {
         List<int[]> out = new ArrayList<>();
         List<String[]> domains = new ArrayList<>();
         long bytes = 0;
+        long rows = batches * batch;
         for (int bi = 0; bi < batches; bi++) {
             int[] t = new int[batch * (seqLen + 1)];
             String[] d = new String[batch];
             for (int b = 0; b < batch; b++) {
-                long start = ((long) bi * batch + b) * seqLen;
+                long i = (long) bi * batch + b;
+                long slot = spreadSlot(i, rows, rowsAvailable);
+                long start = slot * seqLen;
                 int o = b * (seqLen + 1);
                 corpus.read(Split.VALIDATION, start, t, o, seqLen + 1);
                 for (int j = 1; j <= seqLen; j++) bytes += corpus.utf8Bytes(t[o + j]);
@@ -79,6 +86,13 @@ public final class TokenBatchSource implements BatchSource {
             domains.add(d);
         }
         return new ValidationSet(List.copyOf(out), batches * batch * (long) seqLen, bytes, List.copyOf(domains));
+    }
+
+    /** Slot ⌊i·slots/rows⌋ of row i when {@code rows ≤ slots} rows are spread over {@code slots} (exact, no overflow). */
+    static long spreadSlot(long i, long rows, long slots) {
+        if (Math.multiplyHigh(i, slots) == 0 && i * slots >= 0) return i * slots / rows;
+        return java.math.BigInteger.valueOf(i).multiply(java.math.BigInteger.valueOf(slots))
+                .divide(java.math.BigInteger.valueOf(rows)).longValueExact();
     }
 
     /** Domain of the document holding most of the target tokens [from, to) of a row (ties: the earlier one). */

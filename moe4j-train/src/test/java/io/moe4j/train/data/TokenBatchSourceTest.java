@@ -141,10 +141,15 @@ class TokenBatchSourceTest {
         assertThat(v.batches()).hasSize(maxBatches);
         assertThat(v.targetTokens()).isEqualTo((long) maxBatches * batch * seq);
         long bytes = 0;
+        // rows spread evenly over all seq-token slots of the stream, not taken from its start
+        long slots = (val.length - 1) / seq, rows = (long) maxBatches * batch;
+        assertThat(slots).isGreaterThan(2 * rows); // else the spreading would not be tested
+        int lastStart = -1;
         for (int bi = 0; bi < maxBatches; bi++) {
             int[] t = v.batches().get(bi);
             for (int b = 0; b < batch; b++) {
-                int start = (bi * batch + b) * seq;
+                int start = (int) ((bi * batch + b) * slots / rows) * seq;
+                lastStart = start;
                 assertThat(Arrays.copyOfRange(t, b * (seq + 1), (b + 1) * (seq + 1)))
                         .isEqualTo(Arrays.copyOfRange(val, start, start + seq + 1));
                 java.util.Map<String, Integer> count = new java.util.LinkedHashMap<>();
@@ -162,6 +167,7 @@ class TokenBatchSourceTest {
             }
         }
         assertThat(v.targetBytes()).isEqualTo(bytes);
+        assertThat(lastStart).isGreaterThanOrEqualTo((int) ((slots * (rows - 1) / rows) * seq));
         // fixed: the same on every call and for any training position
         s.nextTrain(new int[3 * 11], 3, 10);
         ValidationSet again = s.validation(batch, seq, maxBatches);
@@ -170,6 +176,15 @@ class TokenBatchSourceTest {
             assertThat(again.batches().get(i)).isEqualTo(v.batches().get(i));
             assertThat(again.rowDomains().get(i)).isEqualTo(v.rowDomains().get(i));
         }
+    }
+
+    @Test
+    void spreadSlotIsExactEvenWhereTheProductOverflows() {
+        assertThat(TokenBatchSource.spreadSlot(0, 7, 100)).isZero();
+        assertThat(TokenBatchSource.spreadSlot(6, 7, 100)).isEqualTo(600 / 7);
+        assertThat(TokenBatchSource.spreadSlot(5, 5, 5)).isEqualTo(5);
+        long big = 1L << 40;
+        assertThat(TokenBatchSource.spreadSlot(big - 1, big, 3 * big)).isEqualTo(3 * (big - 1));
     }
 
     @Test
