@@ -204,8 +204,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         int p = xo / 2, c = xo / 4;
         for (int b = 0; b < nb; b++) {
             long o = off + 18L * b;
-            IntVector v = q4Bytes(w, o);
-            IntVector sum = q4Sum(v.and(0x000F000F), v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F), xp, xc, p + 16 * b, c + 8 * b);
+            IntVector sum = q4Sum(q4Bytes(w, o), xp, xc, p + 16 * b, c + 8 * b);
             FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * xd[xdo + b]), even);
             even = odd; // next block goes to the other accumulator
             odd = acc;
@@ -219,9 +218,10 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
                 .convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0)).reinterpretAsInts();
     }
 
-    /** Exact per-lane sums of (q − 8)·x, four products a lane, from the nibble pairs lo / hi (see above). */
-    private static IntVector q4Sum(IntVector lo, IntVector hi, int[] xp, int[] xc, int pb, int cb) {
-        return lo.mul(IntVector.fromArray(I4, xp, pb)).add(hi.mul(IntVector.fromArray(I4, xp, pb + 8)))
+    /** Exact per-lane sums of (q − 8)·x, four products a lane, from a block's bytes {@code v} (see above). */
+    private static IntVector q4Sum(IntVector v, int[] xp, int[] xc, int pb, int cb) {
+        IntVector u = v.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsInts();
+        return v.mul(IntVector.fromArray(I4, xp, pb)).add(u.mul(IntVector.fromArray(I4, xp, pb + 8)))
                 .add(IntVector.fromArray(I4, xc, cb)).lanewise(VectorOperators.ASHR, 16);
     }
 
