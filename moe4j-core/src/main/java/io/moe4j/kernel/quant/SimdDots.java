@@ -103,13 +103,19 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
      * {@code xp} / {@code xc} of {@link Activations}, the scalar fallback (128 bits) reads {@code xq}.
      */
     final void dotQ4(MemorySegment w, long off, int nb, short[] xq, int[] xp, int[] xc, int xo, float[] xd, int xdo,
-                     float[] out, int rowsX) {
+                     float[] out, int rowsX, float[] lanes) {
         if (!quantized()) {
             for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ4_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
         } else {
-            // one row at a time, even in a four-row tile: a four-row Q4_0 kernel measured 4x slower than this
-            // (C2 stops inlining its vector helpers); the weight row is re-read from L1, the chunk from L2
-            for (int t = 0; t < rowsX; t++) out[t] = dotQ4x1(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb);
+            // two activation rows per weight pass (a four-row Q4_0 kernel measured 4x slower: C2 stops inlining
+            // its vector helpers), a third alone; the weight row is re-read from L1, the chunk from L2
+            int t = 0;
+            for (; t + 2 <= rowsX; t += 2) {
+                dotQ4x2(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb, lanes);
+                out[t] = sumLanes(lanes, 0);
+                out[t + 1] = sumLanes(lanes, 8);
+            }
+            if (t < rowsX) out[t] = dotQ4x1(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb);
         }
     }
 
@@ -200,16 +206,54 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     private static final VectorSpecies<Long> L2 = LongVector.SPECIES_128;
 
     private static float dotQ4x1(MemorySegment w, long off, int nb, int[] xp, int[] xc, int xo, float[] xd, int xdo) {
-        FloatVector even = FloatVector.zero(F4), odd = even;
+        FloatVector a0 = FloatVector.zero(F4), a1 = a0, a2 = a0, a3 = a0;
         int p = xo / 2, c = xo / 4;
         for (int b = 0; b < nb; b++) {
             long o = off + 18L * b;
             IntVector sum = q4Sum(q4Bytes(w, o), xp, xc, p + 16 * b, c + 8 * b);
-            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * xd[xdo + b]), even);
-            even = odd; // next block goes to the other accumulator
-            odd = acc;
+            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * xd[xdo + b]), a0);
+            a0 = a1; // block b + 1 goes to the next of four accumulators (see Q4_ACCUMULATORS)
+            a1 = a2;
+            a2 = a3;
+            a3 = acc;
         }
-        return hsum(even.add(odd));
+        return hsum(a0.add(a1).add(a2.add(a3)));
+    }
+
+    /**
+     * Q4_0 dots of one weight row with two activation rows (quant {@code xo} and {@code xo + 32·nb}), each
+     * accumulated exactly as {@link #dotQ4x1} does (same bits): the weight block's load, widening, shift and scale
+     * decode are shared. Written out with no helper calls and leaving through {@code lanes} (row 0's 8 lanes at
+     * {@code lanes[0..8)}, row 1's at {@code [8..16)}, summed by {@link #sumLanes}): at this size C2 stops
+     * inlining non-intrinsic helpers (NodeCountInliningCutoff), and a vector passed to a helper that is not inlined
+     * is boxed.
+     */
+    static void dotQ4x2(MemorySegment w, long off, int nb, int[] xp, int[] xc, int xo, float[] xd, int xdo, float[] lanes) {
+        FloatVector a0 = FloatVector.zero(F4), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        int p = xo / 2, c = xo / 4, k = 32 * nb;
+        int p1 = p + k / 2, c1 = c + k / 4, xd1 = xdo + nb;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 18L * b;
+            IntVector v = ((ShortVector) ByteVector.fromMemorySegment(B4, w, o + 2, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0)).reinterpretAsInts();
+            IntVector u = v.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsInts();
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+            int pb = p + 16 * b, qb = p1 + 16 * b;
+            IntVector s0 = v.mul(IntVector.fromArray(I4, xp, pb)).add(u.mul(IntVector.fromArray(I4, xp, pb + 8)))
+                    .add(IntVector.fromArray(I4, xc, c + 8 * b)).lanewise(VectorOperators.ASHR, 16);
+            IntVector s1 = v.mul(IntVector.fromArray(I4, xp, qb)).add(u.mul(IntVector.fromArray(I4, xp, qb + 8)))
+                    .add(IntVector.fromArray(I4, xc, c1 + 8 * b)).lanewise(VectorOperators.ASHR, 16);
+            FloatVector n0 = ((FloatVector) s0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, d * xd[xdo + b]), a0);
+            FloatVector n1 = ((FloatVector) s1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, d * xd[xd1 + b]), b0);
+            a0 = a1; a1 = a2; a2 = a3; a3 = n0;
+            b0 = b1; b1 = b2; b2 = b3; b3 = n1;
+        }
+        a0.add(a1).add(a2.add(a3)).intoArray(lanes, 0);
+        b0.add(b1).add(b2.add(b3)).intoArray(lanes, 8);
+    }
+
+    /** {@link #hsum} of the 8 lanes at {@code lanes[at..at+8)}: the same order, so the same bits. */
+    static float sumLanes(float[] lanes, int at) {
+        return 0f + lanes[at] + lanes[at + 1] + lanes[at + 2] + lanes[at + 3] + lanes[at + 4] + lanes[at + 5] + lanes[at + 6] + lanes[at + 7];
     }
 
     /** A Q4_0 block's 16 nibble bytes zero-extended to 16 shorts, seen as 8 int lanes of two bytes. */

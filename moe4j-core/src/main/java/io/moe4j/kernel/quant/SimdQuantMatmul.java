@@ -68,6 +68,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
     private static final class Job implements WorkerPool.Body {
         final Activations act = new Activations();
         float[][] out = new float[0][];   // (threads, TILE) per-worker dot results
+        float[][] lanes = new float[0][]; // (threads, 16) per-worker accumulator lanes of the two-row kernels
 
         SimdDots dots;
         DType wType;
@@ -93,6 +94,10 @@ public final class SimdQuantMatmul implements QuantMatmul {
                 out = new float[threads][];
                 for (int t = 0; t < threads; t++) out[t] = new float[TILE];
             }
+            if (lanes.length < threads) {
+                lanes = new float[threads][];
+                for (int t = 0; t < threads; t++) lanes[t] = new float[16];
+            }
         }
 
         void clear() {
@@ -110,7 +115,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             // kernels' C2 compilations (and their inlining of vector code) never see another format's profile
             switch (wType) {
                 case Q8_0 -> rowsQ8(r0, r1, out[worker]);
-                case Q4_0 -> rowsQ4(r0, r1, out[worker]);
+                case Q4_0 -> rowsQ4(r0, r1, out[worker], lanes[worker]);
                 case Q4_K -> rowsQ4K(r0, r1, out[worker]);
                 case Q6_K -> rowsQ6K(r0, r1, out[worker]);
                 case F32 -> rowsF32(r0, r1, out[worker]);
@@ -130,12 +135,12 @@ public final class SimdQuantMatmul implements QuantMatmul {
             }
         }
 
-        private void rowsQ4(int r0, int r1, float[] o) {
+        private void rowsQ4(int r0, int r1, float[] o, float[] lanes) {
             int nb = k / 32;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
-                    dots.dotQ4(w, wOff + r * rowBytes, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile);
+                    dots.dotQ4(w, wOff + r * rowBytes, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile, lanes);
                     store(i0, tile, r, o);
                 }
             }

@@ -20,7 +20,8 @@ import java.util.SplittableRandom;
  * loaded by their own class loader (parent: the platform loader), so an old build (e.g. {@code git stash; mvn
  * test-compile; cp -r target/classes /tmp/quant-base/classes}) runs next to the current one on the same weights,
  * alternating A, B, A, B ... — on a shared machine the load then hits both alike. Prints best and median GB/s
- * (weight bytes / wall time) per build and the ratios B/A.
+ * (weight bytes / wall time) per build and the ratios B/A, also of the calling thread's CPU time (with one
+ * thread that is the kernel's own time, robust to the machine's load; with two it misses the worker's part).
  *
  * <pre>
  *   java --add-modules=jdk.incubator.vector -cp target/test-classes io.moe4j.kernel.quant.QuantAB \
@@ -122,26 +123,35 @@ public final class QuantAB {
             maxDiff = Math.max(maxDiff, Math.abs(ya.getAtIndex(F32, i) - yb.getAtIndex(F32, i)));
             maxAbs = Math.max(maxAbs, Math.abs(ya.getAtIndex(F32, i)));
         }
-        List<Double> ra = new ArrayList<>(), rb = new ArrayList<>();
+        List<Double> ra = new ArrayList<>(), rb = new ArrayList<>(), ca = new ArrayList<>(), cb = new ArrayList<>();
         for (int r = 0; r < rounds; r++) {
             ra.add(matBytes / time(a, ta, w, matBytes, copies, passes, rows, k, x, n, ya));
+            ca.add(matBytes / lastCpu);
             rb.add(matBytes / time(b, tb, w, matBytes, copies, passes, rows, k, x, n, yb));
+            cb.add(matBytes / lastCpu);
         }
-        ra.sort(null);
-        rb.sort(null);
+        for (List<Double> l : List.of(ra, rb, ca, cb)) l.sort(null);
         double bestA = ra.getLast(), bestB = rb.getLast(), medA = ra.get(rounds / 2), medB = rb.get(rounds / 2);
         System.out.printf(Locale.ROOT, "%-4s %5dx%-5d n=%d thr=%d  A best %6.2f med %6.2f GB/s | B best %6.2f med %6.2f GB/s"
-                        + " | B/A best %.2f med %.2f  (max|yA-yB| %.2g of max|y| %.2g)%n",
-                type, rows, k, n, threads, bestA, medA, bestB, medB, bestB / bestA, medB / medA, maxDiff, maxAbs);
+                        + " | B/A best %.2f med %.2f | caller-CPU B/A best %.2f med %.2f  (max|yA-yB| %.2g of max|y| %.2g)%n",
+                type, rows, k, n, threads, bestA, medA, bestB, medB, bestB / bestA, medB / medA,
+                cb.getLast() / ca.getLast(), cb.get(rounds / 2) / ca.get(rounds / 2), maxDiff, maxAbs);
     }
+
+    private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
+    /** Calling thread's CPU nanoseconds per call of the last {@link #time}: with 1 thread, immune to descheduling. */
+    private static double lastCpu;
 
     /** Nanoseconds per call, averaged over {@code passes} calls cycling over the copies. */
     static double time(Build bld, Object type, MemorySegment w, long matBytes, int copies, int passes, int rows, int k,
                        MemorySegment x, int n, MemorySegment y) throws Throwable {
+        long c0 = CPU.getCurrentThreadCpuTime();
         long t0 = System.nanoTime();
         for (int p = 0; p < passes; p++) {
             bld.matmul.invoke(bld.pool, type, w, (p % copies) * matBytes, rows, k, x, 0L, k, n, y, 0L, rows, false);
         }
-        return (System.nanoTime() - t0) / (double) passes;
+        long dt = System.nanoTime() - t0;
+        lastCpu = (CPU.getCurrentThreadCpuTime() - c0) / (double) passes;
+        return dt / (double) passes;
     }
 }
