@@ -25,6 +25,8 @@ import java.lang.foreign.MemorySegment;
  */
 public final class SimdQuantMatmul implements QuantMatmul {
     private static final int TILE = 4;
+    /** Largest N that {@link #matmulPair} runs as one fused pass (the decode sizes this class is tuned for). */
+    static final int PAIR_MAX_N = 16;
 
     private final SimdDots dots;
     private final int bits;
@@ -61,6 +63,35 @@ public final class SimdQuantMatmul implements QuantMatmul {
         }
     }
 
+    /**
+     * Both products in one parallel pass over the rows of the two matrices, after converting X once: an expert's gate
+     * and up projections. Results are bit-identical to two {@link #matmul} calls (each row's dot is the same).
+     * Beyond {@link #PAIR_MAX_N} activation rows it is two {@link #matmul} calls (the saving is then negligible).
+     */
+    @Override
+    public void matmulPair(WorkerPool pool, DType wType, MemorySegment w1, long w1Off, MemorySegment w2, long w2Off,
+                           int rows, int k, MemorySegment x, long xOff, int ldx, int n,
+                           MemorySegment y1, long y1Off, MemorySegment y2, long y2Off, int ldy, boolean accumulate) {
+        if (n > PAIR_MAX_N) {
+            QuantMatmul.super.matmulPair(pool, wType, w1, w1Off, w2, w2Off, rows, k, x, xOff, ldx, n, y1, y1Off, y2, y2Off, ldy, accumulate);
+            return;
+        }
+        QuantChecks.check(wType, w1, w1Off, rows, k, x, xOff, ldx, n, y1, y1Off, ldy);
+        QuantChecks.check(wType, w2, w2Off, rows, k, x, xOff, ldx, n, y2, y2Off, ldy);
+        if (rows == 0 || n == 0) return;
+        Job job = jobs.get();
+        job.set(dots, wType, w1, w1Off, rows, k, x, xOff, ldx, n, y1, y1Off, ldy, accumulate, pool.threads());
+        job.second(w2, w2Off, y2, y2Off);
+        try {
+            job.converting = true;
+            pool.parallelFor(n, job);
+            job.converting = false;
+            pool.parallelFor(2 * job.chunks, job);
+        } finally {
+            job.clear();
+        }
+    }
+
     @Override
     public String name() { return "simd-" + bits; }
 
@@ -72,8 +103,8 @@ public final class SimdQuantMatmul implements QuantMatmul {
 
         SimdDots dots;
         DType wType;
-        MemorySegment w, x, y;
-        long wOff, xOff, yOff, rowBytes;
+        MemorySegment w, x, y, w2, y2;
+        long wOff, xOff, yOff, wOff2, yOff2, rowBytes;
         int rows, k, ldx, n, ldy, chunkRows, chunks;
         boolean accumulate, converting, packQ4;
 
@@ -100,8 +131,13 @@ public final class SimdQuantMatmul implements QuantMatmul {
             }
         }
 
+        /** Makes this job a pair: matrix 2 at {@code w2 + wOff2} (same type and shape) into {@code y2 + yOff2}. */
+        void second(MemorySegment w2, long wOff2, MemorySegment y2, long yOff2) {
+            this.w2 = w2; this.wOff2 = wOff2; this.y2 = y2; this.yOff2 = yOff2;
+        }
+
         void clear() {
-            w = x = y = null; // do not keep callers' segments reachable
+            w = x = y = w2 = y2 = null; // do not keep callers' segments reachable
         }
 
         @Override
@@ -110,99 +146,102 @@ public final class SimdQuantMatmul implements QuantMatmul {
                 act.convertRow(worker, wType, packQ4, dots.pairLanes(), x, xOff, ldx, task, k);
                 return;
             }
-            int r0 = task * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
+            boolean second = task >= chunks; // tasks [chunks, 2·chunks) are matrix 2 of a pair
+            MemorySegment w = second ? w2 : this.w, y = second ? y2 : this.y;
+            long wOff = second ? wOff2 : this.wOff, yOff = second ? yOff2 : this.yOff;
+            int r0 = (second ? task - chunks : task) * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
             // one row loop per format, chosen once per chunk: each is small and calls one kernel only, so the
             // kernels' C2 compilations (and their inlining of vector code) never see another format's profile
             switch (wType) {
-                case Q8_0 -> rowsQ8(r0, r1, out[worker]);
-                case Q4_0 -> rowsQ4(r0, r1, out[worker], lanes[worker]);
-                case Q4_K -> rowsQ4K(r0, r1, out[worker]);
-                case Q6_K -> rowsQ6K(r0, r1, out[worker]);
-                case F32 -> rowsF32(r0, r1, out[worker]);
-                case F16 -> rowsF16(r0, r1, out[worker]);
-                case BF16 -> rowsBf16(r0, r1, out[worker]);
+                case Q8_0 -> rowsQ8(w, wOff, y, yOff, r0, r1, out[worker]);
+                case Q4_0 -> rowsQ4(w, wOff, y, yOff, r0, r1, out[worker], lanes[worker]);
+                case Q4_K -> rowsQ4K(w, wOff, y, yOff, r0, r1, out[worker]);
+                case Q6_K -> rowsQ6K(w, wOff, y, yOff, r0, r1, out[worker]);
+                case F32 -> rowsF32(w, wOff, y, yOff, r0, r1, out[worker]);
+                case F16 -> rowsF16(w, wOff, y, yOff, r0, r1, out[worker]);
+                case BF16 -> rowsBf16(w, wOff, y, yOff, r0, r1, out[worker]);
             }
         }
 
-        private void rowsQ8(int r0, int r1, float[] o) {
+        private void rowsQ8(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             int nb = k / 32;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     dots.dotQ8(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsQ4(int r0, int r1, float[] o, float[] lanes) {
+        private void rowsQ4(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o, float[] lanes) {
             int nb = k / 32;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     dots.dotQ4(w, wOff + r * rowBytes, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile, lanes);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsQ4K(int r0, int r1, float[] o) {
+        private void rowsQ4K(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             int nb = k / 256;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     dots.dotQ4K(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsQ6K(int r0, int r1, float[] o) {
+        private void rowsQ6K(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             int nb = k / 256;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     dots.dotQ6K(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsF32(int r0, int r1, float[] o) {
+        private void rowsF32(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     long wr = wOff + r * rowBytes;
                     for (int t = 0; t < tile; t++) o[t] = dots.dotF32(w, wr, act.xf, (i0 + t) * k, k);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsF16(int r0, int r1, float[] o) {
+        private void rowsF16(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     long wr = wOff + r * rowBytes;
                     for (int t = 0; t < tile; t++) o[t] = dots.dotF16(w, wr, act.xf, (i0 + t) * k, k);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsBf16(int r0, int r1, float[] o) {
+        private void rowsBf16(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     long wr = wOff + r * rowBytes;
                     for (int t = 0; t < tile; t++) o[t] = dots.dotBf16(w, wr, act.xf, (i0 + t) * k, k);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
         /** Y[i0 + t][r] (+)= o[t] for the tile's rows. */
-        private void store(int i0, int tile, int r, float[] o) {
+        private void store(MemorySegment y, long yOff, int i0, int tile, int r, float[] o) {
             for (int t = 0; t < tile; t++) {
                 long yAt = (yOff + (long) (i0 + t) * ldy + r) * 4;
                 float v = o[t];

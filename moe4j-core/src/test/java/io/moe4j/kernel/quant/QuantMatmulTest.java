@@ -327,6 +327,35 @@ class QuantMatmulTest {
     }
 
     /**
+     * matmulPair (gate and up of an expert: one conversion of X, one parallel pass) gives the bits of two matmul
+     * calls, for every format, N = 1..9 (tiles of 4 and 2 and single rows; beyond the fused limit too), odd offsets
+     * and strides, accumulate or not, 1 and 3 threads.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void pairEqualsTwoMatmuls(DType t) {
+        int k = t.blockSize() == 256 ? 512 : t.isQuantized() ? 96 : 37, rows = 37;
+        try (WorkerPool p3 = new WorkerPool(3)) {
+            for (int n : new int[] {1, 2, 3, 4, 5, 8, 9, SimdQuantMatmul.PAIR_MAX_N + 1}) {
+                Case c1 = randomCase(t, rows, k, n, 500 + n, true), c2 = randomCase(t, rows, k, n, 900 + n, true);
+                for (QuantMatmul q : List.of(new SimdQuantMatmul(), SCALAR)) {
+                    for (WorkerPool pool : List.of(POOL2, p3)) {
+                        boolean acc = n % 2 == 1;
+                        MemorySegment e1 = c1.run(q, pool, acc);
+                        Case c2x = new Case(t, rows, k, n, c2.w(), c2.wOff(), c1.x(), c1.xOff(), c1.ldx(), c1.yOff(), c1.ldy());
+                        MemorySegment e2 = c2x.run(q, pool, acc);
+                        MemorySegment y1 = c1.newY(acc ? 0.75f : Float.NaN), y2 = c1.newY(acc ? 0.75f : Float.NaN);
+                        q.matmulPair(pool, t, c1.w(), c1.wOff(), c2.w(), c2.wOff(), rows, k, c1.x(), c1.xOff(), c1.ldx(), n,
+                                y1, c1.yOff(), y2, c1.yOff(), c1.ldy(), acc);
+                        assertThat(y1.mismatch(e1)).as("%s %s n=%d gate", q.name(), t, n).isEqualTo(-1);
+                        assertThat(y2.mismatch(e2)).as("%s %s n=%d up", q.name(), t, n).isEqualTo(-1);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * The SIMD F16 decode of all 65536 halves, at every width: the fast decode (times 2^-112) exact for every
      * finite half, the fixed-up decode bit-identical to {@link Float#float16ToFloat} for infinity and NaN too.
      */
