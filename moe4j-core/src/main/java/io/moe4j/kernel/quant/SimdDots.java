@@ -83,15 +83,21 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
      * starting at quant {@code xo} / scale {@code xdo}, one row every {@code 32·nb} quants: results in
      * {@code out[0..rowsX)}.
      */
-    final void dotQ8(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX) {
+    final void dotQ8(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX,
+                     float[] lanes) {
         if (!quantized()) {
             for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ8_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
         } else if (rowsX == 4) {
-            dotQ8x4(w, off, nb, xq, xo, xd, xdo, out);
+            dotQ8x4(w, off, nb, xq, xo, xd, xdo, lanes);
+            int L = f().length();
+            for (int t = 0; t < 4; t++) out[t] = sumLanes(lanes, t * L, L);
         } else if (rowsX >= 2) {
             // two rows share each weight block's load and sign extension (an expert chosen by two tokens of a
             // batched decode step); a third row alone
-            dotQ8x2(w, off, nb, xq, xo, xd, xdo, out);
+            dotQ8x2(w, off, nb, xq, xo, xd, xdo, lanes);
+            int L = f().length();
+            out[0] = sumLanes(lanes, 0, L);
+            out[1] = sumLanes(lanes, L, L);
             if (rowsX == 3) out[2] = dotQ8x1(w, off, nb, xq, xo + 2 * 32 * nb, xd, xdo + 2 * nb);
         } else {
             out[0] = dotQ8x1(w, off, nb, xq, xo, xd, xdo);
@@ -112,8 +118,8 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             int t = 0;
             for (; t + 2 <= rowsX; t += 2) {
                 dotQ4x2(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb, lanes);
-                out[t] = sumLanes(lanes, 0);
-                out[t + 1] = sumLanes(lanes, 8);
+                out[t] = sumLanes(lanes, 0, 8);
+                out[t + 1] = sumLanes(lanes, 8, 8);
             }
             if (t < rowsX) out[t] = dotQ4x1(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb);
         }
@@ -146,7 +152,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     }
 
     /** {@link #dotQ8x4} for two activation rows: each row's sum is accumulated exactly as {@link #dotQ8x1} does. */
-    private void dotQ8x2(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
+    private void dotQ8x2(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] lanes) {
         int k = 32 * nb;
         FloatVector e0 = FloatVector.zero(f()), e1 = e0, o0 = e0, o1 = e0;
         for (int b = 0; b < nb; b++) {
@@ -159,11 +165,13 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             e0 = o0; e1 = o1;
             o0 = n0; o1 = n1;
         }
-        out[0] = hsum(e0.add(o0));
-        out[1] = hsum(e1.add(o1));
+        // out through lanes (see sumLanes): hsum is not inlined here (NodeCountInliningCutoff) and would box
+        int L = f().length();
+        e0.add(o0).intoArray(lanes, 0);
+        e1.add(o1).intoArray(lanes, L);
     }
 
-    private void dotQ8x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
+    private void dotQ8x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] lanes) {
         int k = 32 * nb;
         FloatVector e0 = FloatVector.zero(f()), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
         for (int b = 0; b < nb; b++) {
@@ -178,10 +186,13 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             e0 = o0; e1 = o1; e2 = o2; e3 = o3;
             o0 = n0; o1 = n1; o2 = n2; o3 = n3;
         }
-        out[0] = hsum(e0.add(o0));
-        out[1] = hsum(e1.add(o1));
-        out[2] = hsum(e2.add(o2));
-        out[3] = hsum(e3.add(o3));
+        // out through lanes (see sumLanes): measured, hsum was not inlined here (NodeCountInliningCutoff) and boxed
+        // three vectors per weight row
+        int L = f().length();
+        e0.add(o0).intoArray(lanes, 0);
+        e1.add(o1).intoArray(lanes, L);
+        e2.add(o2).intoArray(lanes, 2 * L);
+        e3.add(o3).intoArray(lanes, 3 * L);
     }
 
     /*
@@ -251,9 +262,15 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         b0.add(b1).add(b2.add(b3)).intoArray(lanes, 8);
     }
 
-    /** {@link #hsum} of the 8 lanes at {@code lanes[at..at+8)}: the same order, so the same bits. */
-    static float sumLanes(float[] lanes, int at) {
-        return 0f + lanes[at] + lanes[at + 1] + lanes[at + 2] + lanes[at + 3] + lanes[at + 4] + lanes[at + 5] + lanes[at + 6] + lanes[at + 7];
+    /**
+     * {@link #hsum} of the {@code count} lanes stored at {@code lanes[at..)}: the same order (0 + lane 0 + lane 1
+     * ...), so the same bits. The multi-row kernels hand their accumulators out this way: they are past C2's
+     * NodeCountInliningCutoff, so a vector passed to hsum (not inlined) would be boxed.
+     */
+    static float sumLanes(float[] lanes, int at, int count) {
+        float s = 0f;
+        for (int i = 0; i < count; i++) s += lanes[at + i];
+        return s;
     }
 
     /** A Q4_0 block's 16 nibble bytes zero-extended to 16 shorts, seen as 8 int lanes of two bytes. */

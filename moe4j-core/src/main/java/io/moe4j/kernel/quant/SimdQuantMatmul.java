@@ -99,7 +99,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
     private static final class Job implements WorkerPool.Body {
         final Activations act = new Activations();
         float[][] out = new float[0][];   // (threads, TILE) per-worker dot results
-        float[][] lanes = new float[0][]; // (threads, 16) per-worker accumulator lanes of the two-row kernels
+        float[][] lanes = new float[0][]; // (threads, 4·16) per-worker accumulator lanes of the multi-row kernels
 
         SimdDots dots;
         DType wType;
@@ -127,7 +127,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             }
             if (lanes.length < threads) {
                 lanes = new float[threads][];
-                for (int t = 0; t < threads; t++) lanes[t] = new float[16];
+                for (int t = 0; t < threads; t++) lanes[t] = new float[4 * 16];
             }
         }
 
@@ -153,7 +153,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             // one row loop per format, chosen once per chunk: each is small and calls one kernel only, so the
             // kernels' C2 compilations (and their inlining of vector code) never see another format's profile
             switch (wType) {
-                case Q8_0 -> rowsQ8(w, wOff, y, yOff, r0, r1, out[worker]);
+                case Q8_0 -> rowsQ8(w, wOff, y, yOff, r0, r1, out[worker], lanes[worker]);
                 case Q4_0 -> rowsQ4(w, wOff, y, yOff, r0, r1, out[worker], lanes[worker]);
                 case Q4_K -> rowsQ4K(w, wOff, y, yOff, r0, r1, out[worker]);
                 case Q6_K -> rowsQ6K(w, wOff, y, yOff, r0, r1, out[worker]);
@@ -163,12 +163,12 @@ public final class SimdQuantMatmul implements QuantMatmul {
             }
         }
 
-        private void rowsQ8(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
+        private void rowsQ8(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o, float[] lanes) {
             int nb = k / 32;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
-                    dots.dotQ8(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
+                    dots.dotQ8(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile, lanes);
                     store(y, yOff, i0, tile, r, o);
                 }
             }
