@@ -307,8 +307,11 @@ class QuantMatmulTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void resultsDoNotDependOnThreadsOrBatchSize(DType t) {
+        for (VectorSpecies<Float> sp : species()) resultsDoNotDependOnThreadsOrBatchSize(t, new SimdQuantMatmul(sp));
+    }
+
+    private void resultsDoNotDependOnThreadsOrBatchSize(DType t, SimdQuantMatmul simd) {
         Case c = randomCase(t, 203, t.blockSize() == 256 ? 512 : 96, 6, 77, true);
-        SimdQuantMatmul simd = new SimdQuantMatmul();
         MemorySegment y1;
         try (WorkerPool p1 = new WorkerPool(1); WorkerPool p3 = new WorkerPool(3)) {
             y1 = c.run(simd, p1, false);
@@ -322,7 +325,7 @@ class QuantMatmulTest {
         for (int i = 0; i < c.n; i++) {
             MemorySegment y = ARENA.allocate(4L * c.rows);
             simd.matvec(POOL2, t, c.w, c.wOff, c.rows, c.k, c.x, c.xOff + (long) i * c.ldx, y, 0);
-            for (int r = 0; r < c.rows; r++) assertThat(y.getAtIndex(F32, r)).isEqualTo(c.y(y1, i, r));
+            for (int r = 0; r < c.rows; r++) assertThat(y.getAtIndex(F32, r)).as("%s i=%d r=%d", simd.name(), i, r).isEqualTo(c.y(y1, i, r));
         }
     }
 
