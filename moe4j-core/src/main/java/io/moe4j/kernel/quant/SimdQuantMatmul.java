@@ -25,8 +25,11 @@ import java.lang.foreign.MemorySegment;
  */
 public final class SimdQuantMatmul implements QuantMatmul {
     private static final int TILE = 4;
-    /** Largest N that {@link #matmulPair} runs as one fused pass (the decode sizes this class is tuned for). */
-    static final int PAIR_MAX_N = 16;
+    /**
+     * Largest N that {@link #matmulPair} runs as one fused pass: the decode sizes this class is tuned for; larger
+     * N goes through {@link #matmul} twice, so whatever large-N path matmul takes applies.
+     */
+    static final int PAIR_MAX_N = 8;
 
     private final SimdDots dots;
     private final int bits;
