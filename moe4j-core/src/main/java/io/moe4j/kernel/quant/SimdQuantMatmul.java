@@ -28,9 +28,10 @@ public final class SimdQuantMatmul implements QuantMatmul {
     /**
      * Unused floats at the end of every per-worker output array: arrays allocated one after the other are
      * neighbours in the heap, and without a gap of a cache line (plus one for the adjacent-line prefetcher) two
-     * workers writing their own arrays after every row fight over one line (false sharing). Measured with 2
-     * threads: the four-row Q8_0 kernel handing out 64 floats a row ran at 0.3-0.4x of its 1-thread speed per
-     * thread, and the old 4-float result arrays shared one line between workers too.
+     * workers writing their own arrays after every row would fight over one line (false sharing; the old
+     * 4-float result arrays of both workers fit in one line). A precaution: one loaded-machine A/B run showed the
+     * four-row Q8_0 kernel (64 floats handed out per row) at 0.3-0.4x with 2 threads before this, a rerun without
+     * the padding did not reproduce it, and with it the difference is within noise.
      */
     private static final int PAD = 32;
     /**
