@@ -12,10 +12,11 @@ import java.lang.foreign.MemorySegment;
  * the integer trick and why each width is its own class).
  *
  * <p>Work split: output rows in fixed chunks of about 64 KB of weights (at least 4, at most 64 rows; depends on
- * K and the format only), one chunk per task. Inside a chunk, activation rows go four at a time: each weight
- * block is unpacked once for four activation rows, and a chunk is read from memory once for all N rows (later
- * tiles find it in L2). That is the batched case MoE experts need: a batch of tokens routed to one expert reads
- * the expert's weights once.
+ * K and the format only), one chunk per task. Inside a chunk, activation rows go in tiles of four: each weight
+ * block is unpacked once for four activation rows (Q8_0 at 512 bits) or two (Q8_0 at 256 bits, Q4_0; larger
+ * kernels pass C2's inlining budget), and a chunk is read from memory once for all N rows (later tiles find it in
+ * L2). That is the batched case MoE experts need: a batch of tokens routed to one expert reads the expert's
+ * weights once. N = 1 (decode) calls the one-row kernel directly and stores a chunk's results in one copy.
  *
  * <p>Determinism: a row's result depends on neither the thread count nor N. Against {@link ScalarQuantMatmul},
  * integer block sums are identical and only the float accumulation order differs.
