@@ -27,10 +27,10 @@ import java.nio.ByteOrder;
  * </ul>
  *
  * <p>{@code packQ4} also fills {@link #xp} and {@link #xc}, the layout of the SIMD Q4_0 kernel: per block, 16
- * ints each holding two quants as {@code x[a] + 65536·x[b]}, so that one 32-bit multiply by an int holding two
- * nibbles {@code (q_b, q_a)} (low, high half) yields {@code q_a·x[a] + q_b·x[b]} in its upper 16 bits (see
- * {@link SimdDots}), and 8 ints {@code 0x8000 − 65536·8·Σ} that subtract the nibbles' offset of 8 (Σ = the four
- * quants the lane multiplies) and round the upper half out exactly.
+ * ints P1 / P2 holding two activation terms each as {@code c + 65536·d}, so that 32-bit multiplies of the weight
+ * bytes (and of the bytes shifted right by 4) by them leave the block's exact nibble products in the upper 16 bits
+ * (see {@link #packQ4Block} and {@link SimdDots}), and 8 ints {@code 0x8000 − 65536·8·Σ} that subtract the nibbles'
+ * offset of 8 (Σ = the four activations of the lane) and round the upper half out exactly.
  */
 final class Activations {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
