@@ -254,6 +254,38 @@ class QuantMatmulTest {
     }
 
     /**
+     * Every activation-row count the tile kernels split differently (N = 1..9: one-row path, two- and four-row
+     * tiles, odd rows left over), odd block counts, offsets and strides, accumulate or not, at every width: SIMD
+     * against scalar, and N = 1 bits against the same row inside the batch.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    void simdMatchesScalarForEveryBatchSize(DType t) {
+        for (int n = 1; n <= 9; n++) {
+            Case c = randomCase(t, 19, 160, n, 300 + n, n % 2 == 1);
+            boolean accumulate = n % 3 == 0;
+            MemorySegment expected = c.run(SCALAR, POOL2, accumulate);
+            double[][] abs = reference(c, true);
+            for (VectorSpecies<Float> sp : species()) {
+                SimdQuantMatmul simd = new SimdQuantMatmul(sp);
+                MemorySegment y = c.run(simd, POOL2, accumulate);
+                for (int i = 0; i < n; i++) {
+                    for (int r = 0; r < c.rows; r++) {
+                        assertThat(c.y(y, i, r)).as("%s %s n=%d i=%d r=%d", simd.name(), t, n, i, r)
+                                .isCloseTo(c.y(expected, i, r), within((float) tolerance(c.k / 32, abs[i][r])));
+                    }
+                }
+                if (accumulate) continue;
+                MemorySegment one = ARENA.allocate(4L * c.rows);
+                simd.matvec(POOL2, t, c.w, c.wOff, c.rows, c.k, c.x, c.xOff + (long) (n - 1) * c.ldx, one, 0);
+                for (int r = 0; r < c.rows; r++) {
+                    assertThat(one.getAtIndex(F32, r)).as("%s n=%d last row alone, r=%d", simd.name(), n, r).isEqualTo(c.y(y, n - 1, r));
+                }
+            }
+        }
+    }
+
+    /**
      * K-quant super-blocks with unit fp16 factors, small sub-block scales / mins and activations whose Q8_K scale
      * is exactly 1 (largest magnitude −127 → iscale = 1): every partial sum is an integer below 2^24, so scalar and
      * SIMD (all widths) must both give the exact result, which the float64 reference computes from the decoder.
