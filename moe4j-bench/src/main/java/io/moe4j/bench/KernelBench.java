@@ -96,10 +96,17 @@ public final class KernelBench {
         String shape() { return m + "x" + k + "x" + n; }
     }
 
-    /** A weight matrix of {@code rows × k} elements in {@code type}, multiplied by one F32 vector. */
-    public record QuantCase(DType type, String kind, int rows, int k) {
+    /**
+     * A weight matrix of {@code rows × k} elements in {@code type}, multiplied by {@code n} F32 vectors (n = 1: a
+     * matvec, one decode step; n = 2..8: a batched decode step whose tokens chose the same expert).
+     */
+    public record QuantCase(DType type, String kind, int rows, int k, int n) {
+        public QuantCase(DType type, String kind, int rows, int k) {
+            this(type, kind, rows, k, 1);
+        }
+
         long weightBytes() { return type.byteSize((long) rows * k); }
-        String shape() { return rows + "x" + k; }
+        String shape() { return rows + "x" + k + (n > 1 ? " N=" + n : ""); }
     }
 
     public record BandwidthResult(int threads, long bufferBytes, Stats stats) {
@@ -158,6 +165,7 @@ public final class KernelBench {
                 e.put("m", r.c().m());
                 e.put("k", r.c().k());
                 e.put("n", r.c().n());
+                e.put("n", r.c().n());
                 e.put("threads", r.threads());
                 if (r.moe4j() != null) timing(e, "moe4j_", r.moe4j(), r.c().flops(), 1e9, "gflops");
                 else e.put("moe4j_note", r.moe4jNote());
@@ -178,6 +186,7 @@ public final class KernelBench {
                 e.put("kind", r.c().kind());
                 e.put("rows", r.c().rows());
                 e.put("k", r.c().k());
+                e.put("n", r.c().n());
                 e.put("threads", r.threads());
                 e.put("weight_bytes", r.c().weightBytes());
                 e.put("copies", r.copies());
@@ -252,6 +261,8 @@ public final class KernelBench {
         }
         cs.add(new QuantCase(DType.F16, "square", sq, sq));
         cs.add(new QuantCase(DType.BF16, "square", sq, sq));
+        // batched decode: an expert's up projection (Mixtral-like decode model: f 3584, d 1024) for 4 tokens
+        for (DType t : List.of(DType.Q8_0, DType.Q4_0)) cs.add(new QuantCase(t, "expert, 4 tokens", quick ? 896 : 3584, 1024, 4));
         return cs;
     }
 
@@ -453,16 +464,16 @@ public final class KernelBench {
                 MemorySegment w = arena.allocate(wb * copies, 64);
                 RandomData.weights(c.type(), w, 0, (long) c.rows() * c.k(), 3);
                 for (int i = 1; i < copies; i++) MemorySegment.copy(w, 0, w, i * wb, wb);
-                MemorySegment x = arena.allocate((long) c.k() * Float.BYTES, 64);
-                MemorySegment y = arena.allocate((long) c.rows() * Float.BYTES, 64);
-                RandomData.floats(x, 0, c.k(), 4);
+                MemorySegment x = arena.allocate((long) c.k() * c.n() * Float.BYTES, 64);
+                MemorySegment y = arena.allocate((long) c.rows() * c.n() * Float.BYTES, 64);
+                RandomData.floats(x, 0, (long) c.k() * c.n(), 4);
                 for (int t : cfg.threads()) {
                     WorkerPool pool = pool(t);
                     progress.step("matvec " + c.type() + " " + c.shape() + ", " + threads(t) + ": moe4j");
                     try {
                         Stats s = Stats.measure(() -> {
                             for (int i = 0; i < copies; i++) {
-                                q.matvec(pool, c.type(), w, i * wb, c.rows(), c.k(), x, 0, y, 0);
+                                q.matmul(pool, c.type(), w, i * wb, c.rows(), c.k(), x, 0, c.k(), c.n(), y, 0, c.rows(), false);
                             }
                         }, cfg.plan());
                         rs.add(new QuantResult(c, t, copies, s, null));
@@ -496,7 +507,7 @@ public final class KernelBench {
 
     private void printQuant(List<QuantResult> rs, Report bw) {
         out.println();
-        out.println("Quantized matvec GB/s (weight bytes / time; y = W·x, one F32 vector x; weights cycled over");
+        out.println("Quantized matvec GB/s (weight bytes / time; y = W·x, one F32 vector x, or N of them; weights cycled over");
         out.println("copies of at least " + mib(cfg.quick() ? 32L << 20 : 512L << 20) + " so each call streams them from memory)");
         Table tb = new Table("<weights", "<kind", "<rows x K", "MiB", "copies", "threads", "runs",
                 "best GB/s", "median GB/s", "read GB/s", "best/read");

@@ -117,8 +117,7 @@ final class MoeBlock {
             int c = dispatch.count(ex);
             if (c == 0) continue;
             long r0 = dispatch.binStart[ex];
-            matmul(pool, w.expGate(), ex, in, r0 * d, c, gate, r0 * fe);
-            matmul(pool, w.expUp(), ex, in, r0 * d, c, up, r0 * fe);
+            matmulPair(pool, w.expGate(), w.expUp(), ex, in, r0 * d, c, gate, up, r0 * fe);
             ops.swiglu(c * fe, gate, r0 * fe, up, r0 * fe, gate, r0 * fe);
             matmul(pool, w.expDown(), ex, gate, r0 * fe, c, down, r0 * d);
         }
@@ -234,8 +233,7 @@ final class MoeBlock {
 
     private void shared(WorkerPool pool, LayerWeights w, int n, MemorySegment x, MemorySegment out) {
         int d = hp.dim(), fs = hp.sharedFf();
-        matmul(pool, w.shGate(), 0, x, 0, n, shGate, 0);
-        matmul(pool, w.shUp(), 0, x, 0, n, shUp, 0);
+        matmulPair(pool, w.shGate(), w.shUp(), 0, x, 0, n, shGate, shUp, 0);
         ops.swiglu(n * fs, shGate, 0, shUp, 0, shGate, 0);
         matmul(pool, w.shDown(), 0, shGate, 0, n, shOut, 0);
         if (w.shRouter() != null) matmul(pool, w.shRouter(), 0, x, 0, n, shLogit, 0);
@@ -244,6 +242,21 @@ final class MoeBlock {
             if (w.shRouter() != null) g = (float) (1.0 / (1.0 + Math.exp(-shLogit.getAtIndex(F, i))));
             ops.axpy(d, g, shOut, (long) i * d, out, (long) i * d);
         }
+    }
+
+    /**
+     * Gate and up projections of matrix i of stacks g and u: {@link QuantMatmul#matmulPair} (x converted once, one
+     * parallel pass; same bits as two matmuls) when the two have the same type and shape, else two matmuls.
+     */
+    private void matmulPair(WorkerPool pool, Matrix g, Matrix u, int i, MemorySegment x, long xOff, int n,
+                            MemorySegment yg, MemorySegment yu, long yOff) {
+        if (g.type() != u.type() || g.rows() != u.rows() || g.cols() != u.cols()) {
+            matmul(pool, g, i, x, xOff, n, yg, yOff);
+            matmul(pool, u, i, x, xOff, n, yu, yOff);
+            return;
+        }
+        qm.matmulPair(pool, g.type(), g.data(), g.offset(i), u.data(), u.offset(i), g.rows(), g.cols(), x, xOff, g.cols(), n,
+                yg, yOff, yu, yOff, g.rows(), false);
     }
 
     /** y (n, rows) = x (n, cols) · W_iᵀ for matrix i of stack m; x and y contiguous rows at float offsets. */

@@ -27,10 +27,10 @@ import java.nio.ByteOrder;
  * </ul>
  *
  * <p>{@code packQ4} also fills {@link #xp} and {@link #xc}, the layout of the SIMD Q4_0 kernel: per block, 16
- * ints each holding two quants as {@code x[a] + 65536·x[b]}, so that one 32-bit multiply by an int holding two
- * nibbles {@code (q_b, q_a)} (low, high half) yields {@code q_a·x[a] + q_b·x[b]} in its upper 16 bits (see
- * {@link SimdDots}), and 8 ints {@code 0x8000 − 65536·8·Σ} that subtract the nibbles' offset of 8 (Σ = the four
- * quants the lane multiplies) and round the upper half out exactly.
+ * ints P1 / P2 holding two activation terms each as {@code c + 65536·d}, so that 32-bit multiplies of the weight
+ * bytes (and of the bytes shifted right by 4) by them leave the block's exact nibble products in the upper 16 bits
+ * (see {@link #packQ4Block} and {@link SimdDots}), and 8 ints {@code 0x8000 − 65536·8·Σ} that subtract the nibbles'
+ * offset of 8 (Σ = the four activations of the lane) and round the upper half out exactly.
  */
 final class Activations {
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -118,16 +118,26 @@ final class Activations {
 
     /**
      * Packs the Q8_0 block at quant {@code q} (32 quants in {@link #xq}) for the SIMD Q4_0 kernel, which reads a
-     * block's 16 nibble bytes as 16 shorts: int lane m of the low-nibble vector holds (q_{2m}, q_{2m+1}), of the
-     * high-nibble vector (q_{16+2m}, q_{17+2m}). Lane m's quant pairs are stored swapped, {@code x[2m+1] +
-     * 65536·x[2m]}, so that the multiply's upper half is {@code q_{2m}·x[2m] + q_{2m+1}·x[2m+1]}.
+     * block's 16 nibble bytes zero-extended to 16 shorts, i.e. int lane m = {@code B0 + 65536·B1} with
+     * {@code B0 = byte 2m = a + 16·h0} (a = element 2m, h0 = element 16 + 2m) and {@code B1 = byte 2m+1 = b + 16·h1}
+     * (b = element 2m + 1, h1 = element 17 + 2m), and the same bytes shifted right by 4 per short,
+     * {@code h0 + 65536·h1}. The two multipliers are
+     * <pre>
+     *   P1 = x[2m+1] + 65536·x[2m]
+     *   P2 = (x[17+2m] − 16·x[2m+1]) + 65536·(x[16+2m] − 16·x[2m])
+     * </pre>
+     * so that the upper half of {@code lane·P1 + shifted·P2} is {@code a·x[2m] + b·x[2m+1] + h0·x[16+2m] +
+     * h1·x[17+2m]} — the whole bytes' high nibbles multiplied by P1 are cancelled by P2's −16 terms, so the kernel
+     * needs no nibble mask — and its lower half {@code a·x[2m+1] + h0·x[17+2m]} stays within ±3810. Each P2 half fits
+     * a short (|x| ≤ 127: ±2159). {@link #xc}: {@code 0x8000 − 65536·8·Σ} (Σ = those four activations) subtracts the
+     * nibbles' offset 8 and keeps the lower half in [0, 65536), so an arithmetic shift by 16 is exact.
      */
     private void packQ4Block(int q) {
         int p = q / 2, c = q / 4;
         for (int m = 0; m < 8; m++) {
             int a0 = xq[q + 2 * m], a1 = xq[q + 2 * m + 1], b0 = xq[q + 16 + 2 * m], b1 = xq[q + 17 + 2 * m];
             xp[p + m] = a1 + 65536 * a0;
-            xp[p + 8 + m] = b1 + 65536 * b0;
+            xp[p + 8 + m] = (b1 - 16 * a1) + 65536 * (b0 - 16 * a0);
             xc[c + m] = 0x8000 - 65536 * 8 * (a0 + a1 + b0 + b1);
         }
     }

@@ -32,8 +32,12 @@ import java.nio.ByteOrder;
  * horizontal reduction in the hot loop. Each block's integer sum is exact; the float accumulation order differs
  * from {@link ScalarQuantMatmul}'s block order, so results agree to rounding, not bit for bit.
  *
- * <p>Accumulators: two per activation row, even blocks in one and odd blocks in the other (two FMA chains in
- * flight). The one-row and four-row kernels use the same scheme, so a row's result does not depend on N.
+ * <p>Accumulators: Q8_0 two per activation row, even blocks in one and odd blocks in the other (two FMA chains in
+ * flight); Q4_0 four, block b in accumulator b mod 4 (its cheaper blocks made the two FMA chains, whose
+ * accumulators C2 also spills in its 8-fold unrolled loop, the limit: an integer-only variant of the loop ran
+ * 1.5x faster). The one-row and multi-row kernels of a format use the same scheme, so a row's result does not
+ * depend on N. The multi-row kernels hand their accumulators out through a float[] ({@link #sumLanes}): they are
+ * past C2's NodeCountInliningCutoff, so a vector passed to {@link #hsum} there is boxed.
  *
  * <p>Q4_0 uses a 32-bit multiply on packed nibble pairs instead (see {@code dotQ4x1}), 256-bit at both widths.
  * Its int lanes are the same four-product sums as the previous 16-bit kernel at 256 bits, so results there are
@@ -83,16 +87,28 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
      * starting at quant {@code xo} / scale {@code xdo}, one row every {@code 32·nb} quants: results in
      * {@code out[0..rowsX)}.
      */
-    final void dotQ8(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX) {
+    final void dotQ8(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out, int rowsX,
+                     float[] lanes) {
         if (!quantized()) {
             for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ8_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
-        } else if (rowsX == 4) {
-            dotQ8x4(w, off, nb, xq, xo, xd, xdo, out);
+        } else if (rowsX == 4 && s().length() == 32) {
+            // four rows share each weight block's load and sign extension: 512 bits only. At 256 bits (two short
+            // vectors a block) the four-row kernel passes C2's NodeCountInliningCutoff before its last row, whose
+            // q8Sum / fmaScaled then run as calls on boxed vectors: measured 0.8 GB/s against 16 for N = 1
+            // (bench kernels, -XX:UseAVX=2); there it is two two-row passes
+            dotQ8x4(w, off, nb, xq, xo, xd, xdo, lanes);
+            int L = f().length();
+            for (int t = 0; t < 4; t++) out[t] = sumLanes(lanes, t * L, L);
         } else if (rowsX >= 2) {
             // two rows share each weight block's load and sign extension (an expert chosen by two tokens of a
-            // batched decode step); a third row alone
-            dotQ8x2(w, off, nb, xq, xo, xd, xdo, out);
-            if (rowsX == 3) out[2] = dotQ8x1(w, off, nb, xq, xo + 2 * 32 * nb, xd, xdo + 2 * nb);
+            // batched decode step); a last odd row alone
+            int L = f().length(), t = 0;
+            for (; t + 2 <= rowsX; t += 2) {
+                dotQ8x2(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb, lanes);
+                out[t] = sumLanes(lanes, 0, L);
+                out[t + 1] = sumLanes(lanes, L, L);
+            }
+            if (t < rowsX) out[t] = dotQ8x1(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
         } else {
             out[0] = dotQ8x1(w, off, nb, xq, xo, xd, xdo);
         }
@@ -103,13 +119,19 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
      * {@code xp} / {@code xc} of {@link Activations}, the scalar fallback (128 bits) reads {@code xq}.
      */
     final void dotQ4(MemorySegment w, long off, int nb, short[] xq, int[] xp, int[] xc, int xo, float[] xd, int xdo,
-                     float[] out, int rowsX) {
+                     float[] out, int rowsX, float[] lanes) {
         if (!quantized()) {
             for (int t = 0; t < rowsX; t++) out[t] = ScalarQuantMatmul.dotQ4_0(w, off, nb, xq, xo + t * 32 * nb, xd, xdo + t * nb);
         } else {
-            // one row at a time, even in a four-row tile: a four-row Q4_0 kernel measured 4x slower than this
-            // (C2 stops inlining its vector helpers); the weight row is re-read from L1, the chunk from L2
-            for (int t = 0; t < rowsX; t++) out[t] = dotQ4x1(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb);
+            // two activation rows per weight pass (a four-row Q4_0 kernel measured 4x slower: C2 stops inlining
+            // its vector helpers), a third alone; the weight row is re-read from L1, the chunk from L2
+            int t = 0;
+            for (; t + 2 <= rowsX; t += 2) {
+                dotQ4x2(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb, lanes);
+                out[t] = sumLanes(lanes, 0, 8);
+                out[t + 1] = sumLanes(lanes, 8, 8);
+            }
+            if (t < rowsX) out[t] = dotQ4x1(w, off, nb, xp, xc, xo + t * 32 * nb, xd, xdo + t * nb);
         }
     }
 
@@ -127,7 +149,8 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
         };
     }
 
-    private float dotQ8x1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo) {
+    /** One weight row · one activation row (quants {@code xo}, scales {@code xdo}); 256 and 512 bits only. */
+    final float dotQ8x1(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo) {
         FloatVector even = FloatVector.zero(f()), odd = even;
         for (int b = 0; b < nb; b++) {
             long o = off + 34L * b;
@@ -140,7 +163,7 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     }
 
     /** {@link #dotQ8x4} for two activation rows: each row's sum is accumulated exactly as {@link #dotQ8x1} does. */
-    private void dotQ8x2(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
+    private void dotQ8x2(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] lanes) {
         int k = 32 * nb;
         FloatVector e0 = FloatVector.zero(f()), e1 = e0, o0 = e0, o1 = e0;
         for (int b = 0; b < nb; b++) {
@@ -153,11 +176,13 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             e0 = o0; e1 = o1;
             o0 = n0; o1 = n1;
         }
-        out[0] = hsum(e0.add(o0));
-        out[1] = hsum(e1.add(o1));
+        // out through lanes (see sumLanes): hsum is not inlined here (NodeCountInliningCutoff) and would box
+        int L = f().length();
+        e0.add(o0).intoArray(lanes, 0);
+        e1.add(o1).intoArray(lanes, L);
     }
 
-    private void dotQ8x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] out) {
+    private void dotQ8x4(MemorySegment w, long off, int nb, short[] xq, int xo, float[] xd, int xdo, float[] lanes) {
         int k = 32 * nb;
         FloatVector e0 = FloatVector.zero(f()), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
         for (int b = 0; b < nb; b++) {
@@ -172,23 +197,36 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
             e0 = o0; e1 = o1; e2 = o2; e3 = o3;
             o0 = n0; o1 = n1; o2 = n2; o3 = n3;
         }
-        out[0] = hsum(e0.add(o0));
-        out[1] = hsum(e1.add(o1));
-        out[2] = hsum(e2.add(o2));
-        out[3] = hsum(e3.add(o3));
+        // out through lanes (see sumLanes): measured, hsum was not inlined here (NodeCountInliningCutoff) and boxed
+        // three vectors per weight row
+        int L = f().length();
+        e0.add(o0).intoArray(lanes, 0);
+        e1.add(o1).intoArray(lanes, L);
+        e2.add(o2).intoArray(lanes, 2 * L);
+        e3.add(o3).intoArray(lanes, 3 * L);
     }
 
     /*
      * Q4_0 (both widths use 256-bit vectors here: on Zen4 the 512-bit version of this kernel measured ~15 % slower,
      * its 512-bit operations being double-pumped). A block's 16 bytes are zero-extended to 16 shorts, viewed as
-     * 8 int lanes of two bytes each; "& 0x000F000F" and ">>> 4, & 0x000F000F" give two int vectors whose lanes hold
-     * two unsigned nibbles (a, b) as a + 65536·b. One 32-bit multiply by an activation lane c + 65536·d
-     * (Activations.packQ4Block) is ≡ a·c + 65536·(a·d + b·c) mod 2^32: the upper half holds two products, the lower
-     * half a·c (|a·c| ≤ 15·127). Adding the two vectors' products and the lane's precomputed
-     * 0x8000 − 65536·8·Σx (offset −8 of every nibble, folded in; 0x8000 keeps the lower half in [0, 65536)), an
-     * arithmetic shift by 16 leaves the exact sum of four (q − 8)·x products per lane — the same four products,
-     * and so the same int lanes, as the earlier 16-bit multiply + pair-add kernel, in 2 multiplies + 3 ops
-     * instead of 2 multiplies + 7.
+     * 8 int lanes of two whole bytes B0 + 65536·B1 (B = low nibble + 16·high nibble), and shifted right by 4 as
+     * shorts, giving the two high nibbles h0 + 65536·h1. One 32-bit multiply of each by an activation lane
+     * (Activations.packQ4Block: P1 = c + 65536·d with the low nibbles' activations, P2 = the high nibbles'
+     * activations minus 16 times P1's) is ≡ lower + 65536·upper mod 2^32, where the sum of the two uppers is
+     * exactly the four products (nibble)·x of the lane — the high nibbles inside the whole bytes times P1 are
+     * cancelled by P2's −16 terms, so no nibble mask is needed — and the lowers add up to at most ±3810. Adding the
+     * lane's precomputed 0x8000 − 65536·8·Σx (offset −8 of every nibble, folded in; 0x8000 keeps the lower half in
+     * [0, 65536)), an arithmetic shift by 16 leaves the exact sum of four (q − 8)·x products per lane — the same
+     * int lanes as the earlier masked kernel, in load-widen, shift, 2 multiplies, 2 adds, shift (7 operations,
+     * then convert and FMA) instead of 9 (two masks fewer).
+     *
+     * Measured (QuantAB, same JVM, old and new build interleaved, 1 thread, loaded shared machine, best of 11):
+     * masks removed 1.07–1.16x (3584×1024 and 4096×4096, from DRAM), 1.04–1.09x with the weights in L3.
+     * Per-block cost split by variants of the loop (in L3, 3584×4096): integer part alone 16.5 GB/s, + float
+     * accumulation with a constant scale 14.3, + the fp16 scale decode (scalar vcvtph2ps, multiply, broadcast)
+     * 11.0: the float side is ~1/3 of the time. Not kept: two weight rows per pass (slower: 0.82–0.97x), four
+     * weight rows (C2 NodeCountInliningCutoff: 0.3x), copying the row to a byte[] first (0.75x), two blocks
+     * combined before one accumulator update (0.8–0.95x).
      */
 
     private static final VectorSpecies<Float> F4 = FloatVector.SPECIES_256;
@@ -199,18 +237,62 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
     private static final VectorSpecies<Short> S2 = ShortVector.SPECIES_128;
     private static final VectorSpecies<Long> L2 = LongVector.SPECIES_128;
 
-    private static float dotQ4x1(MemorySegment w, long off, int nb, int[] xp, int[] xc, int xo, float[] xd, int xdo) {
-        FloatVector even = FloatVector.zero(F4), odd = even;
+    /** One weight row · one activation row in the packed layout of {@link Activations}; 256 and 512 bits only. */
+    static float dotQ4x1(MemorySegment w, long off, int nb, int[] xp, int[] xc, int xo, float[] xd, int xdo) {
+        FloatVector a0 = FloatVector.zero(F4), a1 = a0, a2 = a0, a3 = a0;
         int p = xo / 2, c = xo / 4;
         for (int b = 0; b < nb; b++) {
             long o = off + 18L * b;
-            IntVector v = q4Bytes(w, o);
-            IntVector sum = q4Sum(v.and(0x000F000F), v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F), xp, xc, p + 16 * b, c + 8 * b);
-            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * xd[xdo + b]), even);
-            even = odd; // next block goes to the other accumulator
-            odd = acc;
+            IntVector sum = q4Sum(q4Bytes(w, o), xp, xc, p + 16 * b, c + 8 * b);
+            FloatVector acc = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, dw(w, o) * xd[xdo + b]), a0);
+            a0 = a1; // block b + 1 goes to the next of four accumulators (see Q4_ACCUMULATORS)
+            a1 = a2;
+            a2 = a3;
+            a3 = acc;
         }
-        return hsum(even.add(odd));
+        return hsum(a0.add(a1).add(a2.add(a3)));
+    }
+
+    /**
+     * Q4_0 dots of one weight row with two activation rows (quant {@code xo} and {@code xo + 32·nb}), each
+     * accumulated exactly as {@link #dotQ4x1} does (same bits): the weight block's load, widening, shift and scale
+     * decode are shared. Written out with no helper calls and leaving through {@code lanes} (row 0's 8 lanes at
+     * {@code lanes[0..8)}, row 1's at {@code [8..16)}, summed by {@link #sumLanes}): at this size C2 stops
+     * inlining non-intrinsic helpers (NodeCountInliningCutoff), and a vector passed to a helper that is not inlined
+     * is boxed.
+     */
+    static void dotQ4x2(MemorySegment w, long off, int nb, int[] xp, int[] xc, int xo, float[] xd, int xdo, float[] lanes) {
+        FloatVector a0 = FloatVector.zero(F4), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        int p = xo / 2, c = xo / 4, k = 32 * nb;
+        int p1 = p + k / 2, c1 = c + k / 4, xd1 = xdo + nb;
+        for (int b = 0; b < nb; b++) {
+            long o = off + 18L * b;
+            IntVector v = ((ShortVector) ByteVector.fromMemorySegment(B4, w, o + 2, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0)).reinterpretAsInts();
+            IntVector u = v.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsInts();
+            float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+            int pb = p + 16 * b, qb = p1 + 16 * b;
+            IntVector s0 = v.mul(IntVector.fromArray(I4, xp, pb)).add(u.mul(IntVector.fromArray(I4, xp, pb + 8)))
+                    .add(IntVector.fromArray(I4, xc, c + 8 * b)).lanewise(VectorOperators.ASHR, 16);
+            IntVector s1 = v.mul(IntVector.fromArray(I4, xp, qb)).add(u.mul(IntVector.fromArray(I4, xp, qb + 8)))
+                    .add(IntVector.fromArray(I4, xc, c1 + 8 * b)).lanewise(VectorOperators.ASHR, 16);
+            FloatVector n0 = ((FloatVector) s0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, d * xd[xdo + b]), a0);
+            FloatVector n1 = ((FloatVector) s1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F4, d * xd[xd1 + b]), b0);
+            a0 = a1; a1 = a2; a2 = a3; a3 = n0;
+            b0 = b1; b1 = b2; b2 = b3; b3 = n1;
+        }
+        a0.add(a1).add(a2.add(a3)).intoArray(lanes, 0);
+        b0.add(b1).add(b2.add(b3)).intoArray(lanes, 8);
+    }
+
+    /**
+     * {@link #hsum} of the {@code count} lanes stored at {@code lanes[at..)}: the same order (0 + lane 0 + lane 1
+     * ...), so the same bits. The multi-row kernels hand their accumulators out this way: they are past C2's
+     * NodeCountInliningCutoff, so a vector passed to hsum (not inlined) would be boxed.
+     */
+    static float sumLanes(float[] lanes, int at, int count) {
+        float s = 0f;
+        for (int i = 0; i < count; i++) s += lanes[at + i];
+        return s;
     }
 
     /** A Q4_0 block's 16 nibble bytes zero-extended to 16 shorts, seen as 8 int lanes of two bytes. */
@@ -219,9 +301,10 @@ abstract sealed class SimdDots permits SimdDots.W512, SimdDots.W256, SimdDots.W1
                 .convertShape(VectorOperators.ZERO_EXTEND_B2S, S4, 0)).reinterpretAsInts();
     }
 
-    /** Exact per-lane sums of (q − 8)·x, four products a lane, from the nibble pairs lo / hi (see above). */
-    private static IntVector q4Sum(IntVector lo, IntVector hi, int[] xp, int[] xc, int pb, int cb) {
-        return lo.mul(IntVector.fromArray(I4, xp, pb)).add(hi.mul(IntVector.fromArray(I4, xp, pb + 8)))
+    /** Exact per-lane sums of (q − 8)·x, four products a lane, from a block's bytes {@code v} (see above). */
+    private static IntVector q4Sum(IntVector v, int[] xp, int[] xc, int pb, int cb) {
+        IntVector u = v.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsInts();
+        return v.mul(IntVector.fromArray(I4, xp, pb)).add(u.mul(IntVector.fromArray(I4, xp, pb + 8)))
                 .add(IntVector.fromArray(I4, xc, cb)).lanewise(VectorOperators.ASHR, 16);
     }
 

@@ -12,10 +12,11 @@ import java.lang.foreign.MemorySegment;
  * the integer trick and why each width is its own class).
  *
  * <p>Work split: output rows in fixed chunks of about 64 KB of weights (at least 4, at most 64 rows; depends on
- * K and the format only), one chunk per task. Inside a chunk, activation rows go four at a time: each weight
- * block is unpacked once for four activation rows, and a chunk is read from memory once for all N rows (later
- * tiles find it in L2). That is the batched case MoE experts need: a batch of tokens routed to one expert reads
- * the expert's weights once.
+ * K and the format only), one chunk per task. Inside a chunk, activation rows go in tiles of four: each weight
+ * block is unpacked once for four activation rows (Q8_0 at 512 bits) or two (Q8_0 at 256 bits, Q4_0; larger
+ * kernels pass C2's inlining budget), and a chunk is read from memory once for all N rows (later tiles find it in
+ * L2). That is the batched case MoE experts need: a batch of tokens routed to one expert reads the expert's
+ * weights once. N = 1 (decode) calls the one-row kernel directly and stores a chunk's results in one copy.
  *
  * <p>Determinism: a row's result depends on neither the thread count nor N. Against {@link ScalarQuantMatmul},
  * integer block sums are identical and only the float accumulation order differs.
@@ -25,6 +26,20 @@ import java.lang.foreign.MemorySegment;
  */
 public final class SimdQuantMatmul implements QuantMatmul {
     private static final int TILE = 4;
+    /**
+     * Unused floats at the end of every per-worker output array: arrays allocated one after the other are
+     * neighbours in the heap, and without a gap of a cache line (plus one for the adjacent-line prefetcher) two
+     * workers writing their own arrays after every row would fight over one line (false sharing; the old
+     * 4-float result arrays of both workers fit in one line). A precaution: one loaded-machine A/B run showed the
+     * four-row Q8_0 kernel (64 floats handed out per row) at 0.3-0.4x with 2 threads before this, a rerun without
+     * the padding did not reproduce it, and with it the difference is within noise.
+     */
+    private static final int PAD = 32;
+    /**
+     * Largest N that {@link #matmulPair} runs as one fused pass: the decode sizes this class is tuned for; larger
+     * N goes through {@link #matmul} twice, so whatever large-N path matmul takes applies.
+     */
+    static final int PAIR_MAX_N = 8;
 
     private final SimdDots dots;
     private final int bits;
@@ -61,6 +76,35 @@ public final class SimdQuantMatmul implements QuantMatmul {
         }
     }
 
+    /**
+     * Both products in one parallel pass over the rows of the two matrices, after converting X once: an expert's gate
+     * and up projections. Results are bit-identical to two {@link #matmul} calls (each row's dot is the same).
+     * Beyond {@link #PAIR_MAX_N} activation rows it is two {@link #matmul} calls (the saving is then negligible).
+     */
+    @Override
+    public void matmulPair(WorkerPool pool, DType wType, MemorySegment w1, long w1Off, MemorySegment w2, long w2Off,
+                           int rows, int k, MemorySegment x, long xOff, int ldx, int n,
+                           MemorySegment y1, long y1Off, MemorySegment y2, long y2Off, int ldy, boolean accumulate) {
+        if (n > PAIR_MAX_N) {
+            QuantMatmul.super.matmulPair(pool, wType, w1, w1Off, w2, w2Off, rows, k, x, xOff, ldx, n, y1, y1Off, y2, y2Off, ldy, accumulate);
+            return;
+        }
+        QuantChecks.check(wType, w1, w1Off, rows, k, x, xOff, ldx, n, y1, y1Off, ldy);
+        QuantChecks.check(wType, w2, w2Off, rows, k, x, xOff, ldx, n, y2, y2Off, ldy);
+        if (rows == 0 || n == 0) return;
+        Job job = jobs.get();
+        job.set(dots, wType, w1, w1Off, rows, k, x, xOff, ldx, n, y1, y1Off, ldy, accumulate, pool.threads());
+        job.second(w2, w2Off, y2, y2Off);
+        try {
+            job.converting = true;
+            pool.parallelFor(n, job);
+            job.converting = false;
+            pool.parallelFor(2 * job.chunks, job);
+        } finally {
+            job.clear();
+        }
+    }
+
     @Override
     public String name() { return "simd-" + bits; }
 
@@ -68,11 +112,13 @@ public final class SimdQuantMatmul implements QuantMatmul {
     private static final class Job implements WorkerPool.Body {
         final Activations act = new Activations();
         float[][] out = new float[0][];   // (threads, TILE) per-worker dot results
+        float[][] lanes = new float[0][]; // (threads, 4·16) per-worker accumulator lanes of the multi-row kernels
+        float[][] rowOut = new float[0][]; // (threads, 64) per-worker results of one chunk of rows (N = 1)
 
         SimdDots dots;
         DType wType;
-        MemorySegment w, x, y;
-        long wOff, xOff, yOff, rowBytes;
+        MemorySegment w, x, y, w2, y2;
+        long wOff, xOff, yOff, wOff2, yOff2, rowBytes;
         int rows, k, ldx, n, ldy, chunkRows, chunks;
         boolean accumulate, converting, packQ4;
 
@@ -91,12 +137,25 @@ public final class SimdQuantMatmul implements QuantMatmul {
             act.ensure(wType, n, k, threads);
             if (out.length < threads) {
                 out = new float[threads][];
-                for (int t = 0; t < threads; t++) out[t] = new float[TILE];
+                for (int t = 0; t < threads; t++) out[t] = new float[TILE + PAD];
+            }
+            if (rowOut.length < threads) {
+                rowOut = new float[threads][];
+                for (int t = 0; t < threads; t++) rowOut[t] = new float[64 + PAD];
+            }
+            if (lanes.length < threads) {
+                lanes = new float[threads][];
+                for (int t = 0; t < threads; t++) lanes[t] = new float[4 * 16 + PAD];
             }
         }
 
+        /** Makes this job a pair: matrix 2 at {@code w2 + wOff2} (same type and shape) into {@code y2 + yOff2}. */
+        void second(MemorySegment w2, long wOff2, MemorySegment y2, long yOff2) {
+            this.w2 = w2; this.wOff2 = wOff2; this.y2 = y2; this.yOff2 = yOff2;
+        }
+
         void clear() {
-            w = x = y = null; // do not keep callers' segments reachable
+            w = x = y = w2 = y2 = null; // do not keep callers' segments reachable
         }
 
         @Override
@@ -105,99 +164,128 @@ public final class SimdQuantMatmul implements QuantMatmul {
                 act.convertRow(worker, wType, packQ4, dots.pairLanes(), x, xOff, ldx, task, k);
                 return;
             }
-            int r0 = task * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
+            boolean second = task >= chunks; // tasks [chunks, 2·chunks) are matrix 2 of a pair
+            MemorySegment w = second ? w2 : this.w, y = second ? y2 : this.y;
+            long wOff = second ? wOff2 : this.wOff, yOff = second ? yOff2 : this.yOff;
+            int r0 = (second ? task - chunks : task) * chunkRows, r1 = Math.min(rows, r0 + chunkRows);
             // one row loop per format, chosen once per chunk: each is small and calls one kernel only, so the
             // kernels' C2 compilations (and their inlining of vector code) never see another format's profile
             switch (wType) {
-                case Q8_0 -> rowsQ8(r0, r1, out[worker]);
-                case Q4_0 -> rowsQ4(r0, r1, out[worker]);
-                case Q4_K -> rowsQ4K(r0, r1, out[worker]);
-                case Q6_K -> rowsQ6K(r0, r1, out[worker]);
-                case F32 -> rowsF32(r0, r1, out[worker]);
-                case F16 -> rowsF16(r0, r1, out[worker]);
-                case BF16 -> rowsBf16(r0, r1, out[worker]);
+                case Q8_0 -> rowsQ8(w, wOff, y, yOff, r0, r1, worker);
+                case Q4_0 -> rowsQ4(w, wOff, y, yOff, r0, r1, worker);
+                case Q4_K -> rowsQ4K(w, wOff, y, yOff, r0, r1, out[worker]);
+                case Q6_K -> rowsQ6K(w, wOff, y, yOff, r0, r1, out[worker]);
+                case F32 -> rowsF32(w, wOff, y, yOff, r0, r1, out[worker]);
+                case F16 -> rowsF16(w, wOff, y, yOff, r0, r1, out[worker]);
+                case BF16 -> rowsBf16(w, wOff, y, yOff, r0, r1, out[worker]);
             }
         }
 
-        private void rowsQ8(int r0, int r1, float[] o) {
+        private void rowsQ8(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, int worker) {
             int nb = k / 32;
+            float[] o = out[worker], lanes = this.lanes[worker];
+            if (n == 1 && dots.quantized()) { // decode: the one-row kernel called directly, results stored per chunk
+                float[] ro = rowOut[worker];
+                for (int r = r0; r < r1; r++) ro[r - r0] = dots.dotQ8x1(w, wOff + r * rowBytes, nb, act.xq, 0, act.xd, 0);
+                storeChunk(y, yOff, r0, r1 - r0, ro);
+                return;
+            }
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
-                    dots.dotQ8(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile);
-                    store(i0, tile, r, o);
+                    dots.dotQ8(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, o, tile, lanes);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsQ4(int r0, int r1, float[] o) {
+        private void rowsQ4(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, int worker) {
             int nb = k / 32;
+            float[] o = out[worker], lanes = this.lanes[worker];
+            if (n == 1 && dots.quantized()) {
+                float[] ro = rowOut[worker];
+                for (int r = r0; r < r1; r++) ro[r - r0] = SimdDots.dotQ4x1(w, wOff + r * rowBytes, nb, act.xp, act.xc, 0, act.xd, 0);
+                storeChunk(y, yOff, r0, r1 - r0, ro);
+                return;
+            }
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
-                    dots.dotQ4(w, wOff + r * rowBytes, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile);
-                    store(i0, tile, r, o);
+                    dots.dotQ4(w, wOff + r * rowBytes, nb, act.xq, act.xp, act.xc, i0 * k, act.xd, i0 * nb, o, tile, lanes);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsQ4K(int r0, int r1, float[] o) {
+        private void rowsQ4K(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             int nb = k / 256;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     dots.dotQ4K(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsQ6K(int r0, int r1, float[] o) {
+        private void rowsQ6K(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             int nb = k / 256;
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     dots.dotQ6K(w, wOff + r * rowBytes, nb, act.xq, i0 * k, act.xd, i0 * nb, act.xb, i0 * k / 16, o, tile);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsF32(int r0, int r1, float[] o) {
+        private void rowsF32(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     long wr = wOff + r * rowBytes;
                     for (int t = 0; t < tile; t++) o[t] = dots.dotF32(w, wr, act.xf, (i0 + t) * k, k);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsF16(int r0, int r1, float[] o) {
+        private void rowsF16(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     long wr = wOff + r * rowBytes;
                     for (int t = 0; t < tile; t++) o[t] = dots.dotF16(w, wr, act.xf, (i0 + t) * k, k);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
-        private void rowsBf16(int r0, int r1, float[] o) {
+        private void rowsBf16(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {
             for (int i0 = 0; i0 < n; i0 += TILE) {
                 int tile = Math.min(TILE, n - i0);
                 for (int r = r0; r < r1; r++) {
                     long wr = wOff + r * rowBytes;
                     for (int t = 0; t < tile; t++) o[t] = dots.dotBf16(w, wr, act.xf, (i0 + t) * k, k);
-                    store(i0, tile, r, o);
+                    store(y, yOff, i0, tile, r, o);
                 }
             }
         }
 
+        /**
+         * Y[0][r0 .. r0 + count) (+)= ro[0 .. count): a chunk's matvec results in one bounds-checked copy instead of
+         * a get/set per row. Aimed at the ~20 ns per-row overhead seen at K = 1024 (a row's dot takes ~50 ns);
+         * measured no change (QuantAB, loaded machine), kept as the simpler N = 1 path.
+         */
+        private void storeChunk(MemorySegment y, long yOff, int r0, int count, float[] ro) {
+            if (accumulate) {
+                for (int t = 0; t < count; t++) ro[t] += y.get(Activations.F32_LE, (yOff + r0 + t) * 4);
+            }
+            MemorySegment.copy(ro, 0, y, Activations.F32_LE, (yOff + r0) * 4, count);
+        }
+
         /** Y[i0 + t][r] (+)= o[t] for the tile's rows. */
-        private void store(int i0, int tile, int r, float[] o) {
+        private void store(MemorySegment y, long yOff, int i0, int tile, int r, float[] o) {
             for (int t = 0; t < tile; t++) {
                 long yAt = (yOff + (long) (i0 + t) * ldy + r) * 4;
                 float v = o[t];

@@ -254,6 +254,38 @@ class QuantMatmulTest {
     }
 
     /**
+     * Every activation-row count the tile kernels split differently (N = 1..9: one-row path, two- and four-row
+     * tiles, odd rows left over), odd block counts, offsets and strides, accumulate or not, at every width: SIMD
+     * against scalar, and N = 1 bits against the same row inside the batch.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
+    void simdMatchesScalarForEveryBatchSize(DType t) {
+        for (int n = 1; n <= 9; n++) {
+            Case c = randomCase(t, 19, 160, n, 300 + n, n % 2 == 1);
+            boolean accumulate = n % 3 == 0;
+            MemorySegment expected = c.run(SCALAR, POOL2, accumulate);
+            double[][] abs = reference(c, true);
+            for (VectorSpecies<Float> sp : species()) {
+                SimdQuantMatmul simd = new SimdQuantMatmul(sp);
+                MemorySegment y = c.run(simd, POOL2, accumulate);
+                for (int i = 0; i < n; i++) {
+                    for (int r = 0; r < c.rows; r++) {
+                        assertThat(c.y(y, i, r)).as("%s %s n=%d i=%d r=%d", simd.name(), t, n, i, r)
+                                .isCloseTo(c.y(expected, i, r), within((float) tolerance(c.k / 32, abs[i][r])));
+                    }
+                }
+                if (accumulate) continue;
+                MemorySegment one = ARENA.allocate(4L * c.rows);
+                simd.matvec(POOL2, t, c.w, c.wOff, c.rows, c.k, c.x, c.xOff + (long) (n - 1) * c.ldx, one, 0);
+                for (int r = 0; r < c.rows; r++) {
+                    assertThat(one.getAtIndex(F32, r)).as("%s n=%d last row alone, r=%d", simd.name(), n, r).isEqualTo(c.y(y, n - 1, r));
+                }
+            }
+        }
+    }
+
+    /**
      * K-quant super-blocks with unit fp16 factors, small sub-block scales / mins and activations whose Q8_K scale
      * is exactly 1 (largest magnitude −127 → iscale = 1): every partial sum is an integer below 2^24, so scalar and
      * SIMD (all widths) must both give the exact result, which the float64 reference computes from the decoder.
@@ -307,8 +339,11 @@ class QuantMatmulTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void resultsDoNotDependOnThreadsOrBatchSize(DType t) {
+        for (VectorSpecies<Float> sp : species()) resultsDoNotDependOnThreadsOrBatchSize(t, new SimdQuantMatmul(sp));
+    }
+
+    private void resultsDoNotDependOnThreadsOrBatchSize(DType t, SimdQuantMatmul simd) {
         Case c = randomCase(t, 203, t.blockSize() == 256 ? 512 : 96, 6, 77, true);
-        SimdQuantMatmul simd = new SimdQuantMatmul();
         MemorySegment y1;
         try (WorkerPool p1 = new WorkerPool(1); WorkerPool p3 = new WorkerPool(3)) {
             y1 = c.run(simd, p1, false);
@@ -322,7 +357,36 @@ class QuantMatmulTest {
         for (int i = 0; i < c.n; i++) {
             MemorySegment y = ARENA.allocate(4L * c.rows);
             simd.matvec(POOL2, t, c.w, c.wOff, c.rows, c.k, c.x, c.xOff + (long) i * c.ldx, y, 0);
-            for (int r = 0; r < c.rows; r++) assertThat(y.getAtIndex(F32, r)).isEqualTo(c.y(y1, i, r));
+            for (int r = 0; r < c.rows; r++) assertThat(y.getAtIndex(F32, r)).as("%s i=%d r=%d", simd.name(), i, r).isEqualTo(c.y(y1, i, r));
+        }
+    }
+
+    /**
+     * matmulPair (gate and up of an expert: one conversion of X, one parallel pass) gives the bits of two matmul
+     * calls, for every format, N = 1..9 (tiles of 4 and 2 and single rows; beyond the fused limit too), odd offsets
+     * and strides, accumulate or not, 1 and 3 threads.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void pairEqualsTwoMatmuls(DType t) {
+        int k = t.blockSize() == 256 ? 512 : t.isQuantized() ? 96 : 37, rows = 37;
+        try (WorkerPool p3 = new WorkerPool(3)) {
+            for (int n : new int[] {1, 2, 3, 4, 5, 8, 9, SimdQuantMatmul.PAIR_MAX_N + 1}) {
+                Case c1 = randomCase(t, rows, k, n, 500 + n, true), c2 = randomCase(t, rows, k, n, 900 + n, true);
+                for (QuantMatmul q : List.of(new SimdQuantMatmul(), SCALAR)) {
+                    for (WorkerPool pool : List.of(POOL2, p3)) {
+                        boolean acc = n % 2 == 1;
+                        MemorySegment e1 = c1.run(q, pool, acc);
+                        Case c2x = new Case(t, rows, k, n, c2.w(), c2.wOff(), c1.x(), c1.xOff(), c1.ldx(), c1.yOff(), c1.ldy());
+                        MemorySegment e2 = c2x.run(q, pool, acc);
+                        MemorySegment y1 = c1.newY(acc ? 0.75f : Float.NaN), y2 = c1.newY(acc ? 0.75f : Float.NaN);
+                        q.matmulPair(pool, t, c1.w(), c1.wOff(), c2.w(), c2.wOff(), rows, k, c1.x(), c1.xOff(), c1.ldx(), n,
+                                y1, c1.yOff(), y2, c1.yOff(), c1.ldy(), acc);
+                        assertThat(y1.mismatch(e1)).as("%s %s n=%d gate", q.name(), t, n).isEqualTo(-1);
+                        assertThat(y2.mismatch(e2)).as("%s %s n=%d up", q.name(), t, n).isEqualTo(-1);
+                    }
+                }
+            }
         }
     }
 
