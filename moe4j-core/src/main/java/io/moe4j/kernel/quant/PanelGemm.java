@@ -9,7 +9,11 @@ import io.moe4j.tensor.quant.Q4_K;
 import io.moe4j.tensor.quant.Q6_K;
 import io.moe4j.tensor.quant.Q8_0;
 import io.moe4j.tensor.quant.Q8_K;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -60,7 +64,12 @@ public final class PanelGemm implements QuantMatmul {
      * PanelGemmTiming (same JVM, interleaved, Q8_0 and Q4_0, 3584×1024 and 1024×3584): see the BENCHMARKS
      * section "Prompt processing, session 3".
      */
-    public static final int MIN_N = 32;
+    public static final int MIN_N = 16;
+    /**
+     * The threshold in effect: {@link #MIN_N} unless the system property {@code moe4j.panelMinN} says otherwise
+     * (a large value turns the panel path off: end-to-end A/B runs). Tests and timing code in this package set it.
+     */
+    static volatile int minN = Integer.getInteger("moe4j.panelMinN", MIN_N);
 
     /** Depth of one packed K block: a multiple of the largest quant block (256), so blocks never straddle it. */
     static final int KC = 256;
@@ -72,6 +81,15 @@ public final class PanelGemm implements QuantMatmul {
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
     private static final PanelGemm[] SHARED = new PanelGemm[3];
+
+    // Vector decoding: L = lanes of the preferred float vector, L bytes (or shorts) widened per step. Static
+    // finals, so that C2 sees constant species; only for 8 or 16 lanes (a 4-byte vector species does not exist).
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final int L = FS.length();
+    private static final boolean VEC = (L == 8 || L == 16) && !Boolean.getBoolean("moe4j.scalarDecode");
+    private static final VectorSpecies<Byte> BS = L == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
+    private static final VectorSpecies<Short> SS = L == 16 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
+    private static final VectorSpecies<Integer> IS = L == 16 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
 
     private final PanelKernel kernel;
     private final int mr, nr, kcBlock, ncTask, aFloats;
@@ -319,7 +337,7 @@ public final class PanelGemm implements QuantMatmul {
             switch (wType) {
                 case F32 -> MemorySegment.copy(src, Activations.F32_LE, at, dst, d, count);
                 case F16 -> { for (int e = 0; e < count; e++) dst[d + e] = Fp16.decode(src.get(SHORT_LE, at + 2L * e)); }
-                case BF16 -> { for (int e = 0; e < count; e++) dst[d + e] = Bf16.decode(src.get(SHORT_LE, at + 2L * e)); }
+                case BF16 -> decodeBf16(src, at, count, dst, d);
                 case Q8_0 -> decodeQ8(src, at, count, dst, d);
                 case Q4_0 -> decodeQ4(src, at, count, dst, d);
                 case Q4_K -> decodeQ4K(src, at, count, dst, d, block);
@@ -328,23 +346,58 @@ public final class PanelGemm implements QuantMatmul {
         }
     }
 
+    /**
+     * Q8_0: {@code q·d}. Vectorised when the preferred float vector has 8 or 16 lanes (L bytes widened to L
+     * floats per step); the values are exact products either way, so the scalar loop gives the same bits.
+     */
     static void decodeQ8(MemorySegment src, long at, int count, float[] dst, int d) {
         for (int b = 0; b < count; b += Q8_0.BLOCK, at += Q8_0.BYTES) {
             float s = Fp16.decode(src.get(SHORT_LE, at));
-            for (int j = 0; j < Q8_0.BLOCK; j++) dst[d + b + j] = src.get(BYTE, at + 2 + j) * s;
+            if (VEC) {
+                for (int j = 0; j < Q8_0.BLOCK; j += L) {
+                    ((FloatVector) ByteVector.fromMemorySegment(BS, src, at + 2 + j, ByteOrder.LITTLE_ENDIAN)
+                            .convertShape(VectorOperators.B2F, FS, 0)).mul(s).intoArray(dst, d + b + j);
+                }
+            } else {
+                for (int j = 0; j < Q8_0.BLOCK; j++) dst[d + b + j] = src.get(BYTE, at + 2 + j) * s;
+            }
         }
     }
 
+    /** Q4_0: {@code (nibble − 8)·d}, low nibbles first; vectorised like {@link #decodeQ8}. */
     static void decodeQ4(MemorySegment src, long at, int count, float[] dst, int d) {
         for (int b = 0; b < count; b += 32, at += 18) {
             float s = Fp16.decode(src.get(SHORT_LE, at));
             int o = d + b;
-            for (int j = 0; j < 16; j++) {
-                int q = src.get(BYTE, at + 2 + j) & 0xff;
-                dst[o + j] = ((q & 0x0f) - 8) * s;
-                dst[o + j + 16] = ((q >>> 4) - 8) * s;
+            if (VEC) {
+                for (int j = 0; j < 16; j += L) {
+                    ByteVector q = ByteVector.fromMemorySegment(BS, src, at + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector lo = q.and((byte) 0x0f).sub((byte) 8);
+                    ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).sub((byte) 8);
+                    ((FloatVector) lo.convertShape(VectorOperators.B2F, FS, 0)).mul(s).intoArray(dst, o + j);
+                    ((FloatVector) hi.convertShape(VectorOperators.B2F, FS, 0)).mul(s).intoArray(dst, o + 16 + j);
+                }
+            } else {
+                for (int j = 0; j < 16; j++) {
+                    int q = src.get(BYTE, at + 2 + j) & 0xff;
+                    dst[o + j] = ((q & 0x0f) - 8) * s;
+                    dst[o + j + 16] = ((q >>> 4) - 8) * s;
+                }
             }
         }
+    }
+
+    /** BF16: the 16 bits are a float's upper half; vectorised like {@link #decodeQ8}. */
+    static void decodeBf16(MemorySegment src, long at, int count, float[] dst, int d) {
+        int e = 0;
+        if (VEC) {
+            for (; e + L <= count; e += L) {
+                ShortVector h = ShortVector.fromMemorySegment(SS, src, at + 2L * e, ByteOrder.LITTLE_ENDIAN);
+                ((IntVector) h.convertShape(VectorOperators.S2I, IS, 0)).lanewise(VectorOperators.LSHL, 16)
+                        .reinterpretAsFloats().intoArray(dst, d + e);
+            }
+        }
+        for (; e < count; e++) dst[d + e] = Bf16.decode(src.get(SHORT_LE, at + 2L * e));
     }
 
     /** ggml's dequantize_row_q4_K, the same float operations as {@link Q4_K#dequantize}. */

@@ -49,7 +49,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
                        MemorySegment x, long xOff, int ldx, int n, MemorySegment y, long yOff, int ldy, boolean accumulate) {
         QuantChecks.check(wType, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy);
         if (rows == 0 || n == 0) return;
-        if (n >= PanelGemm.MIN_N) { PanelGemm.forBits(bits).matmul(pool, wType, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate); return; } // large N: dequantize into SGEMM panels
+        if (n >= PanelGemm.minN) { PanelGemm.forBits(bits).matmul(pool, wType, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate); return; } // large N: dequantize into SGEMM panels
         Job job = jobs.get();
         job.set(dots, wType, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate, pool.threads());
         try {

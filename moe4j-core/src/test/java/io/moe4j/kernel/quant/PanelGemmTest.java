@@ -147,7 +147,8 @@ class PanelGemmTest {
                 case Q4_0 -> PanelGemm.decodeQ4(c.w, at, k, actual, 7);
                 case Q4_K -> PanelGemm.decodeQ4K(c.w, at, k, actual, 7, blk);
                 case Q6_K -> PanelGemm.decodeQ6K(c.w, at, k, actual, 7, blk);
-                case F32, F16, BF16 -> { continue; } // decoded inline; covered by the products below
+                case BF16 -> PanelGemm.decodeBf16(c.w, at, k, actual, 7);
+                case F32, F16 -> { continue; } // decoded inline; covered by the products below
             }
             for (int j = 0; j < k; j++) {
                 assertThat(Float.floatToRawIntBits(actual[7 + j])).as("%s row %d elem %d", t, r, j)
@@ -251,10 +252,10 @@ class PanelGemmTest {
         int k = t.blockSize() == 256 ? 512 : 320;
         SimdQuantMatmul simd = new SimdQuantMatmul();
         PanelGemm panel = new PanelGemm();
-        for (int n : new int[] {PanelGemm.MIN_N - 1, PanelGemm.MIN_N}) {
+        for (int n : new int[] {PanelGemm.minN - 1, PanelGemm.minN}) {
             Case c = randomCase(t, 45, k, n, 17 + n, false);
             MemorySegment y = c.run(simd, POOL2, false);
-            if (n >= PanelGemm.MIN_N) {
+            if (n >= PanelGemm.minN) {
                 assertBitIdentical(c, c.run(panel, POOL2, false), y, "n=" + n);
             } else {
                 for (int i : new int[] {0, n / 2, n - 1}) {
