@@ -52,8 +52,8 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>Determinism: each Y element is a chain of FMAs over k in order within each KC block (blocks at multiples of
  * KC), then {@code acc + Y} (or {@code acc + 0}); threads only choose which tiles they compute, so Y is
- * bit-identical for any thread count and any column split. Within one vector width it does not depend on N
- * either (rows of A never mix).
+ * bit-identical for any thread count, any column split and any vector width, and a row's result does not depend
+ * on the other rows of X (rows of A never mix).
  *
  * <p>Buffers live in a {@link Job} reused by the next call; a caller arriving while another call holds it gets a
  * fresh one (concurrent calls are safe, the hot path allocates nothing once warm).
@@ -71,10 +71,14 @@ public final class PanelGemm implements QuantMatmul {
      */
     static volatile int minN = Integer.getInteger("moe4j.panelMinN", MIN_N);
 
-    /** Depth of one packed K block: a multiple of the largest quant block (256), so blocks never straddle it. */
-    static final int KC = 256;
+    /**
+     * Depth of one packed K block: a multiple of the largest quant block (256), so blocks never straddle it.
+     * 512 rather than SimdGemm's 256: half the passes over Y, whose tiles (rows 4·R bytes apart) miss the caches;
+     * PanelGemmTiming, 1 thread, Q8_0 N = 32 / 128: 256×256 → 512×128 about +5..15 %, 1024×64 or 1024×128 no better.
+     */
+    static final int KC = 512;
     /** Weight rows per compute task before narrowing: the packed B block is KC×NC floats = 256 KB (L2). */
-    static final int NC = 256;
+    static final int NC = 128;
     /** Bound on the packed A block (8 MB). */
     static final int A_FLOATS = 1 << 21;
 
@@ -156,9 +160,6 @@ public final class PanelGemm implements QuantMatmul {
 
     @Override
     public String name() { return "panel-" + kernel; }
-
-    /** Tests: the K block depth (results are bit-identical between instances with equal KC). */
-    int kcBlock() { return kcBlock; }
 
     /** One call's state and the buffers reused across calls. */
     private final class Job implements WorkerPool.Body {

@@ -32,7 +32,9 @@ public final class PanelGemmTiming {
         int[] ns = java.util.Arrays.stream(System.getProperty("ns", "8,16,32,64,128").split(",")).mapToInt(Integer::parseInt).toArray();
         String[] shapes = System.getProperty("shapes", "3584x1024,1024x3584,1024x1024").split(",");
         SimdQuantMatmul old = new SimdQuantMatmul();
-        PanelGemm panel = new PanelGemm();
+        // -Dkc / -Dnc: other block sizes for the new side (experiments)
+        PanelGemm panel = new PanelGemm(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED,
+                Integer.getInteger("kc", PanelGemm.KC), Integer.getInteger("nc", PanelGemm.NC), PanelGemm.A_FLOATS);
         System.out.printf(Locale.ROOT, "old %s vs new %s, %d threads, best of %d interleaved rounds%n",
                 old.name(), panel.name(), threads, rounds);
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads)) {
