@@ -18,8 +18,13 @@ import java.lang.foreign.MemorySegment;
  * L2). That is the batched case MoE experts need: a batch of tokens routed to one expert reads the expert's
  * weights once. N = 1 (decode) calls the one-row kernel directly and stores a chunk's results in one copy.
  *
- * <p>Determinism: a row's result depends on neither the thread count nor N. Against {@link ScalarQuantMatmul},
- * integer block sums are identical and only the float accumulation order differs.
+ * <p>Large N (prompt processing, experts chosen by many tokens): from {@link PanelGemm#MIN_N} rows on, the call goes
+ * to {@link PanelGemm} (weights decoded into sgemm panels), which is faster there and differs from this path by
+ * float rounding only (≤ 1e-7 relative; the activations are rounded the same way).
+ *
+ * <p>Determinism: a row's result does not depend on the thread count; below {@link PanelGemm#MIN_N} it does not
+ * depend on N either. Against {@link ScalarQuantMatmul}, integer block sums are identical and only the float
+ * accumulation order differs.
  *
  * <p>Scratch (converted activations, job state) is per calling thread and only grows; once warmed up a call
  * allocates nothing.
@@ -64,6 +69,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
                        MemorySegment x, long xOff, int ldx, int n, MemorySegment y, long yOff, int ldy, boolean accumulate) {
         QuantChecks.check(wType, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy);
         if (rows == 0 || n == 0) return;
+        if (n >= PanelGemm.minN) { PanelGemm.forBits(bits).matmul(pool, wType, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate); return; } // large N: dequantize into SGEMM panels
         Job job = jobs.get();
         job.set(dots, wType, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate, pool.threads());
         try {
