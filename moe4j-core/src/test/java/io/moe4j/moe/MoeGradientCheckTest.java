@@ -107,6 +107,10 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("moe++ paper: zero keeps weight, logits norm, no renorm",
                 pp.routerHidden(0).dropZeroExpertWeight(false).expertInputNoMulTopK(true).logitsNormStd(1.0)
                         .normalizeTopK(false).build()));
+        out.add(Arguments.of("moe++ heterogeneous balance loss tau 0.3, megablocks, groups of 4",
+                pp.routerHidden(48).dropZeroExpertWeight(true).expertInputNoMulTopK(false).logitsNormStd(0)
+                        .normalizeTopK(true).balanceLoss(BalanceLoss.MEGABLOCKS).groupSize(4)
+                        .zeroComputeBalanceWeight(0.3).build()));
         // AoE (§4.15): router-free, low-rank gate shared with the norm scores
         MoeConfig.Builder aoe = MoeConfig.builder().router("aoe").dModel(D).numExperts(E).topK(2).expertHidden(F)
                 .maxTokens(T).expertGateRank(3).normalizeTopK(false).balanceLoss(BalanceLoss.MEGABLOCKS)

@@ -27,7 +27,13 @@ public final class RouterLosses {
      * @param dPi     gradient accumulator for π (null: value only)
      */
     public double balance(BalanceLoss kind, Routing r, float[] pi, int t, int k, double coef, int groupSize, float[] dPi) {
-        return balance(kind, r, r.expert, r.slots, pi, t, k, coef, groupSize, dPi);
+        return balance(kind, r, r.expert, r.slots, pi, t, k, coef, groupSize, null, dPi);
+    }
+
+    /** With a weight per expert η (null = all 1): {@code L = coef·N·Σ_e η_e F_e P_e} per group (MoE++ τ). */
+    public double balance(BalanceLoss kind, Routing r, float[] pi, int t, int k, double coef, int groupSize,
+                          double[] eta, float[] dPi) {
+        return balance(kind, r, r.expert, r.slots, pi, t, k, coef, groupSize, eta, dPi);
     }
 
     /**
@@ -38,6 +44,11 @@ public final class RouterLosses {
      */
     public double balance(BalanceLoss kind, Routing r, int[] expert, int slots, float[] pi, int t, int k, double coef,
                           int groupSize, float[] dPi) {
+        return balance(kind, r, expert, slots, pi, t, k, coef, groupSize, null, dPi);
+    }
+
+    private double balance(BalanceLoss kind, Routing r, int[] expert, int slots, float[] pi, int t, int k, double coef,
+                           int groupSize, double[] eta, float[] dPi) {
         if (kind == BalanceLoss.NONE || coef == 0 || t == 0) return 0;
         int groups = r.activeGroups(groupSize);
         double total = 0;
@@ -53,7 +64,7 @@ public final class RouterLosses {
                     if (ex >= 0) counts[ex]++;
                 }
             }
-            total += kind.compute(pi, start, n, e, top1, counts, k, coef / groups, dPi);
+            total += kind.compute(pi, start, n, e, top1, counts, k, coef / groups, eta, dPi);
         }
         return total;
     }
