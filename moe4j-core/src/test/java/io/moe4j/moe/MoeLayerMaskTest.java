@@ -264,6 +264,22 @@ class MoeLayerMaskTest {
         return new float[][]{F32.toArray(y1, 0, t * D), F32.toArray(dx, 0, t * D), logits0, dLogits0};
     }
 
+    /** A batch of padding only: output 0, no gradient, no loss, no load — for every whole-batch router. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("wholeBatchConfigs")
+    void allPaddingGivesZeros(String name, MoeConfig c) {
+        SplittableRandom rng = new SplittableRandom(29);
+        float[] xs = MoeLayerTest.randn(rng, T * D, 1.0), dys = MoeLayerTest.randn(rng, T * D, 1.0);
+        Run r = run(c, WorkerPool.common(), xs, dys, T, TOKEN_IDS, new boolean[T]);
+        assertThat(r.y).containsOnly(0f);
+        assertThat(r.dx).containsOnly(0f);
+        for (float[] g : r.grads) assertThat(g).containsOnly(0f);
+        assertThat(r.aux).isZero();
+        assertThat(r.metrics.tokens()).isZero();
+        assertThat(r.metrics.paddingTokens()).isEqualTo(T);
+        assertThat(r.metrics.tokensPerExpert()).containsOnly(0);
+    }
+
     @Test
     void aShortMaskIsRejected() {
         MoeConfig c = MoeConfig.builder().dModel(D).numExperts(4).topK(2).expertHidden(5).maxTokens(T).build();
