@@ -438,6 +438,33 @@ class MoePlusPlusTest {
         }
     }
 
+    /** The τ-weighted loss and its gradients: 1 and 2 threads give the same bits. */
+    @Test
+    void heterogeneousBalanceLossIsBitIdenticalForOneAndTwoThreads() {
+        int t = 8;
+        SplittableRandom rng = new SplittableRandom(9);
+        float[] xs = MoeLayerTest.randn(rng, t * D, 1.0), dys = MoeLayerTest.randn(rng, t * D, 1.0);
+        MoeConfig c = base().routerHidden(12).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zeroComputeBalanceWeight(0.25)
+                .build();
+        List<float[]> out = new ArrayList<>();
+        try (WorkerPool one = new WorkerPool(1)) {
+            for (WorkerPool pool : new WorkerPool[]{one, POOL}) {
+                MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), pool);
+                layer.init(new SplittableRandom(3), 0.5, 1.0);
+                MemorySegment x = seg(xs), y = F32.alloc(arena, xs.length), dx = F32.alloc(arena, xs.length);
+                for (Param p : layer.params()) p.zeroGrad();
+                layer.forward(x, 0, t, y, 0, true);
+                layer.backward(x, 0, seg(dys), 0, dx, 0);
+                out.add(F32.toArray(y, 0, xs.length));
+                out.add(F32.toArray(dx, 0, xs.length));
+                out.add(new float[]{(float) layer.routing().balanceLoss});
+                for (Param p : layer.params()) out.add(p.gradToArray());
+            }
+        }
+        int half = out.size() / 2;
+        for (int i = 0; i < half; i++) assertThat(out.get(i)).as("array %d", i).containsExactly(out.get(half + i));
+    }
+
     private MemorySegment seg(float[] v) {
         MemorySegment s = F32.alloc(arena, v.length);
         F32.copyIn(v, s, 0);

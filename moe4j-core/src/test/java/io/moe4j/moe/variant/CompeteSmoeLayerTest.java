@@ -240,6 +240,35 @@ class CompeteSmoeLayerTest {
         assertThat(hybrid.routerLoss()).isCloseTo(plain.routerLoss() + 0.5 * hybrid.hybridLoss(), within(1e-9));
     }
 
+    /** Competition with the hybrid term: 1 and 2 threads give the same bits (outputs, losses, every gradient). */
+    @Test
+    void hybridCompetitionIsBitIdenticalForOneAndTwoThreads() {
+        int t = 7;
+        SplittableRandom rng = new SplittableRandom(41);
+        float[] xs = randn(rng, t * D, 1.0), dys = randn(rng, t * D, 1.0);
+        float[][] results = new float[2][];
+        java.util.List<float[]> grads1 = new java.util.ArrayList<>(), grads2 = new java.util.ArrayList<>();
+        double[] aux = new double[2];
+        WorkerPool[] pools = {SERIAL, POOL};
+        for (int run = 0; run < 2; run++) {
+            CompeteSmoeLayer m = layer(config(t).hybrid(true).routerTheta(0.4).diversityLossCoef(0.2).build(), 17, pools[run]);
+            MemorySegment x = seg(arena, xs), y = F32.alloc(arena, (long) t * D), dx = F32.alloc(arena, (long) t * D);
+            for (Param p : m.params()) p.zeroGrad();
+            m.forward(x, 0, t, y, 0, Policy.COMPETITION, true);
+            m.backward(x, 0, seg(arena, dys), 0, dx, 0);
+            float[] yd = F32.toArray(y, 0, t * D), dxd = F32.toArray(dx, 0, t * D);
+            float[] both = new float[2 * t * D];
+            System.arraycopy(yd, 0, both, 0, t * D);
+            System.arraycopy(dxd, 0, both, t * D, t * D);
+            results[run] = both;
+            aux[run] = m.auxLoss();
+            for (Param p : m.params()) (run == 0 ? grads1 : grads2).add(p.gradToArray());
+        }
+        assertThat(results[0]).containsExactly(results[1]);
+        assertThat(aux[0]).isEqualTo(aux[1]);
+        for (int i = 0; i < grads1.size(); i++) assertThat(grads1.get(i)).containsExactly(grads2.get(i));
+    }
+
     @ParameterizedTest(name = "{0} normSigmoid={1} hybrid={2}")
     @CsvSource({"ROUTER, false, false", "COMPETITION, false, false", "COMPETITION, true, false",
             "COMPETITION, false, true"})
