@@ -25,14 +25,15 @@ public final class CapacityPlanner {
     }
 
     /**
-     * Applies capacity per routing group of {@code groupTokens} tokens (the last group may be shorter and gets
-     * the capacity of its own size, computed by {@code capacityOf}).
+     * Applies capacity per routing group of {@code groupSize} positions (0 = the whole batch; the last group may be
+     * shorter and gets the capacity of its own size, computed by {@code capacityOf}). With a padding mask the
+     * capacity comes from the group's positions, padding included (flaxformer, lingvo), while only real tokens
+     * claim slots.
      */
-    public void apply(Routing r, int groupTokens, java.util.function.IntUnaryOperator capacityOf, PriorityOrder priority) {
-        int t = r.tokens();
-        for (int start = 0; start < t; start += groupTokens) {
-            int n = Math.min(groupTokens, t - start);
-            applyGroup(r, start, n, capacityOf.applyAsInt(n), priority);
+    public void apply(Routing r, int groupSize, java.util.function.IntUnaryOperator capacityOf, PriorityOrder priority) {
+        for (int g = 0, n = r.groupCount(groupSize); g < n; g++) {
+            int start = r.groupStart(groupSize, g), end = r.groupEnd(groupSize, g);
+            if (end > start) applyGroup(r, start, end - start, capacityOf.applyAsInt(r.groupNominal(groupSize, g)), priority);
         }
     }
 

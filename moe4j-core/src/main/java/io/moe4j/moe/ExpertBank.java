@@ -37,6 +37,9 @@ import java.util.List;
  * separate input G (R, r) instead of X — the router's low-rank activation A_{t,e} = x_t·W_down,e, so
  * {@code W_gate,e} (f, r) is AoE's W_up,e and the full gate is W_up,e·W_down,e. Then H = G·W_gateᵀ,
  * {@code dW_gate += dHᵀ·G}, and the backward returns dG = dH·W_gate separately from dX = dU·W_up.
+ *
+ * <p>Output width (MMoE, spec §4.19): the down projection may map to {@code outWidth ≠ d}; then W_down is
+ * (E, outWidth, f) and Y, dY have rows of outWidth floats. Everything else is unchanged.
  */
 public final class ExpertBank {
     private static final int ROW_CHUNK = 16;
@@ -59,9 +62,10 @@ public final class ExpertBank {
     private final ExpertType type;
     private final int e, d, f;
     private final int gw;     // gate input width: d, or the rank r of a factorised gate
+    private final int dOut;   // output width: d, or an MMoE expert width
     private final Param gate; // (E, f, gw), null for plain MLPs
     private final Param up;   // (E, f, d)
-    private final Param down; // (E, d, f)
+    private final Param down; // (E, dOut, f)
     private final Gemm[] workerGemm; // one per pool worker, for GEMMs inside tasks (own packing buffers)
 
     // Tiled schedule of the current call: task t = columns [tileCol0[t], +tileCols[t]) of expert tileExpert[t].
@@ -70,7 +74,7 @@ public final class ExpertBank {
     private int tileCount;
 
     // Activations, (maxRows, ·), preallocated.
-    private final MemorySegment h, u, a, y;   // (R,f) (R,f) (R,f) (R,d)
+    private final MemorySegment h, u, a, y;   // (R,f) (R,f) (R,f) (R,dOut)
     private final MemorySegment dA, dH, dU;   // (R,f)
 
     public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int maxRows,
@@ -81,6 +85,13 @@ public final class ExpertBank {
     /** @param gateWidth width of the gate projection's input: d, or the rank of a factorised gate (gated types) */
     public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int gateWidth, int maxRows,
                       Kernels kernels, WorkerPool pool) {
+        this(arena, prefix, type, e, d, f, gateWidth, d, maxRows, kernels, pool);
+    }
+
+    /** @param outWidth width of the experts' output (the down projection's rows): d, or an MMoE expert width */
+    public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int gateWidth, int outWidth,
+                      int maxRows, Kernels kernels, WorkerPool pool) {
+        if (outWidth <= 0) throw new IllegalArgumentException(prefix + ": output width must be > 0, got " + outWidth);
         if (gateWidth != d && !type.gated()) {
             throw new IllegalArgumentException(prefix + ": a factorised gate needs a gated expert type, got " + type);
         }
@@ -91,21 +102,22 @@ public final class ExpertBank {
         this.d = d;
         this.f = f;
         this.gw = gateWidth;
+        this.dOut = outWidth;
         this.gate = type.gated() ? new Param(arena, prefix + ".gate", e, f, gateWidth) : null;
         this.up = new Param(arena, prefix + ".up", e, f, d);
-        this.down = new Param(arena, prefix + ".down", e, d, f);
+        this.down = new Param(arena, prefix + ".down", e, outWidth, f);
         long rf = (long) maxRows * f;
         this.h = F32.alloc(arena, rf);
         this.u = type.gated() ? F32.alloc(arena, rf) : null;
         this.a = F32.alloc(arena, rf);
-        this.y = F32.alloc(arena, (long) maxRows * d);
+        this.y = F32.alloc(arena, (long) maxRows * outWidth);
         this.dA = F32.alloc(arena, rf);
         this.dH = F32.alloc(arena, rf);
         this.dU = type.gated() ? F32.alloc(arena, rf) : null;
         this.workerGemm = new Gemm[pool.threads()];
         for (int w = 0; w < workerGemm.length; w++) workerGemm[w] = kernels.gemm().fork();
         this.order = new int[e];
-        int maxTiles = e * ((Math.max(Math.max(f, d), gateWidth) + MIN_TILE - 1) / MIN_TILE);
+        int maxTiles = e * ((Math.max(Math.max(f, d), Math.max(gateWidth, outWidth)) + MIN_TILE - 1) / MIN_TILE);
         this.tileExpert = new int[maxTiles];
         this.tileCol0 = new int[maxTiles];
         this.tileCols = new int[maxTiles];
@@ -137,8 +149,10 @@ public final class ExpertBank {
     public int hidden() { return f; }
     /** Width of the gate projection's input (d, or the rank of a factorised gate). */
     public int gateWidth() { return gw; }
+    /** Width of the experts' output rows (d unless built with another output width). */
+    public int outputWidth() { return dOut; }
 
-    /** Output rows Y (R, d) of the last forward. */
+    /** Output rows Y (R, outputWidth) of the last forward. */
     public MemorySegment output() { return y; }
 
     /**
@@ -157,7 +171,7 @@ public final class ExpertBank {
                 planTiles(f, nonEmpty);
                 pool.parallelFor(tileCount, (t, w) -> hiddenTile(workerGemm[w], tileExpert[t], tileCol0[t], tileCols[t],
                         x, xOff, gateX, gateXOff, binStart));
-                planTiles(d, nonEmpty);
+                planTiles(dOut, nonEmpty);
                 pool.parallelFor(tileCount, (t, w) -> outputTile(workerGemm[w], tileExpert[t], tileCol0[t], tileCols[t],
                         binStart));
             }
@@ -169,7 +183,7 @@ public final class ExpertBank {
     }
 
     /**
-     * Backward: dy (R, d) → dx (R, d) overwritten, weight gradients accumulated. x is the forward input.
+     * Backward: dy (R, outputWidth) → dx (R, d) overwritten, weight gradients accumulated. x is the forward input.
      */
     public void backward(MemorySegment x, long xOff, int[] binStart, MemorySegment dy, long dyOff,
                          MemorySegment dx, long dxOff) {
@@ -289,11 +303,11 @@ public final class ExpertBank {
         for (int r = r0; r < r0 + n; r++) activateRow(ops, (long) r * f + c0, cw);
     }
 
-    /** Forward, columns [c0, c0 + cw) of d for expert j: Y = A·W_downᵀ. */
+    /** Forward, columns [c0, c0 + cw) of dOut for expert j: Y = A·W_downᵀ. */
     private void outputTile(Gemm g, int j, int c0, int cw, int[] binStart) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
-        g.nt(pool, n, cw, f, a, (long) r0 * f, f, down.data(), (long) j * d * f + (long) c0 * f, f,
-                y, (long) r0 * d + c0, d, false);
+        g.nt(pool, n, cw, f, a, (long) r0 * f, f, down.data(), (long) j * dOut * f + (long) c0 * f, f,
+                y, (long) r0 * dOut + c0, dOut, false);
     }
 
     /**
@@ -303,10 +317,10 @@ public final class ExpertBank {
     private void hiddenGradTile(Gemm g, int j, int c0, int cw, MemorySegment x, long xOff, MemorySegment gateX,
                                 long gateXOff, int[] binStart, MemorySegment dy, long dyOff) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
-        long yo = dyOff + (long) r0 * d, ho = (long) r0 * f + c0, xo = xOff + (long) r0 * d;
-        long wDown = (long) j * d * f + c0, wIn = (long) j * f * d + (long) c0 * d;
-        g.nn(pool, n, cw, d, dy, yo, d, down.data(), wDown, f, dA, ho, f, false);
-        g.tn(pool, d, cw, n, dy, yo, d, a, ho, f, down.gradData(), wDown, f, true);
+        long yo = dyOff + (long) r0 * dOut, ho = (long) r0 * f + c0, xo = xOff + (long) r0 * d;
+        long wDown = (long) j * dOut * f + c0, wIn = (long) j * f * d + (long) c0 * d;
+        g.nn(pool, n, cw, dOut, dy, yo, dOut, down.data(), wDown, f, dA, ho, f, false);
+        g.tn(pool, dOut, cw, n, dy, yo, dOut, a, ho, f, down.gradData(), wDown, f, true);
         RowOps ops = kernels.rows();
         for (int r = r0; r < r0 + n; r++) activateBackwardRow(ops, (long) r * f + c0, cw);
         if (gate != null) {
@@ -342,7 +356,7 @@ public final class ExpertBank {
             g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, f, false);
         }
         activate(r0, r0 + n);
-        g.nt(pool, n, d, f, a, ho, f, down.data(), j * wIn, f, y, (long) r0 * d, d, false);
+        g.nt(pool, n, dOut, f, a, ho, f, down.data(), j * (long) f * dOut, f, y, (long) r0 * dOut, dOut, false);
     }
 
     private void backwardExpert(Gemm g, int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
@@ -351,9 +365,9 @@ public final class ExpertBank {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
         if (n == 0) return;
         long wIn = (long) f * d, wGate = (long) f * gw;
-        long yo = dyOff + (long) r0 * d, ho = (long) r0 * f;
-        g.nn(pool, n, f, d, dy, yo, d, down.data(), j * wIn, f, dA, ho, f, false);
-        g.tn(pool, d, f, n, dy, yo, d, a, ho, f, down.gradData(), j * wIn, f, true);
+        long yo = dyOff + (long) r0 * dOut, ho = (long) r0 * f, wDown = j * (long) f * dOut;
+        g.nn(pool, n, f, dOut, dy, yo, dOut, down.data(), wDown, f, dA, ho, f, false);
+        g.tn(pool, dOut, f, n, dy, yo, dOut, a, ho, f, down.gradData(), wDown, f, true);
         activateBackward(r0, r0 + n);
         long xo = xOff + (long) r0 * d, dxo = dxOff + (long) r0 * d;
         if (gate != null) {

@@ -64,6 +64,11 @@ import io.moe4j.moe.router.Routers;
  *                       W_down shared with the aoe router's norm scores; 0 = full-rank gate. No default value is
  *                       known to be the paper's (spec §6 item 9), so AoE configs must set it
  * @param noiseStd       vmoe router (§4.10): training noise on the logits is N(0, (noiseStd/E)²) (V-MoE noise_std = 1.0)
+ * @param zeroComputeBalanceWeight moe++ router: τ of the paper's heterogeneous load-balance loss — the balance
+ *                       loss's terms of the zero-computation (constant, copy, zero) experts are weighted by τ, the FFN
+ *                       experts' by 1: L = coef·E·Σ_e η_e·F_e·P_e (see MoePlusPlusRouter). 1 = the plain configured
+ *                       loss (default; the released code has no heterogeneous loss). The formula and the paper's
+ *                       value are unverified (spec §6 item 8); must be >= 0 and needs moe++ with zero-computation experts
  * @param balanceUnbiasedTopK deepseek-v3: the sequence-wise balance loss counts the UNBIASED top-k of the sigmoid
  *                       scores (the paper's formula) instead of the actual biased, group-limited routing decision
  *                       (the default; spec §6 item 13 — which DeepSeek trained with is unverified)
@@ -87,6 +92,8 @@ public record MoeConfig(
         int expertGateRank,
         // ---- V-MoE (§4.10), DeepSeek-V3 loss indicator (§4.8) ----
         double noiseStd, boolean balanceUnbiasedTopK, boolean temperatureLinear,
+        // ---- MoE++ heterogeneous balance loss (§4.14) ----
+        double zeroComputeBalanceWeight,
         // ----
         int maxTokens, int layerIndex) {
 
@@ -113,6 +120,7 @@ public record MoeConfig(
         b.routerHidden = routerHidden; b.gatingResidual = gatingResidual; b.logitsNormStd = logitsNormStd;
         b.expertGateRank = expertGateRank;
         b.noiseStd = noiseStd; b.balanceUnbiasedTopK = balanceUnbiasedTopK; b.temperatureLinear = temperatureLinear;
+        b.zeroComputeBalanceWeight = zeroComputeBalanceWeight;
         return b;
     }
 
@@ -165,6 +173,7 @@ public record MoeConfig(
         private double logitsNormStd = 0;
         private double noiseStd = 1.0;
         private boolean balanceUnbiasedTopK = false, temperatureLinear = false;
+        private double zeroComputeBalanceWeight = 1.0;
         private int maxTokens = 4096, layerIndex = 0;
 
         public Builder dModel(int v) { dModel = v; return this; }
@@ -218,6 +227,7 @@ public record MoeConfig(
         public Builder noiseStd(double v) { noiseStd = v; return this; }
         public Builder balanceUnbiasedTopK(boolean v) { balanceUnbiasedTopK = v; return this; }
         public Builder temperatureLinear(boolean v) { temperatureLinear = v; return this; }
+        public Builder zeroComputeBalanceWeight(double v) { zeroComputeBalanceWeight = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -285,6 +295,12 @@ public record MoeConfig(
             require(expertGateRank == 0 || expertType.gated(), "moe.expertGateRank = " + expertGateRank
                     + " factorises the gate projection, which moe.expertType = " + expertType + " does not have");
             require(noiseStd > 0 && Double.isFinite(noiseStd), "moe.noiseStd must be > 0, got " + noiseStd);
+            require(zeroComputeBalanceWeight >= 0 && Double.isFinite(zeroComputeBalanceWeight),
+                    "moe.zeroComputeBalanceWeight must be >= 0, got " + zeroComputeBalanceWeight);
+            require(zeroComputeBalanceWeight == 1.0 || ("moe++".equals(router) && special > 0),
+                    "moe.zeroComputeBalanceWeight = " + zeroComputeBalanceWeight + " weights the balance terms of MoE++ "
+                            + "zero-computation experts; it needs moe.router = moe++ and moe.constantExperts/copyExperts/"
+                            + "zeroExperts > 0 (got moe.router = " + router + ", " + special + " such experts)");
             return new MoeConfig(dModel, numExperts, topK, expertHidden, expertType, router, normalizeTopK, routedScale,
                     sharedExperts, sharedHidden, sharedGate, dispatch, capacityRule, capacityFactor, fixedCapacity,
                     priority, balanceLoss == null ? BalanceLoss.NONE : balanceLoss, balanceCoef, zLossCoef, groupSize,
@@ -293,7 +309,7 @@ public record MoeConfig(
                     temperatureDecaySteps, hardAfterStep, vocabSize, seed,
                     constantExperts, copyExperts, zeroExperts, dropZeroExpertWeight, expertInputNoMulTopK,
                     routerHidden, gatingResidual, logitsNormStd, expertGateRank, noiseStd, balanceUnbiasedTopK, temperatureLinear,
-                    maxTokens, layerIndex);
+                    zeroComputeBalanceWeight, maxTokens, layerIndex);
         }
 
         private static void require(boolean ok, String message) {

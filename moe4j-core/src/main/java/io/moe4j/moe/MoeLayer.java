@@ -45,6 +45,21 @@ import java.util.SplittableRandom;
  * (null for the first). In the backward, the next layer writes ∂L/∂prevLogits into a (T×E) buffer the model
  * provides ({@code dPrevLogits}, accumulated — zero it first), and the model passes that buffer to this layer's
  * backward as {@code dLogits}. Backward therefore runs layers in reverse order, as usual.
+ *
+ * <p><b>Padding mask</b> ({@link #forward(MemorySegment, long, int, int[], float[], boolean[], MemorySegment, long,
+ * boolean)}, spec §3.6 "HF masking", §4.2 lingvo paddings): {@code mask[i] == false} marks token i as padding. The
+ * layer gathers the real tokens into a compact batch and runs the whole layer on it, so padding is excluded from
+ * dispatch (no routed or shared expert computes it; its output row is 0 and the block's residual carries it), from
+ * every balance loss's F and P (masked means per group), from the z-loss (mean over real tokens; flaxformer instead
+ * multiplies padding logits by 0, so each padding token adds the constant (log E)² and counts in T — same gradient
+ * direction, a different normaliser), from capacity counting (padding claims no slot; each group's capacity is still
+ * computed from its positions, padding included, as in flaxformer and lingvo), from expert choice's candidates,
+ * from the metrics and from the DeepSeek-V3 bias-update counts. Routing groups ({@code groupSize}) keep their
+ * original boundaries; a group of padding only is left out of the averages. Padding gets no gradient: its dx rows
+ * are left untouched. With a mask, {@link #routing()} and {@link #metrics()} describe the real tokens in position
+ * order ({@link #realTokens()} maps them back), while {@link #logits()} stays T×E with zero padding rows. An
+ * all-true mask gives bit-identical results to no mask. The compaction buffers (3·maxTokens·d floats) are allocated
+ * on the first masked forward, outside the layer's arena.
  */
 public final class MoeLayer {
     private static final int TOKEN_CHUNK = 8;
@@ -77,6 +92,17 @@ public final class MoeLayer {
     private final int[] allTokens = new int[2]; // bins {0, T} for the shared FFN
     private MoeMetrics lastMetrics;
     private final MoeProfile profile = new MoeProfile();
+
+    // Padding mask: allocated on the first masked forward (see the class comment).
+    private int[] realIndex;           // (maxT) original position of compact token i
+    private MemorySegment xc;          // (maxT, d) real tokens' inputs, kept for the backward
+    private MemorySegment yc;          // (maxT, d) compact output (forward), compact dy (backward)
+    private MemorySegment dxc;         // (maxT, d) compact dx
+    private int[] idsC;                // (maxT) real tokens' ids
+    private float[] logitsFull;        // (maxT·E) logits() of a masked batch, padding rows 0
+    private float[] prevC, dLogitsC, dPrevC; // (maxT·E) compact gating-residual inputs and gradients
+    private int lastReal = -1;         // real tokens of the last forward, −1 = it had no mask
+    private int lastFull;              // T of the last masked forward
 
     public MoeLayer(MoeConfig config, Arena arena, Kernels kernels, WorkerPool pool) {
         this.config = config;
@@ -137,7 +163,13 @@ public final class MoeLayer {
      * Router logits of the last forward, T×E row-major (after the gating residual, before any normalisation):
      * the next MoE layer's {@code prevLogits}. The array is reused by the next forward.
      */
-    public float[] logits() { return routing.logits; }
+    public float[] logits() { return lastReal >= 0 ? logitsFull : routing.logits; }
+
+    /**
+     * After a masked forward: the original positions of the real tokens, {@code realTokens()[i]} for routing row i
+     * (valid up to {@code routing().tokens()}); null after a forward without a mask.
+     */
+    public int[] realTokens() { return lastReal >= 0 ? realIndex : null; }
     /** The merged shared FFN, or null. */
     public ExpertBank shared() { return shared; }
     /** Qwen2-MoE shared-expert gate (1, d), or null. */
@@ -185,12 +217,91 @@ public final class MoeLayer {
      */
     public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, float[] prevLogits, MemorySegment y,
                         long yOff, boolean training) {
+        lastReal = -1;
+        forwardBatch(x, xOff, t, tokenIds, prevLogits, null, 0, y, yOff, training);
+    }
+
+    /** Forward of a batch with padding: {@code mask[i]} true = token i is real (see the class comment). */
+    public void forwardMasked(MemorySegment x, long xOff, int t, boolean[] mask, MemorySegment y, long yOff,
+                              boolean training) {
+        forward(x, xOff, t, null, null, mask, y, yOff, training);
+    }
+
+    /**
+     * The full forward: token ids (hash routing), the previous layer's logits (gating residual, T×E over all
+     * positions) and a padding mask ({@code mask[i]} true = real; null = every token is real) may each be null.
+     */
+    public void forward(MemorySegment x, long xOff, int t, int[] tokenIds, float[] prevLogits, boolean[] mask,
+                        MemorySegment y, long yOff, boolean training) {
+        if (mask == null) {
+            forward(x, xOff, t, tokenIds, prevLogits, y, yOff, training);
+            return;
+        }
+        if (t < 0 || t > config.maxTokens()) {
+            throw new IllegalArgumentException("batch of " + t + " tokens exceeds the layer's maxTokens = " + config.maxTokens());
+        }
+        if (mask.length < t) throw new IllegalArgumentException("mask has " + mask.length + " entries for " + t + " tokens");
+        if (tokenIds != null && tokenIds.length < t) {
+            throw new IllegalArgumentException("tokenIds has " + tokenIds.length + " entries for " + t + " tokens");
+        }
+        int e = config.numExperts();
+        if (prevLogits != null && prevLogits.length < t * e) {
+            throw new IllegalArgumentException("prevLogits has " + prevLogits.length + " entries, need T·E = " + t * e);
+        }
+        allocateMaskBuffers();
+        lastReal = -1;
+        int n = 0;
+        for (int i = 0; i < t; i++) if (mask[i]) realIndex[n++] = i;
+        if (n == t) { // nothing to mask: the plain path, no copies
+            forward(x, xOff, t, tokenIds, prevLogits, y, yOff, training);
+            return;
+        }
+        RowOps ops = kernels.rows();
+        if (n > 0) ops.gatherRows(n, d, x, xOff, d, realIndex, 0, xc, 0, d);
+        int[] ids = null;
+        if (tokenIds != null) {
+            for (int i = 0; i < n; i++) idsC[i] = tokenIds[realIndex[i]];
+            ids = idsC;
+        }
+        float[] prev = null;
+        if (prevLogits != null) {
+            for (int i = 0; i < n; i++) System.arraycopy(prevLogits, realIndex[i] * e, prevC, i * e, e);
+            prev = prevC;
+        }
+        forwardBatch(xc, 0, n, ids, prev, mask, t, yc, 0, training);
+        lastReal = n;
+        lastFull = t;
+        F32.zero(y, yOff, (long) t * d);
+        if (n > 0) ops.scatterAddRows(n, d, yc, 0, d, realIndex, 0, null, 0, y, yOff, d);
+        java.util.Arrays.fill(logitsFull, 0, t * e, 0f);
+        for (int i = 0; i < n; i++) System.arraycopy(routing.logits, i * e, logitsFull, realIndex[i] * e, e);
+    }
+
+    private void allocateMaskBuffers() {
+        if (realIndex != null) return;
+        int maxT = config.maxTokens(), e = config.numExperts();
+        Arena auto = Arena.ofAuto(); // freed with the layer; any thread may use it, unlike a confined arena
+        realIndex = new int[maxT];
+        xc = F32.alloc(auto, (long) maxT * d);
+        yc = F32.alloc(auto, (long) maxT * d);
+        dxc = F32.alloc(auto, (long) maxT * d);
+        idsC = new int[maxT];
+        logitsFull = new float[maxT * e];
+        prevC = new float[maxT * e];
+        dLogitsC = new float[maxT * e];
+        dPrevC = new float[maxT * e];
+    }
+
+    /** Forward of t routed tokens; {@code mask}/{@code fullT} describe the original batch when x is compact. */
+    private void forwardBatch(MemorySegment x, long xOff, int t, int[] tokenIds, float[] prevLogits, boolean[] mask,
+                              int fullT, MemorySegment y, long yOff, boolean training) {
         Routing r = routing;
         long t0 = System.nanoTime();
-        r.reset(t);
+        if (mask == null) r.reset(t);
+        else r.reset(mask, fullT);
         router.forward(x, xOff, t, tokenIds, prevLogits, r, training);
         if (config.dispatch() == DispatchMode.CAPACITY && !router.appliesOwnCapacity()) {
-            capacity.apply(r, config.groupTokens(t), config::capacity, config.priority());
+            capacity.apply(r, config.groupSize(), config::capacity, config.priority());
         }
         long t1 = System.nanoTime();
         dispatch.plan(r);
@@ -286,6 +397,37 @@ public final class MoeLayer {
      */
     public void backward(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff,
                          float[] dLogits, float[] dPrevLogits) {
+        if (lastReal < 0) {
+            backwardBatch(x, xOff, dy, dyOff, dx, dxOff, dLogits, dPrevLogits);
+            return;
+        }
+        // masked: run on the compact batch of the forward (xc still holds its inputs), then scatter dx back;
+        // padding rows of dx and dPrevLogits get nothing
+        int n = lastReal, e = config.numExperts();
+        RowOps ops = kernels.rows();
+        if (n > 0) ops.gatherRows(n, d, dy, dyOff, d, realIndex, 0, yc, 0, d);
+        F32.zero(dxc, 0, (long) n * d);
+        float[] dl = null, dp = null;
+        if (dLogits != null) {
+            for (int i = 0; i < n; i++) System.arraycopy(dLogits, realIndex[i] * e, dLogitsC, i * e, e);
+            dl = dLogitsC;
+        }
+        if (dPrevLogits != null) {
+            java.util.Arrays.fill(dPrevC, 0, n * e, 0f);
+            dp = dPrevC;
+        }
+        backwardBatch(xc, 0, yc, 0, dxc, 0, dl, dp);
+        if (n > 0) ops.scatterAddRows(n, d, dxc, 0, d, realIndex, 0, null, 0, dx, dxOff, d);
+        if (dp != null) {
+            for (int i = 0; i < n; i++) {
+                int o = realIndex[i] * e;
+                for (int j = 0; j < e; j++) dPrevLogits[o + j] += dp[i * e + j];
+            }
+        }
+    }
+
+    private void backwardBatch(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff,
+                               float[] dLogits, float[] dPrevLogits) {
         int t = routing.tokens();
         int slots = routing.slots;
         int rows = dispatch.rows();

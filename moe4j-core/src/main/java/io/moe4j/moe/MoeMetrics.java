@@ -19,11 +19,14 @@ import java.util.Arrays;
  * @param zLoss              z-loss value (coefficient included)
  * @param otherLoss          other auxiliary losses (coefficient included)
  * @param expertBias         DeepSeek-V3 selection bias per expert (empty for routers without one)
+ * @param paddingTokens      tokens of the batch excluded by a padding mask (0 without one); {@code tokens} and
+ *                           every other field count only the real tokens
  */
 public record MoeMetrics(int layer, int tokens, int[] tokensPerExpert, int[] assignedPerExpert,
                          double imbalanceMaxMean, double imbalanceCv, double droppedFraction,
                          double routerEntropy, double activeExperts,
-                         double balanceLoss, double zLoss, double otherLoss, float[] expertBias) {
+                         double balanceLoss, double zLoss, double otherLoss, float[] expertBias,
+                         int paddingTokens) {
 
     /** Computes the metrics of the batch held in {@code r}. */
     public static MoeMetrics of(int layer, Routing r, float[] expertBias) {
@@ -53,7 +56,8 @@ public record MoeMetrics(int layer, int tokens, int[] tokensPerExpert, int[] ass
                 mean > 0 ? max / mean : 0, mean > 0 ? Math.sqrt(var) / mean : 0,
                 total > 0 ? (total - kept) / (double) total : 0,
                 t > 0 ? entropy / t : 0, t > 0 ? kept / (double) t : 0,
-                r.balanceLoss, r.zLoss, r.otherLoss, expertBias == null ? new float[0] : expertBias.clone());
+                r.balanceLoss, r.zLoss, r.otherLoss, expertBias == null ? new float[0] : expertBias.clone(),
+                r.fullTokens() - t);
     }
 
     @Override

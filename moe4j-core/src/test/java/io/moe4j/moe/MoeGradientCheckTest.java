@@ -107,6 +107,10 @@ class MoeGradientCheckTest {
         out.add(Arguments.of("moe++ paper: zero keeps weight, logits norm, no renorm",
                 pp.routerHidden(0).dropZeroExpertWeight(false).expertInputNoMulTopK(true).logitsNormStd(1.0)
                         .normalizeTopK(false).build()));
+        out.add(Arguments.of("moe++ heterogeneous balance loss tau 0.3, megablocks, groups of 4",
+                pp.routerHidden(48).dropZeroExpertWeight(true).expertInputNoMulTopK(false).logitsNormStd(0)
+                        .normalizeTopK(true).balanceLoss(BalanceLoss.MEGABLOCKS).groupSize(4)
+                        .zeroComputeBalanceWeight(0.3).build()));
         // AoE (§4.15): router-free, low-rank gate shared with the norm scores
         MoeConfig.Builder aoe = MoeConfig.builder().router("aoe").dModel(D).numExperts(E).topK(2).expertHidden(F)
                 .maxTokens(T).expertGateRank(3).normalizeTopK(false).balanceLoss(BalanceLoss.MEGABLOCKS)
@@ -120,6 +124,19 @@ class MoeGradientCheckTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("configs")
     void backwardMatchesFiniteDifferences(String name, MoeConfig c) {
+        gradientCheck(name, c, null);
+    }
+
+    /** Tokens 1 and 4 are padding: every loss, count and gradient must ignore them (their dx rows stay 0). */
+    static final boolean[] MASK = {true, false, true, true, false, true, true};
+
+    @ParameterizedTest(name = "{0} (padding mask)")
+    @MethodSource("configs")
+    void backwardWithPaddingMaskMatchesFiniteDifferences(String name, MoeConfig c) {
+        gradientCheck(name + " masked", c, MASK);
+    }
+
+    private void gradientCheck(String name, MoeConfig c, boolean[] mask) {
         WorkerPool pool = WorkerPool.common();
         MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), pool);
         layer.init(new SplittableRandom(42), 0.5, 1.0);
@@ -133,9 +150,19 @@ class MoeGradientCheckTest {
 
         for (Param p : layer.params()) p.zeroGrad();
         resetNoise(layer);
-        layer.forward(x, 0, T, TOKEN_IDS, y, 0, true);
+        layer.forward(x, 0, T, TOKEN_IDS, null, mask, y, 0, true);
         layer.backward(x, 0, dy, 0, dx, 0);
         float[] dxA = F32.toArray(dx, 0, T * D);
+        if (mask != null) {
+            for (int i = 0; i < T; i++) {
+                for (int j = 0; j < D; j++) {
+                    if (!mask[i]) {
+                        assertThat(dxA[i * D + j]).as("dx of padding token %d", i).isEqualTo(0f);
+                        assertThat(F32.get(y, i * D + j)).as("y of padding token %d", i).isEqualTo(0f);
+                    }
+                }
+            }
+        }
 
         List<float[]> analytic = new ArrayList<>();
         for (Param p : layer.params()) analytic.add(p.gradToArray());
@@ -149,7 +176,7 @@ class MoeGradientCheckTest {
                 float[] xp = xs.clone();
                 xp[xi] += h;
                 F32.copyIn(xp, x, 0);
-                double l = loss(layer, x, y, rs);
+                double l = loss(layer, x, y, rs, mask);
                 F32.copyIn(xs, x, 0);
                 return l;
             })) checked++;
@@ -168,7 +195,7 @@ class MoeGradientCheckTest {
                     float[] vp = v.clone();
                     vp[idx] += h;
                     p.set(vp);
-                    double l = loss(layer, x, y, rs);
+                    double l = loss(layer, x, y, rs, mask);
                     p.set(v);
                     return l;
                 })) checked++;
@@ -178,9 +205,9 @@ class MoeGradientCheckTest {
     }
 
     /** L = Σ R ⊙ y + aux, in double. */
-    private static double loss(MoeLayer layer, MemorySegment x, MemorySegment y, float[] r) {
+    private static double loss(MoeLayer layer, MemorySegment x, MemorySegment y, float[] r, boolean[] mask) {
         resetNoise(layer);
-        layer.forward(x, 0, T, TOKEN_IDS, y, 0, true);
+        layer.forward(x, 0, T, TOKEN_IDS, null, mask, y, 0, true);
         double l = layer.routing().auxLoss();
         for (int i = 0; i < T * D; i++) l += (double) r[i] * F32.get(y, i);
         return l;

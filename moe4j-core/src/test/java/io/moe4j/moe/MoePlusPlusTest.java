@@ -390,9 +390,79 @@ class MoePlusPlusTest {
         assertThatThrownBy(() -> base().zeroExperts(-1).build()).hasMessageContaining("moe.zeroExperts");
         assertThatThrownBy(() -> base().routerHidden(-1).build()).hasMessageContaining("moe.routerHidden");
         assertThatThrownBy(() -> base().logitsNormStd(Double.NaN).build()).hasMessageContaining("moe.logitsNormStd");
+        assertThatThrownBy(() -> base().zeroComputeBalanceWeight(-0.5).build())
+                .isInstanceOf(InvalidConfigException.class).hasMessageContaining("moe.zeroComputeBalanceWeight");
+        assertThatThrownBy(() -> MoeConfig.builder().dModel(D).numExperts(E).expertHidden(F)
+                .zeroComputeBalanceWeight(0.5).build())
+                .isInstanceOf(InvalidConfigException.class).hasMessageContaining("moe.zeroComputeBalanceWeight")
+                .hasMessageContaining("moe.router = softmax-topk");
         MoeConfig jittered = base().routerHidden(8).jitter(0.1).build();
         assertThatThrownBy(() -> new MoeLayer(jittered, arena, Kernels.get(), POOL))
                 .isInstanceOf(InvalidConfigException.class).hasMessageContaining("moe.jitter");
+    }
+
+    /**
+     * The heterogeneous balance loss with τ (§4.14): against a hand computation from the routing,
+     * L = coef·E·Σ_e η_e·F_e·P_e with η = 1 for FFN experts and τ for the zero-computation ones, in each
+     * normalisation; τ = 1 is the plain loss, and L is affine in τ.
+     */
+    @Test
+    void heterogeneousBalanceLossWeightsZeroComputationExpertsByTau() {
+        int t = 8;
+        float[] xs = MoeLayerTest.randn(new SplittableRandom(5), t * D, 1.0);
+        for (BalanceLoss kind : new BalanceLoss[]{BalanceLoss.HF, BalanceLoss.MEGABLOCKS, BalanceLoss.SWITCH}) {
+            double[] values = new double[3];
+            double[] taus = {0.0, 0.3, 1.0};
+            for (int ti = 0; ti < 3; ti++) {
+                MoeConfig c = base().balanceLoss(kind).balanceCoef(0.1).zeroComputeBalanceWeight(taus[ti]).build();
+                MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), POOL);
+                layer.init(new SplittableRandom(3), 0.5, 1.0);
+                run(layer, xs);
+                Routing r = layer.routing();
+                double[] f = new double[E], p = new double[E];
+                for (int i = 0; i < t; i++) {
+                    for (int s = 0; s < 2; s++) {
+                        if (kind == BalanceLoss.SWITCH && s > 0) continue;
+                        f[r.expert[i * 2 + s]] += kind == BalanceLoss.MEGABLOCKS ? 1.0 / (t * 2) : 1.0 / t;
+                    }
+                    for (int j = 0; j < E; j++) p[j] += r.scores[i * E + j] / (double) t;
+                }
+                double byHand = 0;
+                for (int j = 0; j < E; j++) byHand += (j < FFN ? 1.0 : taus[ti]) * f[j] * p[j];
+                byHand *= 0.1 * E;
+                assertThat(r.balanceLoss).as("%s tau %s", kind, taus[ti]).isCloseTo(byHand, within(1e-7));
+                values[ti] = r.balanceLoss;
+            }
+            assertThat(values[1]).as("affine in tau").isCloseTo(values[0] + 0.3 * (values[2] - values[0]), within(1e-7));
+            assertThat(values[2]).as("zero-computation experts were selected").isGreaterThan(values[0]);
+        }
+    }
+
+    /** The τ-weighted loss and its gradients: 1 and 2 threads give the same bits. */
+    @Test
+    void heterogeneousBalanceLossIsBitIdenticalForOneAndTwoThreads() {
+        int t = 8;
+        SplittableRandom rng = new SplittableRandom(9);
+        float[] xs = MoeLayerTest.randn(rng, t * D, 1.0), dys = MoeLayerTest.randn(rng, t * D, 1.0);
+        MoeConfig c = base().routerHidden(12).balanceLoss(BalanceLoss.HF).balanceCoef(0.1).zeroComputeBalanceWeight(0.25)
+                .build();
+        List<float[]> out = new ArrayList<>();
+        try (WorkerPool one = new WorkerPool(1)) {
+            for (WorkerPool pool : new WorkerPool[]{one, POOL}) {
+                MoeLayer layer = new MoeLayer(c, arena, Kernels.get(), pool);
+                layer.init(new SplittableRandom(3), 0.5, 1.0);
+                MemorySegment x = seg(xs), y = F32.alloc(arena, xs.length), dx = F32.alloc(arena, xs.length);
+                for (Param p : layer.params()) p.zeroGrad();
+                layer.forward(x, 0, t, y, 0, true);
+                layer.backward(x, 0, seg(dys), 0, dx, 0);
+                out.add(F32.toArray(y, 0, xs.length));
+                out.add(F32.toArray(dx, 0, xs.length));
+                out.add(new float[]{(float) layer.routing().balanceLoss});
+                for (Param p : layer.params()) out.add(p.gradToArray());
+            }
+        }
+        int half = out.size() / 2;
+        for (int i = 0; i < half; i++) assertThat(out.get(i)).as("array %d", i).containsExactly(out.get(half + i));
     }
 
     private MemorySegment seg(float[] v) {

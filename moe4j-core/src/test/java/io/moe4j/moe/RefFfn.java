@@ -35,6 +35,12 @@ public final class RefFfn {
 
     /** FFN of expert e on x[xo..xo+d): weights stacked (E, f, d) for gate/up, (E, d, f) for down. */
     public static double[] ffn(ExpertType type, float[] x, int xo, int d, int f, float[] gate, float[] up, float[] down, int e) {
+        return ffn(type, x, xo, d, f, d, gate, up, down, e);
+    }
+
+    /** As above with a down projection to {@code dOut} outputs: down is (E, dOut, f). */
+    public static double[] ffn(ExpertType type, float[] x, int xo, int d, int f, int dOut, float[] gate, float[] up,
+                               float[] down, int e) {
         double[] a = new double[f];
         for (int i = 0; i < f; i++) {
             double h = 0, u = 0;
@@ -50,8 +56,8 @@ public final class RefFfn {
                 case MLP_GELU_ERF -> geluErf(u);
             };
         }
-        double[] y = new double[d];
-        for (int j = 0; j < d; j++) for (int i = 0; i < f; i++) y[j] += down[e * d * f + j * f + i] * a[i];
+        double[] y = new double[dOut];
+        for (int j = 0; j < dOut; j++) for (int i = 0; i < f; i++) y[j] += down[e * dOut * f + j * f + i] * a[i];
         return y;
     }
 

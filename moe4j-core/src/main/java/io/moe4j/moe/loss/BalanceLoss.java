@@ -36,6 +36,16 @@ public enum BalanceLoss {
      */
     public double compute(float[] probs, int off, int t, int e, int[] top1, int[] counts, int k, double coef,
                           float[] dProbs) {
+        return compute(probs, off, t, e, top1, counts, k, coef, null, dProbs);
+    }
+
+    /**
+     * The same with a weight per expert, {@code L = coef · N · Σ_e η_e · F_e · P_e} ({@code eta == null}: all 1).
+     * MoE++'s heterogeneous loss weights its zero-computation experts by τ this way (see
+     * {@link io.moe4j.moe.router.MoePlusPlusRouter}).
+     */
+    public double compute(float[] probs, int off, int t, int e, int[] top1, int[] counts, int k, double coef,
+                          double[] eta, float[] dProbs) {
         if (this == NONE || coef == 0 || t == 0) return 0;
         double[] f = new double[e];
         switch (this) {
@@ -52,11 +62,12 @@ public enum BalanceLoss {
         }
         double[] p = new double[e];
         for (int i = 0; i < t; i++) for (int j = 0; j < e; j++) p[j] += probs[(off + i) * e + j];
+        if (eta != null) for (int j = 0; j < e; j++) f[j] *= eta[j];
         double loss = 0;
         for (int j = 0; j < e; j++) loss += f[j] * p[j] / t;
         loss *= coef * e;
         if (dProbs != null) {
-            // ∂L/∂π_{t,e} = coef · E · F_e / T, the same for every token of the group.
+            // ∂L/∂π_{t,e} = coef · E · η_e · F_e / T, the same for every token of the group.
             for (int j = 0; j < e; j++) {
                 float g = (float) (coef * e * f[j] / t);
                 if (g == 0) continue;

@@ -152,7 +152,7 @@ public final class DeepSeekRouter implements Router {
                 RouterMath.topK(s, i * e, e, k, idx);
                 System.arraycopy(idx, 0, unbiased, i * k, k);
             }
-            r.balanceLoss = losses.balance(balance, unbiased, k, pi, t, k, balanceCoef, groupSize, training ? dPi : null);
+            r.balanceLoss = losses.balance(balance, r, unbiased, k, pi, t, k, balanceCoef, groupSize, training ? dPi : null);
         } else {
             r.balanceLoss = losses.balance(balance, r, pi, t, k, balanceCoef, groupSize, training ? dPi : null);
         }

@@ -188,11 +188,10 @@ public final class EvoMoeRouter implements Router {
 
     /** E·Σ_e mean(gate_e)·mean(chosen_e) per group, averaged; seeds ∂/∂gate on the chosen pairs when training. */
     private double auxLoss(Routing r, int t, boolean training) {
-        int gs = groupSize <= 0 || groupSize > t ? t : groupSize;
-        int groups = (t + gs - 1) / gs;
-        double c = coef / groups, total = 0;
-        for (int start = 0; start < t; start += gs) {
-            int end = Math.min(t, start + gs), n = end - start;
+        double c = coef / r.activeGroups(groupSize), total = 0;
+        for (int gi = 0, gn = r.groupCount(groupSize); gi < gn; gi++) {
+            int start = r.groupStart(groupSize, gi), end = r.groupEnd(groupSize, gi), n = end - start;
+            if (n == 0) continue; // a group of padding only
             Arrays.fill(meanGate, 0);
             Arrays.fill(meanChosen, 0);
             for (int s = start * slots; s < end * slots; s++) {

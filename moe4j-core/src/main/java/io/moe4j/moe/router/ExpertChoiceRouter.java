@@ -117,10 +117,12 @@ public final class ExpertChoiceRouter implements Router {
         RouterMath.requireFinite(z, t, e, layer);
         for (int i = 0; i < t; i++) RouterMath.softmax(z, p, i * e, e);
         Arrays.fill(chosen, 0, t * e, false);
-        int g = config.groupTokens(t);
-        for (int start = 0; start < t; start += g) {
-            int n = Math.min(g, t - start), c = capacity(n);
-            for (int j = 0; j < e; j++) choose(p, start, n, j, c);
+        int gs = config.groupSize();
+        for (int g = 0, gn = r.groupCount(gs); g < gn; g++) {
+            // with a padding mask, C comes from the group's positions and the experts choose among its real tokens
+            int start = r.groupStart(gs, g), n = r.groupEnd(gs, g) - start;
+            int c = Math.min(capacity(r.groupNominal(gs, g)), n);
+            if (n > 0) for (int j = 0; j < e; j++) choose(p, start, n, j, c);
         }
         for (int i = 0; i < t; i++) {
             int off = i * e, rank = 0;

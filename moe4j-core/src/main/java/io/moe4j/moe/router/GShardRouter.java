@@ -125,7 +125,7 @@ public final class GShardRouter implements Router {
             boolean keep2 = p != Policy.RANDOM || rng.uniform(draw, i) < g2 / Math.max(threshold, 1e-9);
             if (keep2) r.assign(i, 1, i2, (float) g2);
         }
-        if (capacityLimited) planner.apply(r, config.groupTokens(t), capacityOf, PriorityOrder.POSITION);
+        if (capacityLimited) planner.apply(r, config.groupSize(), capacityOf, PriorityOrder.POSITION);
         if (!legacy) {
             for (int i = 0; i < t; i++) {
                 int s = 2 * i;

@@ -30,8 +30,20 @@ import java.util.List;
  * The layer exposes z (after the residual, before the normalisation) as the next layer's prevLogits, as the
  * reference returns them. The reference's {@code moe_use_mixtral_gating} (top-k on logits, softmax of the
  * selected, no zero-expert rule, no input scaling) is {@code normalizeTopK = true, dropZeroExpertWeight = false,
- * expertInputNoMulTopK = true} here. Aux losses: the configured balance loss on p over all E experts (the paper's
- * heterogeneous loss is unverified, spec §6 item 8) and the z-loss on z.
+ * expertInputNoMulTopK = true} here. Aux losses: the configured balance loss on p over all E experts and the
+ * z-loss on z.
+ *
+ * <p><b>Heterogeneous load-balance loss</b> (the paper's, with τ = {@code moe.zeroComputeBalanceWeight}; not in the
+ * released code, and its exact formula is unverified — spec §4.14, §6 item 8). Reading implemented:
+ * <pre>
+ *   L = coef · E · Σ_e η_e · F_e · P_e,    η_e = 1 for FFN experts, τ for zero-computation (zero/copy/constant)
+ * </pre>
+ * with F and P exactly as the configured normalisation ({@code moe.balanceLoss}, §3.6) defines them over all E
+ * experts. Why this reading: the paper states the loss as the Switch-style Σ f_i·P_i with a per-expert factor that
+ * is 1 for FFN experts and τ for zero-computation ones; keeping F, P and N of the configured normalisation makes
+ * τ = 1 exactly the plain loss (so the default changes nothing and coefficients stay portable), and a smaller τ
+ * penalises load on the cheap experts less, so more tokens may take them — the knob the paper describes. The
+ * gradient is the plain one scaled per expert: {@code ∂L/∂π_{t,e} = coef·E·η_e·F_e/T}.</p>
  *
  * <p>Backward (§3.9): the renormalisation over the kept selections (a dropped zero weight is a constant 0), the
  * softmax Jacobian, the logit normalisation {@code dz_j = c·du_j − c·(z_j − m)/((E−1)σ²)·Σ_i du_i z_i} with
@@ -58,6 +70,7 @@ public final class MoePlusPlusRouter implements Router {
     private final float[] dLogits;     // (maxT·E) ∂L/∂z, seeded with the z-loss gradient in forward
     private final float[] du;          // (E) one token's ∂L/∂u
     private final int[] sel;           // (k)
+    private final double[] eta;        // (E) balance weight per expert: 1 (FFN) or τ (zero-computation); null if τ = 1
 
     public MoePlusPlusRouter(MoeConfig c, Arena arena, Kernels kernels, WorkerPool pool) {
         this.kernels = kernels;
@@ -76,6 +89,13 @@ public final class MoePlusPlusRouter implements Router {
         this.balance = c.balanceLoss();
         this.balanceCoef = c.balanceCoef();
         this.zCoef = c.zLossCoef();
+        double tau = c.zeroComputeBalanceWeight();
+        if (tau != 1.0) {
+            this.eta = new double[e];
+            for (int j = 0; j < e; j++) eta[j] = j < c.ffnExperts() ? 1.0 : tau;
+        } else {
+            this.eta = null;
+        }
         if (normStd > 0 && e < 2) {
             throw new InvalidConfigException("moe.logitsNormStd needs moe.numExperts >= 2 (the std of one logit is undefined)");
         }
@@ -151,7 +171,7 @@ public final class MoePlusPlusRouter implements Router {
         }
         Arrays.fill(dProbs, 0, t * e, 0f);
         Arrays.fill(dLogits, 0, t * e, 0f);
-        r.balanceLoss = losses.balance(balance, r, p, t, k, balanceCoef, groupSize, training ? dProbs : null);
+        r.balanceLoss = losses.balance(balance, r, p, t, k, balanceCoef, groupSize, eta, training ? dProbs : null);
         r.zLoss = ZLoss.compute(z, t, e, zCoef, training ? dLogits : null);
     }
 

@@ -157,18 +157,17 @@ public final class NoisyTopKRouter implements Router {
         Arrays.fill(dNoisy, 0, n, 0f);
         Arrays.fill(dClean, 0, n, 0f);
         Arrays.fill(dStd, 0, n, 0f);
-        r.balanceLoss = coef == 0 || t == 0 ? 0 : auxLosses(t, gates, clean, training);
+        r.balanceLoss = coef == 0 || t == 0 ? 0 : auxLosses(r, t, gates, clean, training);
         r.zLoss = ZLoss.compute(clean, t, e, zCoef, training ? dClean : null);
     }
 
     /** coef·(CV²(Importance) + CV²(Load)) per group, averaged; seeds the gradient buffers when training. */
-    private double auxLosses(int t, float[] gates, float[] clean, boolean training) {
-        int g = groupSize <= 0 || groupSize > t ? t : groupSize;
-        int groups = (t + g - 1) / g;
-        double c = coef / groups, total = 0;
+    private double auxLosses(Routing r, int t, float[] gates, float[] clean, boolean training) {
+        double c = coef / r.activeGroups(groupSize), total = 0;
         boolean smooth = training && k < e;
-        for (int start = 0; start < t; start += g) {
-            int end = Math.min(t, start + g);
+        for (int gi = 0, gn = r.groupCount(groupSize); gi < gn; gi++) {
+            int start = r.groupStart(groupSize, gi), end = r.groupEnd(groupSize, gi);
+            if (end == start) continue; // a group of padding only
             Arrays.fill(importance, 0);
             Arrays.fill(load, 0);
             for (int i = start; i < end; i++) {

@@ -114,17 +114,16 @@ public final class VMoeRouter implements Router {
             RouterMath.softmax(z, clean, off, e);
         }
         Arrays.fill(dLogits, 0, n, 0f);
-        r.balanceLoss = coef == 0 || t == 0 ? 0 : auxLosses(t, z, training);
+        r.balanceLoss = coef == 0 || t == 0 ? 0 : auxLosses(r, t, z, training);
         r.zLoss = ZLoss.compute(z, t, e, zCoef, training ? dLogits : null);
     }
 
     /** coef·(CV²(importance) + CV²(load)) per group, averaged over groups; seeds dLogits when training. */
-    private double auxLosses(int t, float[] z, boolean training) {
-        int g = groupSize <= 0 || groupSize > t ? t : groupSize;
-        int groups = (t + g - 1) / g;
-        double c = coef / groups, total = 0;
-        for (int start = 0; start < t; start += g) {
-            int end = Math.min(t, start + g), cnt = end - start;
+    private double auxLosses(Routing r, int t, float[] z, boolean training) {
+        double c = coef / r.activeGroups(groupSize), total = 0;
+        for (int gi = 0, gn = r.groupCount(groupSize); gi < gn; gi++) {
+            int start = r.groupStart(groupSize, gi), end = r.groupEnd(groupSize, gi), cnt = end - start;
+            if (cnt == 0) continue; // a group of padding only
             Arrays.fill(importance, 0);
             Arrays.fill(load, 0);
             for (int i = start; i < end; i++) {

@@ -21,13 +21,16 @@ import io.moe4j.moe.InvalidConfigException;
  * @param diversityLossCoef competition: coefficient of the mean pairwise cosine of the selected outputs
  * @param balCompLossCoef   competition: coefficient of the balance loss on softmax(affinity)
  * @param normSigmoid       competition: select and weight by σ(affinity) instead of the affinity
+ * @param hybrid            competition: add the reference's "hybrid" term to the router loss,
+ *                          routerTheta·MSE over the competition-selected entries only (args.hybrid, default off)
+ * @param routerTheta       weight of the hybrid term inside the router loss (reference router_theta = 0.1)
  * @param maxTokens         largest T one forward may see (buffers are preallocated for it)
  * @param layerIndex        parameter names; this layer's row of the {@link CompeteSchedule}
  */
 public record CompeteConfig(int dModel, int numExperts, int topK, int expertHidden, ExpertType expertType,
                             double balanceLossCoef, double routerZLossCoef, int groupSize,
                             double routerLossCoef, double diversityLossCoef, double balCompLossCoef,
-                            boolean normSigmoid, int maxTokens, int layerIndex) {
+                            boolean normSigmoid, boolean hybrid, double routerTheta, int maxTokens, int layerIndex) {
 
     public static Builder builder() { return new Builder(); }
 
@@ -37,7 +40,8 @@ public record CompeteConfig(int dModel, int numExperts, int topK, int expertHidd
         private double balanceLossCoef = 0.0, routerZLossCoef = 0.0;
         private int groupSize = 0;
         private double routerLossCoef = 0.01, diversityLossCoef = 0.01, balCompLossCoef = 0.01;
-        private boolean normSigmoid = false;
+        private boolean normSigmoid = false, hybrid = false;
+        private double routerTheta = 0.1;
         private int maxTokens = 4096, layerIndex = 0;
 
         public Builder dModel(int v) { dModel = v; return this; }
@@ -52,6 +56,8 @@ public record CompeteConfig(int dModel, int numExperts, int topK, int expertHidd
         public Builder diversityLossCoef(double v) { diversityLossCoef = v; return this; }
         public Builder balCompLossCoef(double v) { balCompLossCoef = v; return this; }
         public Builder normSigmoid(boolean v) { normSigmoid = v; return this; }
+        public Builder hybrid(boolean v) { hybrid = v; return this; }
+        public Builder routerTheta(double v) { routerTheta = v; return this; }
         public Builder maxTokens(int v) { maxTokens = v; return this; }
         public Builder layerIndex(int v) { layerIndex = v; return this; }
 
@@ -67,12 +73,13 @@ public record CompeteConfig(int dModel, int numExperts, int topK, int expertHidd
             coef("compete.routerLossCoef", routerLossCoef);
             coef("compete.diversityLossCoef", diversityLossCoef);
             coef("compete.balCompLossCoef", balCompLossCoef);
+            coef("compete.routerTheta", routerTheta);
             require(groupSize >= 0, "compete.groupSize must be >= 0 (0 = whole batch), got " + groupSize);
             require(maxTokens > 0, "compete.maxTokens must be > 0, got " + maxTokens);
             require(layerIndex >= 0, "compete.layerIndex must be >= 0, got " + layerIndex);
             return new CompeteConfig(dModel, numExperts, topK, expertHidden, expertType, balanceLossCoef,
                     routerZLossCoef, groupSize, routerLossCoef, diversityLossCoef, balCompLossCoef, normSigmoid,
-                    maxTokens, layerIndex);
+                    hybrid, routerTheta, maxTokens, layerIndex);
         }
 
         private static void coef(String field, double v) {

@@ -32,8 +32,10 @@ import java.util.SplittableRandom;
  * competition policy (scheduled training steps):
  *     o_e = FFN_e(x) for ALL e,  a_e = mean_d softplus(o_e),  s = a (or σ(a) with normSigmoid)
  *     I = topk(s, k),  w = s_I / Σ s_I,  y = Σ_{e∈I} w_e·o_e
- *     aux = routerLossCoef·MSE(p, stopgrad(softmax(a))) + diversityLossCoef·D(o_I)
+ *     aux = routerLossCoef·(MSE(p, stopgrad(q)) [+ θ·MSE(p_I, stopgrad(q_I))]) + diversityLossCoef·D(o_I)
  *         + balCompLossCoef·E²·mean_e(F_e^{top-1}·mean_t softmax(a)_e)       (softmax(a) NOT detached)
+ *     q = softmax(a); the bracketed "hybrid" term (config.hybrid, θ = routerTheta) is the same MSE over the
+ *     competition-selected experts I only, mean over T·K entries (reference: args.hybrid, router_theta)
  * </pre>
  * Backward, router policy: as {@link io.moe4j.moe.MoeLayer} (combine → experts → gather → router with its aux
  * gradients). Competition policy: the router learns only from the router loss; the experts learn from the task loss
@@ -44,8 +46,8 @@ import java.util.SplittableRandom;
  * and probabilities, and the aux values with coefficients ({@code balanceLoss}: the active balance term,
  * {@code zLoss}, {@code otherLoss}: router + diversity terms). Contract: {@link #backward} uses the activations of
  * the most recent {@link #forward} and its unchanged input. Preallocated for {@code maxTokens}; the hot path
- * allocates nothing beyond the balance loss's E-sized scratch. Non-goals: the reference's optional "hybrid" top-k
- * MSE term (router_theta) and its per-step metrics logging.
+ * allocates nothing beyond the balance loss's E-sized scratch. Non-goal: the reference's per-step metrics
+ * logging.
  */
 public final class CompeteSmoeLayer {
     /** Which policy produced a forward. */
@@ -85,7 +87,7 @@ public final class CompeteSmoeLayer {
 
     private Policy lastPolicy = Policy.ROUTER;
     private int tokens;
-    private double routerLoss, diversityLoss, competitionBalance;
+    private double routerLoss, hybridLoss, diversityLoss, competitionBalance;
 
     /** @param schedule competition steps of the whole model, or null for a layer that never competes */
     public CompeteSmoeLayer(CompeteConfig config, CompeteSchedule schedule, Arena arena, Kernels kernels,
@@ -141,8 +143,10 @@ public final class CompeteSmoeLayer {
     public Policy lastPolicy() { return lastPolicy; }
     /** Affinities a (T·E, row-major) of the last competition forward. */
     public float[] affinity() { return affinity; }
-    /** Router loss of the last competition forward, without its coefficient. */
+    /** Router loss of the last competition forward, without its coefficient (hybrid term included, times θ). */
     public double routerLoss() { return routerLoss; }
+    /** The hybrid term H of the last competition forward, without θ or the coefficient (0 unless config.hybrid). */
+    public double hybridLoss() { return hybridLoss; }
     /** Diversity loss of the last competition forward, without its coefficient. */
     public double diversityLoss() { return diversityLoss; }
     /** Balance loss on softmax(a) of the last competition forward, without its coefficient. */
@@ -282,6 +286,12 @@ public final class CompeteSmoeLayer {
         });
 
         routerLoss = CompetitionLosses.routerLoss(p, affSoft, t, e, config.routerLossCoef(), dProbs);
+        hybridLoss = 0;
+        if (config.hybrid()) {
+            hybridLoss = CompetitionLosses.topKRouterLoss(p, affSoft, routing.expert, t, e, k,
+                    config.routerLossCoef() * config.routerTheta(), dProbs);
+            routerLoss += config.routerTheta() * hybridLoss;
+        }
         Arrays.fill(dLogits, 0, t * e, 0f);
         for (int i = 0; i < t; i++) RouterMath.softmaxBackward(p, dProbs, dLogits, i * e, e);
 

@@ -10,6 +10,8 @@ import java.lang.foreign.MemorySegment;
  * <pre>
  *   router loss     R = (1/(T·E)) Σ_{t,e} (p_{t,e} − q_{t,e})²          p = softmax(router), q = softmax(affinity)
  *                   ∂R/∂p = 2(p − q)/(T·E);   q is a stop-gradient target, so nothing flows into the experts
+ *   hybrid term     H = (1/(T·K)) Σ_t Σ_{e∈I_t} (p_{t,e} − q_{t,e})²    I_t the K competition-selected experts
+ *                   ∂H/∂p_{t,e} = 2(p − q)/(T·K) on I_t, 0 elsewhere (the reference's MSE of the gathered top-k)
  *   diversity loss  D = (1/(T·K²)) Σ_t Σ_{i≠j} cos(o_i, o_j)             o_i the K selected outputs of token t
  *                   ∂D/∂o_i = (2/(T·K²)) · Σ_{j≠i} (n_j − cos_ij·n_i) / ‖o_i‖,   n = o/‖o‖
  * </pre>
@@ -33,6 +35,24 @@ public final class CompetitionLosses {
             if (dP != null) dP[i] = (float) (coef * scale * diff);
         }
         return t == 0 ? 0 : sum / ((double) t * e);
+    }
+
+    /**
+     * The hybrid term H over t rows of E, selected experts {@code expert[i·k + r]}; when {@code dP} is not null,
+     * {@code coef·∂H/∂p} is added into it.
+     */
+    public static double topKRouterLoss(float[] p, float[] q, int[] expert, int t, int e, int k, double coef,
+                                        float[] dP) {
+        double sum = 0, scale = 2.0 / ((double) t * k);
+        for (int i = 0; i < t; i++) {
+            for (int r = 0; r < k; r++) {
+                int at = i * e + expert[i * k + r];
+                double diff = (double) p[at] - q[at];
+                sum += diff * diff;
+                if (dP != null) dP[at] += (float) (coef * scale * diff);
+            }
+        }
+        return t == 0 ? 0 : sum / ((double) t * k);
     }
 
     /** Σ_{i≠j} cos(o_i, o_j) of one token's k vectors of length d, row i at float offset {@code off[i]} of o. */

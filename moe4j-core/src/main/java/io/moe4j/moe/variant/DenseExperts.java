@@ -12,7 +12,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * Every token through every expert of an {@link ExpertBank} — the dense soft mixtures (MoLE, MMoE) and
  * CompeteSMoE's competition step. The input rows are replicated into E contiguous bins of T rows, expert-major,
- * so the bank's grouped GEMM runs expert j over all T tokens: output row {@code j·T + i} is {@code FFN_j(x_i)}.
+ * so the bank's grouped GEMM runs expert j over all T tokens: output row {@code j·T + i} is {@code FFN_j(x_i)}
+ * (rows of the bank's output width, d unless the bank maps to another width, as MMoE's experts may).
  *
  * <p>The replication costs E·T·d copies against the E·T·d·f·2 (plain) or ·3 (gated) multiply-adds of the GEMMs,
  * and lets one bank serve both sparse dispatch and dense passes (CompeteSMoE needs exactly that). Backward is the
@@ -30,7 +31,7 @@ public final class DenseExperts {
     private final ExpertBank bank;
     private final Kernels kernels;
     private final WorkerPool pool;
-    private final int e, d, maxTokens;
+    private final int e, d, dOut, maxTokens;
     private final MemorySegment xRep;  // (E·maxT, d) input replicated per expert, expert-major
     private final MemorySegment dxRep; // (E·maxT, d) input gradient per (expert, token)
     private final int[] bins;          // (E+1) bins[j] = j·T
@@ -43,6 +44,7 @@ public final class DenseExperts {
         this.pool = pool;
         this.e = numExperts;
         this.d = d;
+        this.dOut = bank.outputWidth();
         this.maxTokens = maxTokens;
         long rows = (long) numExperts * maxTokens;
         this.xRep = F32.alloc(arena, rows * d);
@@ -55,11 +57,11 @@ public final class DenseExperts {
     /** Tokens of the last forward. */
     public int tokens() { return tokens; }
 
-    /** Expert outputs (E·T, d) of the last forward, expert-major. */
+    /** Expert outputs (E·T, outputWidth) of the last forward, expert-major. */
     public MemorySegment output() { return bank.output(); }
 
     /** Float offset of FFN_expert(x_token) in {@link #output()}. */
-    public long offset(int expert, int token) { return ((long) expert * tokens + token) * d; }
+    public long offset(int expert, int token) { return ((long) expert * tokens + token) * dOut; }
 
     /** The replicated input (E·T, d) of the last forward; rows j·T .. j·T+T−1 are x for expert j. */
     public MemorySegment input() { return xRep; }
@@ -80,7 +82,7 @@ public final class DenseExperts {
     }
 
     /**
-     * dOut (E·T, d), expert-major like {@link #output()} → dx (T, d) accumulated (+=); the bank's weight gradients
+     * dOut (E·T, outputWidth), expert-major like {@link #output()} → dx (T, d) accumulated (+=); the bank's weight gradients
      * accumulate.
      */
     public void backward(MemorySegment dOut, long dOutOff, MemorySegment dx, long dxOff) {
@@ -89,7 +91,7 @@ public final class DenseExperts {
         RowOps ops = kernels.rows();
         pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
             for (int i = from; i < to; i++) {
-                for (int j = 0; j < e; j++) ops.axpy(d, 1f, dxRep, offset(j, i), dx, dxOff + (long) i * d);
+                for (int j = 0; j < e; j++) ops.axpy(d, 1f, dxRep, ((long) j * t + i) * d, dx, dxOff + (long) i * d);
             }
         });
     }

@@ -20,11 +20,11 @@ import java.util.SplittableRandom;
  * by K tasks, one bias-free softmax gate per task, every expert active.
  *
  * <pre>
- *   O_i  = f_i(x)                       (T, d) per expert, computed once for all tasks
+ *   O_i  = f_i(x)                       (T, h) per expert, computed once for all tasks; h = expertOutput (d → f → h)
  *   g^k  = softmax(x·W_{g,k}ᵀ)          (T, n) per task, W_{g,k} (n, d)
- *   y_k  = Σ_i g^k_i · O_i              (T, d) per task — the input of task k's tower (the caller's)
+ *   y_k  = Σ_i g^k_i · O_i              (T, h) per task — the input of task k's tower (the caller's)
  * </pre>
- * Outputs are task-major: y is (K, T, d) with task k's rows at {@code yOff + k·T·d}; the backward takes dy in the
+ * Outputs are task-major: y is (K, T, h) with task k's rows at {@code yOff + k·T·h}; the backward takes dy in the
  * same layout, one gradient per task output (a task without labels in this batch passes zeros and its gate gets
  * no gradient). Backward: {@code dO_i = Σ_k g^k_i·dy_k} into the experts; {@code dg^k_i = ⟨dy_k, O_i⟩} through
  * task k's softmax into its own gate only.
@@ -39,7 +39,7 @@ public final class MmoeLayer {
     private final MmoeConfig config;
     private final Kernels kernels;
     private final WorkerPool pool;
-    private final int d, n, tasks;
+    private final int d, h, n, tasks;   // h: expert output width
     private final ExpertBank experts;  // n experts over n·maxT rows
     private final DenseExperts dense;
     private final LinearGate[] gates;  // (K) each W_{g,k} (n, d)
@@ -48,7 +48,7 @@ public final class MmoeLayer {
     private final float[][] probs;     // (K)(maxT·n)
     private final float[][] dProbs;    // (K)(maxT·n)
     private final float[][] dLogits;   // (K)(maxT·n)
-    private final MemorySegment dOut;  // (n·maxT, d) gradient of the expert outputs, expert-major
+    private final MemorySegment dOut;  // (n·maxT, h) gradient of the expert outputs, expert-major
     private int tokens;
 
     public MmoeLayer(MmoeConfig config, Arena arena, Kernels kernels, WorkerPool pool) {
@@ -56,12 +56,13 @@ public final class MmoeLayer {
         this.kernels = kernels;
         this.pool = pool;
         this.d = config.dModel();
+        this.h = config.expertOutput();
         this.n = config.numExperts();
         this.tasks = config.numTasks();
         int maxT = config.maxTokens();
         String prefix = "layers." + config.layerIndex() + ".mmoe";
-        this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), n, d, config.expertHidden(),
-                n * maxT, kernels, pool);
+        this.experts = new ExpertBank(arena, prefix + ".experts", config.expertType(), n, d, config.expertHidden(), d,
+                h, n * maxT, kernels, pool);
         this.dense = new DenseExperts(arena, experts, n, d, maxT, kernels, pool);
         this.gates = new LinearGate[tasks];
         for (int k = 0; k < tasks; k++) {
@@ -71,7 +72,7 @@ public final class MmoeLayer {
         this.probs = new float[tasks][maxT * n];
         this.dProbs = new float[tasks][maxT * n];
         this.dLogits = new float[tasks][maxT * n];
-        this.dOut = F32.alloc(arena, (long) n * maxT * d);
+        this.dOut = F32.alloc(arena, (long) n * maxT * h);
     }
 
     public MmoeConfig config() { return config; }
@@ -80,8 +81,11 @@ public final class MmoeLayer {
     public int numTasks() { return tasks; }
     /** Task k's gate probabilities (T·n, row-major) of the last forward. */
     public float[] gateProbs(int task) { return probs[task]; }
-    /** Float offset of task k's output rows in the (K, T, d) output of a forward over {@code t} tokens. */
-    public long taskOffset(int task, int t) { return (long) task * t * d; }
+    /** Float offset of task k's output rows in the (K, T, h) output of a forward over {@code t} tokens. */
+    public long taskOffset(int task, int t) { return (long) task * t * h; }
+
+    /** h, the width of each task's output rows (the experts' output width). */
+    public int outputWidth() { return h; }
 
     public List<Param> params() {
         List<Param> ps = new ArrayList<>(experts.params());
@@ -94,7 +98,7 @@ public final class MmoeLayer {
         for (Param p : params()) p.initNormal(rng, p.name().endsWith(".down") ? std * downScale : std);
     }
 
-    /** y (K, T, d) = the K task mixtures of x (T, d); overwritten. */
+    /** y (K, T, h) = the K task mixtures of x (T, d); overwritten. */
     public void forward(MemorySegment x, long xOff, int t, MemorySegment y, long yOff) {
         if (t < 0 || t > config.maxTokens()) {
             throw new IllegalArgumentException("batch of " + t + " tokens exceeds mmoe.maxTokens = " + config.maxTokens());
@@ -111,16 +115,16 @@ public final class MmoeLayer {
         pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
             for (int i = from; i < to; i++) {
                 for (int k = 0; k < tasks; k++) {
-                    long yo = yOff + taskOffset(k, t) + (long) i * d;
-                    F32.zero(y, yo, d);
-                    for (int j = 0; j < n; j++) ops.axpy(d, probs[k][i * n + j], out, dense.offset(j, i), y, yo);
+                    long yo = yOff + taskOffset(k, t) + (long) i * h;
+                    F32.zero(y, yo, h);
+                    for (int j = 0; j < n; j++) ops.axpy(h, probs[k][i * n + j], out, dense.offset(j, i), y, yo);
                 }
             }
         });
     }
 
     /**
-     * Backward of the last forward: dy (K, T, d) → dx (T, d) accumulated (+=); expert and gate gradients
+     * Backward of the last forward: dy (K, T, h) → dx (T, d) accumulated (+=); expert and gate gradients
      * accumulated.
      */
     public void backward(MemorySegment x, long xOff, MemorySegment dy, long dyOff, MemorySegment dx, long dxOff) {
@@ -129,14 +133,14 @@ public final class MmoeLayer {
         RowOps ops = kernels.rows();
         pool.parallelRanges(t, TOKEN_CHUNK, (from, to, w) -> {
             for (int i = from; i < to; i++) {
-                for (int j = 0; j < n; j++) F32.zero(dOut, dense.offset(j, i), d);
+                for (int j = 0; j < n; j++) F32.zero(dOut, dense.offset(j, i), h);
                 for (int k = 0; k < tasks; k++) {
-                    long dyo = dyOff + taskOffset(k, t) + (long) i * d;
+                    long dyo = dyOff + taskOffset(k, t) + (long) i * h;
                     float[] g = probs[k], dg = dProbs[k], dz = dLogits[k];
                     for (int j = 0; j < n; j++) {
                         long o = dense.offset(j, i);
-                        dg[i * n + j] = ops.dot(d, dy, dyo, out, o);
-                        ops.axpy(d, g[i * n + j], dy, dyo, dOut, o);
+                        dg[i * n + j] = ops.dot(h, dy, dyo, out, o);
+                        ops.axpy(h, g[i * n + j], dy, dyo, dOut, o);
                         dz[i * n + j] = 0f;
                     }
                     RouterMath.softmaxBackward(g, dg, dz, i * n, n);

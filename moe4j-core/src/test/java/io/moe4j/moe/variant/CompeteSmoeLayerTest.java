@@ -202,12 +202,81 @@ class CompeteSmoeLayerTest {
         }
     }
 
-    @ParameterizedTest(name = "{0}")
-    @CsvSource({"ROUTER, false", "COMPETITION, false", "COMPETITION, true"})
-    void backwardMatchesFiniteDifferences(Policy policy, boolean normSigmoid) {
+    /**
+     * The hybrid term, hand-computed: p = (0.1, 0.2, 0.3, 0.4), q uniform, competition picks {3, 2}:
+     * H = ((0.4−0.25)² + (0.3−0.25)²)/(1·2) = 0.0125; ∂H/∂p = 2(p−q)/(T·K) on the selected entries only.
+     */
+    @Test
+    void hybridTermIsTheMseOfTheSelectedEntries() {
+        float[] p = {0.1f, 0.2f, 0.3f, 0.4f}, q = {0.25f, 0.25f, 0.25f, 0.25f};
+        float[] dP = new float[4];
+        double h = CompetitionLosses.topKRouterLoss(p, q, new int[]{3, 2}, 1, 4, 2, 2.0, dP);
+        assertThat(h).isCloseTo(0.0125, within(1e-8));
+        assertThat(dP[0]).isZero();
+        assertThat(dP[1]).isZero();
+        assertThat((double) dP[2]).isCloseTo(2.0 * 2 * 0.05 / 2, within(1e-7));
+        assertThat((double) dP[3]).isCloseTo(2.0 * 2 * 0.15 / 2, within(1e-7));
+
+        // layer level: routerLoss = MSE + θ·H, and θ = 0 or hybrid off leaves the router loss unchanged
+        int t = 5;
+        MemorySegment x = seg(arena, randn(new SplittableRandom(31), t * D, 1.0)), y = F32.alloc(arena, (long) t * D);
+        CompeteSmoeLayer plain = layer(config(t).routerLossCoef(1.0).build(), 6, POOL);
+        CompeteSmoeLayer hybrid = layer(config(t).routerLossCoef(1.0).hybrid(true).routerTheta(0.5).build(), 6, POOL);
+        plain.forward(x, 0, t, y, 0, Policy.COMPETITION, true);
+        hybrid.forward(x, 0, t, y, 0, Policy.COMPETITION, true);
+        assertThat(plain.hybridLoss()).isZero();
+        assertThat(hybrid.hybridLoss()).isPositive();
+        // the same selected entries by hand from the layer's own p, q
+        float[] qs = TestData.softmaxRows(hybrid.affinity(), t, E);
+        double byHand = 0;
+        for (int i = 0; i < t; i++) {
+            for (int r = 0; r < K; r++) {
+                int at = i * E + hybrid.routing().expert[i * K + r];
+                double diff = hybrid.routing().scores[at] - qs[at];
+                byHand += diff * diff;
+            }
+        }
+        assertThat(hybrid.hybridLoss()).isCloseTo(byHand / (t * K), within(1e-7));
+        assertThat(hybrid.routerLoss()).isCloseTo(plain.routerLoss() + 0.5 * hybrid.hybridLoss(), within(1e-9));
+    }
+
+    /** Competition with the hybrid term: 1 and 2 threads give the same bits (outputs, losses, every gradient). */
+    @Test
+    void hybridCompetitionIsBitIdenticalForOneAndTwoThreads() {
+        int t = 7;
+        SplittableRandom rng = new SplittableRandom(41);
+        float[] xs = randn(rng, t * D, 1.0), dys = randn(rng, t * D, 1.0);
+        float[][] results = new float[2][];
+        java.util.List<float[]> grads1 = new java.util.ArrayList<>(), grads2 = new java.util.ArrayList<>();
+        double[] aux = new double[2];
+        WorkerPool[] pools = {SERIAL, POOL};
+        for (int run = 0; run < 2; run++) {
+            CompeteSmoeLayer m = layer(config(t).hybrid(true).routerTheta(0.4).diversityLossCoef(0.2).build(), 17, pools[run]);
+            MemorySegment x = seg(arena, xs), y = F32.alloc(arena, (long) t * D), dx = F32.alloc(arena, (long) t * D);
+            for (Param p : m.params()) p.zeroGrad();
+            m.forward(x, 0, t, y, 0, Policy.COMPETITION, true);
+            m.backward(x, 0, seg(arena, dys), 0, dx, 0);
+            float[] yd = F32.toArray(y, 0, t * D), dxd = F32.toArray(dx, 0, t * D);
+            float[] both = new float[2 * t * D];
+            System.arraycopy(yd, 0, both, 0, t * D);
+            System.arraycopy(dxd, 0, both, t * D, t * D);
+            results[run] = both;
+            aux[run] = m.auxLoss();
+            for (Param p : m.params()) (run == 0 ? grads1 : grads2).add(p.gradToArray());
+        }
+        assertThat(results[0]).containsExactly(results[1]);
+        assertThat(aux[0]).isEqualTo(aux[1]);
+        for (int i = 0; i < grads1.size(); i++) assertThat(grads1.get(i)).containsExactly(grads2.get(i));
+    }
+
+    @ParameterizedTest(name = "{0} normSigmoid={1} hybrid={2}")
+    @CsvSource({"ROUTER, false, false", "COMPETITION, false, false", "COMPETITION, true, false",
+            "COMPETITION, false, true"})
+    void backwardMatchesFiniteDifferences(Policy policy, boolean normSigmoid, boolean hybrid) {
         int t = 6;
         CompeteSmoeLayer m = layer(config(t).normSigmoid(normSigmoid).balanceLossCoef(0.2).routerZLossCoef(0.05)
-                .groupSize(3).routerLossCoef(0.7).diversityLossCoef(0.3).balCompLossCoef(0.4).build(), 13, SERIAL);
+                .groupSize(3).routerLossCoef(0.7).diversityLossCoef(0.3).balCompLossCoef(0.4)
+                .hybrid(hybrid).routerTheta(0.6).build(), 13, SERIAL);
         SplittableRandom rng = new SplittableRandom(14);
         float[] rs = randn(rng, t * D, 1.0);
         MemorySegment x = seg(arena, randn(rng, t * D, 1.0)), y = F32.alloc(arena, (long) t * D);
@@ -232,6 +301,10 @@ class CompeteSmoeLayerTest {
             if (policy == Policy.COMPETITION) {
                 l -= rc * m.routerLoss();
                 l += rc * CompetitionLosses.routerLoss(m.routing().scores, target, t, E, 0, null);
+                if (hybrid) {
+                    l += rc * 0.6 * CompetitionLosses.topKRouterLoss(m.routing().scores, target, m.routing().expert,
+                            t, E, K, 0, null);
+                }
             }
             return l;
         });
@@ -287,6 +360,8 @@ class CompeteSmoeLayerTest {
                 .hasMessageContaining("compete.topK");
         assertThatThrownBy(() -> config(4).diversityLossCoef(-1).build()).isInstanceOf(InvalidConfigException.class)
                 .hasMessageContaining("compete.diversityLossCoef");
+        assertThatThrownBy(() -> config(4).hybrid(true).routerTheta(Double.NaN).build())
+                .isInstanceOf(InvalidConfigException.class).hasMessageContaining("compete.routerTheta");
         assertThatThrownBy(() -> new CompeteSchedule(100, 2, 1.0, 0.05, 3, 0)).isInstanceOf(InvalidConfigException.class)
                 .hasMessageContaining("compete.warmUp");
         assertThatThrownBy(() -> new CompeteSchedule(100, 2, 0.05, 0.05, 0, 0)).isInstanceOf(InvalidConfigException.class)

@@ -170,8 +170,97 @@ class MmoeLayerTest {
         assertThat(maxAbs(m.experts().down().gradToArray())).isGreaterThan(0f);
     }
 
+    private MmoeLayer wide(int tasks, ExpertType type, int maxT, int h, long seed, WorkerPool pool) {
+        MmoeConfig c = MmoeConfig.builder().dModel(D).numExperts(N).expertHidden(F).expertType(type).numTasks(tasks)
+                .maxTokens(maxT).expertOutput(h).build();
+        MmoeLayer m = new MmoeLayer(c, arena, Kernels.get(), pool);
+        m.init(new SplittableRandom(seed), 0.5, 1.0);
+        return m;
+    }
+
+    /**
+     * Experts d → f → h with h ≠ d (narrower and wider than d; 70 columns spans two tiles of the tiled schedule):
+     * each task output (T, h) is its gate's mixture of the experts computed in double, and 1 vs 2 threads agree
+     * bit for bit (2 threads take the tiled expert schedule, 1 thread the plain GEMMs).
+     */
+    @Test
+    void expertOutputWidthOtherThanD() {
+        int t = 6, tasks = 2;
+        for (ExpertType type : new ExpertType[]{ExpertType.MLP_RELU, ExpertType.SWIGLU}) {
+            for (int h : new int[]{3, 70}) {
+                MmoeLayer m = wide(tasks, type, t, h, 21, POOL);
+                assertThat(m.experts().down().toArray()).hasSize(N * h * F);
+                assertThat(m.outputWidth()).isEqualTo(h);
+                float[] xs = randn(new SplittableRandom(22), t * D, 1.0);
+                MemorySegment y = F32.alloc(arena, (long) tasks * t * h);
+                m.forward(seg(arena, xs), 0, t, y, 0);
+                ExpertTables w = new ExpertTables(m);
+                for (int k = 0; k < tasks; k++) {
+                    float[] wg = m.gate(k).weight().toArray();
+                    for (int i = 0; i < t; i++) {
+                        double[] p = TestData.softmax(TestData.linear(wg, N, xs, i, D));
+                        double[] ref = new double[h];
+                        for (int j = 0; j < N; j++) {
+                            double[] o = RefFfn.ffn(type, xs, i * D, D, F, h, w.gate, w.up, w.down, j);
+                            for (int c = 0; c < h; c++) ref[c] += p[j] * o[c];
+                        }
+                        for (int c = 0; c < h; c++) {
+                            assertThat((double) F32.get(y, m.taskOffset(k, t) + (long) i * h + c))
+                                    .as("%s h=%d task %d y[%d][%d]", type, h, k, i, c).isCloseTo(ref[c], within(1e-5));
+                        }
+                    }
+                }
+                // 1 vs 2 threads, forward and backward
+                float[] dys = randn(new SplittableRandom(23), tasks * t * h, 1.0);
+                float[][] one = runOnce(wide(tasks, type, t, h, 21, SERIAL), xs, dys, t, h);
+                float[][] two = runOnce(wide(tasks, type, t, h, 21, POOL), xs, dys, t, h);
+                for (int a = 0; a < one.length; a++) assertThat(one[a]).as("%s h=%d output %d", type, h, a).containsExactly(two[a]);
+            }
+        }
+    }
+
+    /** {y, dx, then every parameter gradient}. */
+    private float[][] runOnce(MmoeLayer m, float[] xs, float[] dys, int t, int h) {
+        int tasks = m.numTasks();
+        MemorySegment x = seg(arena, xs), y = F32.alloc(arena, (long) tasks * t * h), dx = F32.alloc(arena, (long) t * D);
+        for (Param p : m.params()) p.zeroGrad();
+        m.forward(x, 0, t, y, 0);
+        m.backward(x, 0, seg(arena, dys), 0, dx, 0);
+        List<Param> ps = m.params();
+        float[][] out = new float[2 + ps.size()][];
+        out[0] = F32.toArray(y, 0, tasks * t * h);
+        out[1] = F32.toArray(dx, 0, t * D);
+        for (int i = 0; i < ps.size(); i++) out[2 + i] = ps.get(i).gradToArray();
+        return out;
+    }
+
+    @Test
+    void backwardWithExpertOutputWidthOtherThanDMatchesFiniteDifferences() {
+        int t = 5, tasks = 2;
+        for (int h : new int[]{3, 11}) {
+            MmoeLayer m = wide(tasks, ExpertType.GEGLU, t, h, 25, SERIAL);
+            SplittableRandom rng = new SplittableRandom(26);
+            float[] rs = randn(rng, tasks * t * h, 1.0);
+            MemorySegment x = seg(arena, randn(rng, t * D, 1.0)), y = F32.alloc(arena, (long) tasks * t * h);
+            MemorySegment dx = F32.alloc(arena, (long) t * D);
+            for (Param p : m.params()) p.zeroGrad();
+            m.forward(x, 0, t, y, 0);
+            m.backward(x, 0, seg(arena, rs), 0, dx, 0);
+            GradCheck g = new GradCheck("MMoE h=" + h, () -> {
+                m.forward(x, 0, t, y, 0);
+                return TestData.dot(rs, y, 0);
+            });
+            g.probe("x", x, 0, t * D, F32.toArray(dx, 0, t * D), 20);
+            for (Param p : m.params()) g.probe(p.name(), p.data(), 0, (int) p.numel(), p.gradToArray(), 12);
+            g.assertMostlyChecked();
+        }
+    }
+
     @Test
     void invalidConfigNamesTheField() {
+        assertThatThrownBy(() -> MmoeConfig.builder().dModel(4).numExperts(2).expertHidden(3).numTasks(2)
+                .expertOutput(0).build())
+                .isInstanceOf(InvalidConfigException.class).hasMessageContaining("mmoe.expertOutput");
         assertThatThrownBy(() -> MmoeConfig.builder().dModel(4).numExperts(2).expertHidden(3).numTasks(0).build())
                 .isInstanceOf(InvalidConfigException.class).hasMessageContaining("mmoe.numTasks");
         assertThatThrownBy(() -> MmoeConfig.builder().dModel(4).numExperts(0).expertHidden(3).numTasks(2).build())

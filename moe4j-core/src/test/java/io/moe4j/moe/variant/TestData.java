@@ -33,6 +33,18 @@ final class TestData {
     }
 
     /** Row i of x (d wide) times Wᵀ, W stored (rows, d). */
+    /** softmax of each of t rows of e values, as floats. */
+    static float[] softmaxRows(float[] z, int t, int e) {
+        float[] out = new float[t * e];
+        for (int i = 0; i < t; i++) {
+            double[] row = new double[e];
+            for (int j = 0; j < e; j++) row[j] = z[i * e + j];
+            double[] p = softmax(row);
+            for (int j = 0; j < e; j++) out[i * e + j] = (float) p[j];
+        }
+        return out;
+    }
+
     static double[] linear(float[] w, int rows, float[] x, int i, int d) {
         double[] z = new double[rows];
         for (int r = 0; r < rows; r++) for (int j = 0; j < d; j++) z[r] += (double) w[r * d + j] * x[i * d + j];
