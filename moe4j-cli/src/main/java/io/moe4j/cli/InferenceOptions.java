@@ -68,7 +68,8 @@ final class InferenceOptions {
     @Option(names = "--kv", paramLabel = "TYPE", defaultValue = "f32", description = "KV cache type: f32 or f16 (default ${DEFAULT-VALUE}).")
     String kv;
 
-    @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", defaultValue = "0", description = "Context length; 0 = the model's, at most 4096.")
+    @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", defaultValue = "0", description = {"Context length; 0 = the model's, at most 4096.",
+            "The KV cache starts at 256 positions and doubles as the text grows, so a large value costs memory only when used."})
     int ctxSize;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "256", description = "Prompt tokens evaluated together (default ${DEFAULT-VALUE}).")

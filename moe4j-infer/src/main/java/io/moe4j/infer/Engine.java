@@ -24,7 +24,8 @@ import java.lang.foreign.ValueLayout;
  * </pre>
  * DeepSeek-V2's multi-head latent attention replaces the attention line (see {@code mlaAttentionBlock}).
  * Every buffer is allocated in the constructor for {@code maxBatch} tokens; {@link #forward} allocates nothing of
- * its own (the SIMD kernels may, while the JIT has not yet compiled them).
+ * its own (the SIMD kernels may, while the JIT has not yet compiled them) except when the KV cache, which is sized
+ * by use rather than by the context length, doubles (see {@link KvCache}).
  * Matmuls run on the shared quantized kernels (activation rounding as ggml), multi-threaded over output rows;
  * attention over (token, head) pairs.
  *
@@ -197,6 +198,9 @@ public final class Engine implements AutoCloseable {
             positions[i] = pos;
             if (b.wantLogits[i]) outRows[outs++] = i;
         }
+        int needed = 0;
+        for (int i = 0; i < n; i++) needed = Math.max(needed, positions[i] + 1);
+        cache.reserve(needed);   // the cache grows with use (see KvCache), never past its capacity
 
         // Embeddings.
         Matrix emb = model.tokenEmbedding();

@@ -7,12 +7,18 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Keys and values of past positions, per layer, for several independent sequences ("slots"), allocated once.
+ * Keys and values of past positions, per layer, for several independent sequences ("slots").
  *
  * <pre>
- *   K of layer l: (slots, capacity, kRow)   V of layer l: (slots, capacity, vRow)   in F32 or F16
- *   K element (slot, pos, j) at index (slot·capacity + pos)·kRow + j   (V likewise with vRow)
+ *   K of layer l: (slots, reserved, kRow)   V of layer l: (slots, reserved, vRow)   in F32 or F16
+ *   K element (slot, pos, j) at index (slot·reserved + pos)·kRow + j   (V likewise with vRow)
  * </pre>
+ * Memory grows with use, not with the context length: {@code capacity} is the most positions a slot may hold,
+ * {@code reserved ≤ capacity} the positions allocated now. The cache starts with {@link #INITIAL_POSITIONS}
+ * and {@link #reserve} doubles it (a layer at a time: new segment, copy the filled rows, free the old) when a
+ * forward step would pass it. Why: a cache preallocated for the full context is all resident (arenas zero their
+ * memory) — 4096 positions of an OLMoE-1B-7B-shaped model in F32 are 1 GB before the first token, for a prompt
+ * that may need 20 positions. The cost of growing is one copy of the filled part per doubling.
  * Keys are stored after RoPE (and Q/K norm), as llama.cpp stores them, so a decode step only computes its own
  * token. {@code vRow = 0} means values are read from the keys (multi-head latent attention: the compressed
  * latent is both, see {@link Attention}), and no V memory is allocated.
@@ -34,12 +40,16 @@ public final class KvCache implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT;
     private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT;
 
+    /** Positions per slot allocated at first (or the capacity, if smaller). */
+    public static final int INITIAL_POSITIONS = 256;
+
     private final Type type;
     private final int layers, slots, capacity, kRow, vRow;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment[] k;   // per layer (slots, capacity, kRow)
-    private final MemorySegment[] v;   // per layer (slots, capacity, vRow); null when vRow = 0
-    private final int[] length;        // (slots) positions filled
+    private int reserved;                // positions per slot allocated now, ≤ capacity
+    private final Arena[] arenas;        // per layer: owns k[l] and v[l], closed when the layer grows
+    private final MemorySegment[] k;     // per layer (slots, reserved, kRow)
+    private final MemorySegment[] v;     // per layer (slots, reserved, vRow); null when vRow = 0
+    private final int[] length;          // (slots) positions filled
 
     /** A cache whose K and V rows both have {@code kvDim} elements. */
     public KvCache(Type type, int layers, int slots, int capacity, int kvDim) {
@@ -57,18 +67,55 @@ public final class KvCache implements AutoCloseable {
         this.capacity = capacity;
         this.kRow = kRow;
         this.vRow = vRow;
-        long cells = (long) slots * capacity;
+        // the full size must be addressable even if it is never reached
+        Math.multiplyExact(Math.multiplyExact((long) slots * capacity, (long) Math.max(kRow, vRow)), (long) type.bytes);
         this.k = new MemorySegment[layers];
         this.v = new MemorySegment[layers];
-        for (int l = 0; l < layers; l++) {
-            k[l] = arena.allocate(Math.multiplyExact(cells * kRow, (long) type.bytes), 64);
-            if (vRow > 0) v[l] = arena.allocate(Math.multiplyExact(cells * vRow, (long) type.bytes), 64);
-        }
+        this.arenas = new Arena[layers];
         this.length = new int[slots];
+        this.reserved = Math.min(capacity, INITIAL_POSITIONS);
+        for (int l = 0; l < layers; l++) allocate(l, reserved);
     }
+
+    /** Points layer l at fresh zeroed segments of {@code positions} per slot in a new arena (the old one stays open). */
+    private void allocate(int l, int positions) {
+        Arena a = Arena.ofShared();
+        long cells = (long) slots * positions;
+        k[l] = a.allocate(cells * kRow * type.bytes, 64);
+        if (vRow > 0) v[l] = a.allocate(cells * vRow * type.bytes, 64);
+        arenas[l] = a;
+    }
+
+    /**
+     * Makes room for {@code positions} positions in every slot (at most {@link #capacity()}): grows the allocation
+     * to at least double its size, copying the filled rows of each slot, one layer at a time so that the extra
+     * memory at any moment is one layer's. Not thread-safe with reads (the engine calls it before a forward step).
+     */
+    public void reserve(int positions) {
+        if (positions > capacity) throw new IllegalArgumentException(positions + " positions exceed the cache capacity " + capacity);
+        if (positions <= reserved) return;
+        int grown = (int) Math.min(capacity, Math.max(positions, 2L * reserved));
+        int old = reserved;
+        for (int l = 0; l < layers; l++) {
+            Arena oldArena = arenas[l];
+            MemorySegment ok = k[l], ov = v[l];
+            allocate(l, grown);
+            for (int s = 0; s < slots; s++) {
+                long n = length[s];
+                MemorySegment.copy(ok, (long) s * old * kRow * type.bytes, k[l], (long) s * grown * kRow * type.bytes, n * kRow * type.bytes);
+                if (vRow > 0) MemorySegment.copy(ov, (long) s * old * vRow * type.bytes, v[l], (long) s * grown * vRow * type.bytes, n * vRow * type.bytes);
+            }
+            oldArena.close();
+        }
+        reserved = grown;
+    }
+
+    /** Positions per slot allocated now (≤ capacity); grows by {@link #reserve}. */
+    public int reserved() { return reserved; }
 
     public Type type() { return type; }
     public int slots() { return slots; }
+    /** The most positions a slot may hold (the context length); memory is allocated for {@link #reserved()}. */
     public int capacity() { return capacity; }
     /** Elements of one K row (all KV heads of one position). */
     public int kRow() { return kRow; }
@@ -92,13 +139,14 @@ public final class KvCache implements AutoCloseable {
         length[slot] = n;
     }
 
-    /** Bytes of native memory held. */
+    /** Bytes of native memory held now. */
     public long byteSize() { return (long) layers * (k[0].byteSize() + (v[0] == null ? 0 : v[0].byteSize())); }
 
-    private long cell(int slot, int pos) { return (long) slot * capacity + pos; }
+    private long cell(int slot, int pos) { return (long) slot * reserved + pos; }
 
     /** Stores kRow floats of K (and vRow of V, if any) for (layer, slot, pos) from F32 segments at float offsets. */
     void store(int layer, int slot, int pos, MemorySegment kSrc, long kOff, MemorySegment vSrc, long vOff) {
+        if (pos >= reserved) throw new IllegalStateException("position " + pos + " not reserved (" + reserved + "): call reserve first");
         put(k[layer], cell(slot, pos) * kRow, kSrc, kOff, kRow);
         if (vRow > 0) put(v[layer], cell(slot, pos) * vRow, vSrc, vOff, vRow);
     }
@@ -128,6 +176,6 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public void close() {
-        if (arena.scope().isAlive()) arena.close();
+        for (Arena a : arenas) if (a != null && a.scope().isAlive()) a.close();
     }
 }

@@ -105,6 +105,47 @@ class EngineTest {
         }
     }
 
+    /**
+     * The cache grows while sequences are in it (256 -> 512 -> 600 positions): a sequence decoded in slot 1 of a
+     * two-slot engine, behind 300 tokens of another sequence in slot 0 (whose rows move at each growth too), gives
+     * the logits of the same sequence alone in a one-slot engine at every step, and so does slot 0 afterwards.
+     */
+    @Test
+    void growingCacheKeepsEverySequence() throws Exception {
+        try (Model m = Model.open(q8File);
+             Engine alone = new Engine(m, pool, Engine.Options.defaults().withMaxBatch(1).withContextLength(600));
+             Engine two = new Engine(m, pool, Engine.Options.defaults().withMaxBatch(1).withSlots(2).withContextLength(600))) {
+            Batch a = alone.newBatch(), t = two.newBatch();
+            int[] seq0 = new int[310], seq1 = new int[560];
+            for (int i = 0; i < seq0.length; i++) seq0[i] = (i * 7 + 3) % 64;
+            for (int i = 0; i < seq1.length; i++) seq1[i] = (i * 13 + 5) % 64;
+            for (int i = 0; i < 300; i++) step(two, t, seq0[i], 0, false);
+            float[] want = new float[alone.vocab()], got = new float[alone.vocab()];
+            for (int i = 0; i < seq1.length; i++) {
+                step(alone, a, seq1[i], 0, true);
+                step(two, t, seq1[i], 1, true);
+                if (i % 50 == 49 || i == 255 || i == 256 || i == 511 || i == 512) {
+                    alone.logits(0, want);
+                    assertThat(maxAbsDiff(two.logits(0, got), want)).as("slot 1 step %d", i).isLessThanOrEqualTo(1e-6 * range(want));
+                }
+            }
+            assertThat(two.cache().reserved()).isEqualTo(600);
+            assertThat(alone.cache().reserved()).isEqualTo(600);
+            alone.cache().clear(0);
+            for (int i = 0; i < seq0.length; i++) {
+                step(alone, a, seq0[i], 0, true);
+                if (i >= 300) step(two, t, seq0[i], 0, true);
+            }
+            assertThat(maxAbsDiff(two.logits(0, got), alone.logits(0, want))).as("slot 0").isLessThanOrEqualTo(1e-6 * range(want));
+        }
+    }
+
+    /** One forward of one token. */
+    private static void step(Engine e, Batch b, int token, int slot, boolean logits) {
+        b.clear().add(token, slot, logits);
+        e.forward(b);
+    }
+
     @Test
     void threadCountDoesNotChangeTheResult() throws Exception {
         try (Model m = Model.open(q8File);
