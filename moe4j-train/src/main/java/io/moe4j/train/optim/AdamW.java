@@ -20,7 +20,8 @@ import java.util.List;
  * with lr = scheduled LR × the parameter's group multiplier ({@link AdamWConfig#lrMultiplier}).
  *
  * <p>Moments are off-heap F32 buffers allocated once, one pair per parameter, exposed for checkpoints. Large
- * parameters are updated in fixed chunks over the worker pool (elementwise, so bit-identical for any thread count).
+ * parameters are updated in fixed chunks over the worker pool (elementwise, so bit-identical for any thread count),
+ * by {@link OptimKernels} (Vector API, bit-identical to the scalar loop).
  */
 public final class AdamW {
     private static final int CHUNK = 1 << 15;
@@ -33,8 +34,15 @@ public final class AdamW {
     private final boolean[] decay;        // per param: weight decay applies
     private final double[] lrMult;        // per param: LR multiplier of its group
     private long step;                    // steps taken (t in the bias correction)
+    private final OptimKernels kernels;
 
     public AdamW(List<Param> params, AdamWConfig config, Arena arena, WorkerPool pool) {
+        this(params, config, arena, pool, OptimKernels.get());
+    }
+
+    /** With given loop kernels (tests: the scalar reference next to the Vector API path). */
+    public AdamW(List<Param> params, AdamWConfig config, Arena arena, WorkerPool pool, OptimKernels kernels) {
+        this.kernels = kernels;
         this.params = List.copyOf(params);
         this.config = config;
         this.pool = pool;
@@ -91,16 +99,7 @@ public final class AdamW {
             int chunks = (int) ((n + CHUNK - 1) / CHUNK);
             pool.parallelFor(chunks, (c, worker) -> {
                 long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
-                for (long j = from; j < to; j++) {
-                    float gj = F32.get(g, j);
-                    float pj = F32.get(w, j) * keep;
-                    float mj = F32.get(mi, j) * b1 + gj * omb1;
-                    float vj = F32.get(vi, j) * b2 + gj * gj * omb2;
-                    float denom = (float) Math.sqrt(vj) / bc2s + eps;
-                    F32.set(mi, j, mj);
-                    F32.set(vi, j, vj);
-                    F32.set(w, j, pj - stepSize * (mj / denom));
-                }
+                kernels.adamw(w, g, mi, vi, from, to, keep, b1, omb1, b2, omb2, bc2s, eps, stepSize);
             });
         }
     }

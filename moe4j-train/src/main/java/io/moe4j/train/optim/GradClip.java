@@ -1,6 +1,5 @@
 package io.moe4j.train.optim;
 
-import io.moe4j.nn.F32;
 import io.moe4j.nn.Param;
 import io.moe4j.parallel.WorkerPool;
 
@@ -12,7 +11,8 @@ import java.util.List;
  * ‖g‖₂ runs over all parameters' gradients at once.
  *
  * <p>The norm is summed in double over fixed chunks in a fixed order, so it is bit-identical whatever the thread
- * count (the pool only decides which thread sums which chunk).
+ * count (the pool only decides which thread sums which chunk) and vector width (each chunk sums in the order
+ * {@link OptimKernels#sumSquares} defines).
  */
 public final class GradClip {
     private static final int CHUNK = 1 << 16;
@@ -44,12 +44,7 @@ public final class GradClip {
         double[] partial = new double[chunks];
         pool.parallelFor(chunks, (c, w) -> {
             long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
-            double s = 0;
-            for (long i = from; i < to; i++) {
-                double v = F32.get(g, i);
-                s += v * v;
-            }
-            partial[c] = s;
+            partial[c] = OptimKernels.get().sumSquares(g, from, to);
         });
         double s = 0;
         for (double v : partial) s += v;
@@ -60,7 +55,7 @@ public final class GradClip {
         int chunks = (int) ((n + CHUNK - 1) / CHUNK);
         pool.parallelFor(chunks, (c, w) -> {
             long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
-            for (long i = from; i < to; i++) F32.set(g, i, F32.get(g, i) * scale);
+            OptimKernels.get().scale(g, from, to, scale);
         });
     }
 }
