@@ -26,7 +26,7 @@ public final class ExpertTiming {
 
     public static void main(String[] args) {
         Map<String, String> o = new LinkedHashMap<>(Map.of("threads", "2", "e", "8", "d", "512", "f", "1024",
-                "rows", "512", "rounds", "15", "modes", "auto,on,tiles"));
+                "rows", "512", "rounds", "15", "modes", "off+fused,off,on+fused,on"));
         for (String a : args) {
             String[] kv = a.split("=", 2);
             o.put(kv[0], kv[1]);
@@ -50,7 +50,8 @@ public final class ExpertTiming {
             for (long[] b : best) java.util.Arrays.fill(b, Long.MAX_VALUE);
             for (int r = 0; r < rounds + 3; r++) {
                 for (int m = 0; m < modes.length; m++) {
-                    bank.splitMode(modes[m]);
+                    bank.splitMode(modes[m].replace("+fused", ""));
+                    bank.fusedGateUp(modes[m].endsWith("+fused"));
                     long t0 = System.nanoTime();
                     bank.forward(x, 0, bins);
                     long t1 = System.nanoTime();
@@ -62,12 +63,10 @@ public final class ExpertTiming {
                     }
                 }
             }
-            double[] load = new double[1];
-            java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
             System.out.printf(Locale.ROOT, "E=%d d=%d f=%d rows/expert=%d threads=%d, best of %d interleaved rounds, load %.2f%n",
                     e, d, f, rows, threads, rounds, java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             for (int m = 0; m < modes.length; m++) {
-                System.out.printf(Locale.ROOT, "  %-8s fwd %7.2f ms %6.1f GFLOP/s   bwd %7.2f ms %6.1f GFLOP/s   fwd+bwd %6.1f GFLOP/s%n",
+                System.out.printf(Locale.ROOT, "  %-12s fwd %7.2f ms %6.1f GFLOP/s   bwd %7.2f ms %6.1f GFLOP/s   fwd+bwd %6.1f GFLOP/s%n",
                         modes[m], best[m][0] / 1e6, fwdFlops / best[m][0], best[m][1] / 1e6, 2 * fwdFlops / best[m][1],
                         3 * fwdFlops / (best[m][0] + best[m][1]));
             }
