@@ -97,6 +97,14 @@ public final class MoeLayerBench {
                             fmt(other.best(s.tokens())), fmt(other.median(s.tokens()))));
                 }
                 layer.experts().splitMode("auto");
+                // gate and up as separate GEMMs instead of the fused (stacked) ones: same bits, same-run comparison
+                if (c.expertType().gated()) {
+                    layer.experts().fusedGateUp(false);
+                    Stats separate = Stats.measure(fwdBwd, plan);
+                    layer.experts().fusedGateUp(true);
+                    sched.append(String.format(Locale.ROOT, "  default schedule with separate gate/up GEMMs %s (%s)",
+                            fmt(separate.best(s.tokens())), fmt(separate.median(s.tokens()))));
+                }
                 notes.add(s.name() + ": fwd+bwd tokens/s best (median) with the default schedule " + fmt(fb.best(s.tokens()))
                         + " (" + fmt(fb.median(s.tokens())) + "); the other schedules:" + sched);
                 // the phase profile of warm (JIT-compiled) calls only

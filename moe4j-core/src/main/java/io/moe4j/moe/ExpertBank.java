@@ -174,7 +174,11 @@ public final class ExpertBank {
                 pool.parallelFor(tileCount, (t, w) -> outputTile(workerGemm[w], tileExpert[t], tileCol0[t], tileCols[t],
                         binStart));
             }
-            case EXPERTS -> pool.parallelFor(e, (j, w) -> forwardExpert(workerGemm[w], j, x, xOff, gateX, gateXOff, binStart));
+            case EXPERTS -> {
+                // largest bins first: with tasks claimed in order, the last task to start is a small one
+                int nonEmpty = sortExperts(binStart);
+                pool.parallelFor(nonEmpty, (t, w) -> forwardExpert(workerGemm[w], order[t], x, xOff, gateX, gateXOff, binStart));
+            }
             case GEMMS -> {
                 for (int j = 0; j < e; j++) forwardExpert(kernels.gemm(), j, x, xOff, gateX, gateXOff, binStart);
             }
@@ -205,8 +209,11 @@ public final class ExpertBank {
                 pool.parallelFor(tileCount, (t, w) -> inputGradTile(workerGemm[w], tileExpert[t], tileCol0[t],
                         tileCols[t], binStart, dx, dxOff));
             }
-            case EXPERTS -> pool.parallelFor(e, (j, w) -> backwardExpert(workerGemm[w], j, x, xOff, gateX, gateXOff,
-                    binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff));
+            case EXPERTS -> {
+                int nonEmpty = sortExperts(binStart);
+                pool.parallelFor(nonEmpty, (t, w) -> backwardExpert(workerGemm[w], order[t], x, xOff, gateX, gateXOff,
+                        binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff));
+            }
             case GEMMS -> {
                 for (int j = 0; j < e; j++) {
                     backwardExpert(kernels.gemm(), j, x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff,
@@ -228,7 +235,8 @@ public final class ExpertBank {
      *       tile of d → Y columns. Backward: tile of f → dA, dH, dU columns and the matching slices of all three
      *       weight gradients; tile of d → dX columns. Four pool synchronisations per layer instead of ~20 per
      *       expert, no idle core while a small expert runs, and experts claimed largest first.</li>
-     *   <li>EXPERTS: one expert per task ({@code on}); coarse, so the last big expert may run alone.</li>
+     *   <li>EXPERTS: one expert per task ({@code on}), largest bins first; coarse, so with few experts per thread
+     *       the last one may run alone.</li>
      *   <li>GEMMS: expert after expert, each GEMM parallel inside ({@code off}, and one expert such as the shared
      *       one: its GEMMs share one packed A block between threads).</li>
      * </ul>
