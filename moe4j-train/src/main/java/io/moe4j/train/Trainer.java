@@ -201,7 +201,7 @@ public final class Trainer implements AutoCloseable {
         }
         if (step > failedAt) failures = 0; // replayed steps before the failure do not count as progress
         double clip = cfg.train().clip();
-        if (clip > 0) GradClip.clip(params, clip, pool);
+        if (clip > 0) GradClip.clip(params, clip, norm, pool); // norm measured above
         double lr = schedule.lr(step) * lrScale;
         opt.step(lr);
         model.afterStep(step);

@@ -31,7 +31,12 @@ public final class GradClip {
      * {@code maxNorm <= 0} only measures. Non-finite norms are returned without touching the gradients.
      */
     public static double clip(List<Param> params, double maxNorm, WorkerPool pool) {
-        double norm = globalNorm(params, pool);
+        return clip(params, maxNorm, globalNorm(params, pool), pool);
+    }
+
+    /** As {@link #clip(List, double, WorkerPool)} with the norm already measured ({@link #globalNorm}) since the
+     *  gradients last changed: saves the second pass over every gradient. */
+    public static double clip(List<Param> params, double maxNorm, double norm, WorkerPool pool) {
         if (maxNorm > 0 && Double.isFinite(norm) && norm > maxNorm) {
             float scale = (float) (maxNorm / (norm + 1e-6));
             for (Param p : params) scale(p.gradData(), p.numel(), scale, pool);
