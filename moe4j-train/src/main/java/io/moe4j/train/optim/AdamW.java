@@ -82,6 +82,15 @@ public final class AdamW {
 
     /** One update of every parameter from its current gradient at learning rate {@code lr}. */
     public void step(double lr) {
+        step(lr, 1f);
+    }
+
+    /**
+     * One update from the gradients multiplied by {@code gradScale} — the factor of {@link GradClip#factor}, so
+     * that clipping costs no pass of its own over the gradients (which are left unscaled). Same bits as
+     * {@link GradClip#clip} followed by {@link #step(double)}.
+     */
+    public void step(double lr, float gradScale) {
         step++;
         float b1 = (float) config.beta1(), b2 = (float) config.beta2();
         float omb1 = (float) (1 - config.beta1()), omb2 = (float) (1 - config.beta2());
@@ -99,7 +108,7 @@ public final class AdamW {
             int chunks = (int) ((n + CHUNK - 1) / CHUNK);
             pool.parallelFor(chunks, (c, worker) -> {
                 long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
-                kernels.adamw(w, g, mi, vi, from, to, keep, b1, omb1, b2, omb2, bc2s, eps, stepSize);
+                kernels.adamw(w, g, mi, vi, from, to, gradScale, keep, b1, omb1, b2, omb2, bc2s, eps, stepSize);
             });
         }
     }

@@ -37,11 +37,19 @@ public final class GradClip {
     /** As {@link #clip(List, double, WorkerPool)} with the norm already measured ({@link #globalNorm}) since the
      *  gradients last changed: saves the second pass over every gradient. */
     public static double clip(List<Param> params, double maxNorm, double norm, WorkerPool pool) {
-        if (maxNorm > 0 && Double.isFinite(norm) && norm > maxNorm) {
-            float scale = (float) (maxNorm / (norm + 1e-6));
+        float scale = factor(maxNorm, norm);
+        if (scale != 1f) {
             for (Param p : params) scale(p.gradData(), p.numel(), scale, pool);
         }
         return norm;
+    }
+
+    /**
+     * The factor clipping multiplies the gradients by: {@code maxNorm / (norm + 1e-6)} when the norm is finite and
+     * above {@code maxNorm > 0}, else 1. {@link AdamW#step(double, float)} takes it to clip inside the update.
+     */
+    public static float factor(double maxNorm, double norm) {
+        return maxNorm > 0 && Double.isFinite(norm) && norm > maxNorm ? (float) (maxNorm / (norm + 1e-6)) : 1f;
     }
 
     private static double sumSquares(MemorySegment g, long n, WorkerPool pool) {

@@ -28,12 +28,13 @@ public interface OptimKernels {
     int SUM_LANES = 8;
 
     /**
-     * AdamW over elements [from, to) of parameter w with gradient g and moments m, v (see {@link AdamW}):
+     * AdamW over elements [from, to) of parameter w with gradient g and moments m, v (see {@link AdamW}), the
+     * gradient first multiplied by gs (the clipping factor, applied here rather than in a separate pass over g):
      * <pre>
-     *   p = w·keep;  m = m·b1 + g·omb1;  v = v·b2 + (g·g)·omb2;  w = p − stepSize·(m / (√v / bc2s + eps))
+     *   g = g·gs;  p = w·keep;  m = m·b1 + g·omb1;  v = v·b2 + (g·g)·omb2;  w = p − stepSize·(m / (√v / bc2s + eps))
      * </pre>
      */
-    void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to,
+    void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to, float gs,
                float keep, float b1, float omb1, float b2, float omb2, float bc2s, float eps, float stepSize);
 
     /** Σ g[i]² over [from, to) in double, in the order defined by {@link #SUM_LANES}. */

@@ -11,10 +11,10 @@ final class ScalarOptimKernels implements OptimKernels {
     private ScalarOptimKernels() {}
 
     @Override
-    public void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to,
+    public void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to, float gs,
                       float keep, float b1, float omb1, float b2, float omb2, float bc2s, float eps, float stepSize) {
         for (long j = from; j < to; j++) {
-            float gj = F32.get(g, j);
+            float gj = F32.get(g, j) * gs;
             float pj = F32.get(w, j) * keep;
             float mj = F32.get(m, j) * b1 + gj * omb1;
             float vj = F32.get(v, j) * b2 + gj * gj * omb2;

@@ -21,12 +21,12 @@ final class SimdOptimKernels implements OptimKernels {
     private static final int L = S.length();
 
     @Override
-    public void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to,
+    public void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to, float gs,
                       float keep, float b1, float omb1, float b2, float omb2, float bc2s, float eps, float stepSize) {
         long j = from;
         for (long end = to - L; j <= end; j += L) {
             long o = j * 4;
-            FloatVector gj = FloatVector.fromMemorySegment(S, g, o, NATIVE);
+            FloatVector gj = FloatVector.fromMemorySegment(S, g, o, NATIVE).mul(gs);
             FloatVector pj = FloatVector.fromMemorySegment(S, w, o, NATIVE).mul(keep);
             FloatVector mj = FloatVector.fromMemorySegment(S, m, o, NATIVE).mul(b1).add(gj.mul(omb1));
             FloatVector vj = FloatVector.fromMemorySegment(S, v, o, NATIVE).mul(b2).add(gj.mul(gj).mul(omb2));
@@ -35,7 +35,7 @@ final class SimdOptimKernels implements OptimKernels {
             vj.intoMemorySegment(v, o, NATIVE);
             pj.sub(mj.div(denom).mul(stepSize)).intoMemorySegment(w, o, NATIVE);
         }
-        ScalarOptimKernels.INSTANCE.adamw(w, g, m, v, j, to, keep, b1, omb1, b2, omb2, bc2s, eps, stepSize);
+        ScalarOptimKernels.INSTANCE.adamw(w, g, m, v, j, to, gs, keep, b1, omb1, b2, omb2, bc2s, eps, stepSize);
     }
 
     @Override
