@@ -37,7 +37,7 @@ import java.util.List;
  * dH and dU. Then the two forward projections are one GEMM [H|U] = X·[W_gate; W_up]ᵀ and the two weight gradients
  * one GEMM [dW_gate; dW_up] += [dH|dU]ᵀ·X — through {@link Gemm#sgemmStacked}, which reads W_gate and W_up (and
  * writes their gradients) in place, so the parameters keep their names and (E, f, d) shapes. X is packed once per
- * pass instead of twice, and each expert runs 7 GEMMs instead of 9 (two fewer pool hand-offs each).
+ * pass instead of twice, and each expert runs 7 GEMM calls instead of 9 (each call is two pool hand-offs).
  * Same bits as separate GEMMs (the split runs along N or M). The input gradient dX = dH·W_gate + dU·W_up stays two
  * GEMMs: one stacked NN over K = 2f measured 1–4 % slower per CPU-second (StackedTiming, 1 thread) and would
  * round differently when f is not a multiple of 256. {@code -Dmoe4j.moe.fusedGateUp=false} runs separate GEMMs.
