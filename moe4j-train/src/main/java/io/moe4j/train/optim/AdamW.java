@@ -35,6 +35,13 @@ public final class AdamW {
     private final double[] lrMult;        // per param: LR multiplier of its group
     private long step;                    // steps taken (t in the bias correction)
     private final OptimKernels kernels;
+    // The update loop: tasks over the chunks of all parameters, and this step's coefficients.
+    private final int[] taskParam;        // (tasks) parameter index
+    private final long[] taskFrom;        // (tasks) first element of the chunk
+    private final float[] keepI, stepSizeI; // per param: decay factor and step size of the current step
+    private final float b1, b2, omb1, omb2, eps;
+    private float gradScale, bc2s;
+    private final WorkerPool.Body updateBody = this::update;
 
     public AdamW(List<Param> params, AdamWConfig config, Arena arena, WorkerPool pool) {
         this(params, config, arena, pool, OptimKernels.get());
@@ -58,6 +65,23 @@ public final class AdamW {
             decay[i] = decays(p);
             lrMult[i] = config.lrMultiplier(p.name());
         }
+        int tasks = 0;
+        for (Param p : this.params) tasks += (int) ((p.numel() + CHUNK - 1) / CHUNK);
+        this.taskParam = new int[tasks];
+        this.taskFrom = new long[tasks];
+        for (int i = 0, t = 0; i < n; i++) {
+            for (long from = 0; from < this.params.get(i).numel(); from += CHUNK, t++) {
+                taskParam[t] = i;
+                taskFrom[t] = from;
+            }
+        }
+        this.keepI = new float[n];
+        this.stepSizeI = new float[n];
+        this.b1 = (float) config.beta1();
+        this.b2 = (float) config.beta2();
+        this.omb1 = (float) (1 - config.beta1());
+        this.omb2 = (float) (1 - config.beta2());
+        this.eps = (float) config.eps();
     }
 
     /**
@@ -69,6 +93,8 @@ public final class AdamW {
     }
 
     public List<Param> params() { return params; }
+    /** The loops the updates run in (Vector API or the scalar reference). */
+    public OptimKernels kernels() { return kernels; }
     public AdamWConfig config() { return config; }
     /** Steps taken so far (the bias-correction t of the last step). */
     public long stepCount() { return step; }
@@ -92,24 +118,25 @@ public final class AdamW {
      */
     public void step(double lr, float gradScale) {
         step++;
-        float b1 = (float) config.beta1(), b2 = (float) config.beta2();
-        float omb1 = (float) (1 - config.beta1()), omb2 = (float) (1 - config.beta2());
-        float eps = (float) config.eps();
         double bc1 = 1 - Math.pow(config.beta1(), step);
-        double bc2sqrt = Math.sqrt(1 - Math.pow(config.beta2(), step));
         for (int i = 0; i < params.size(); i++) {
-            Param p = params.get(i);
             double lrI = lr * lrMult[i];
-            float keep = decay[i] ? (float) (1 - lrI * config.weightDecay()) : 1f;
-            float stepSize = (float) (lrI / bc1);
-            float bc2s = (float) bc2sqrt;
-            MemorySegment w = p.data(), g = p.gradData(), mi = m[i], vi = v[i];
-            long n = p.numel();
-            int chunks = (int) ((n + CHUNK - 1) / CHUNK);
-            pool.parallelFor(chunks, (c, worker) -> {
-                long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
-                kernels.adamw(w, g, mi, vi, from, to, gradScale, keep, b1, omb1, b2, omb2, bc2s, eps, stepSize);
-            });
+            keepI[i] = decay[i] ? (float) (1 - lrI * config.weightDecay()) : 1f;
+            stepSizeI[i] = (float) (lrI / bc1);
         }
+        this.gradScale = gradScale;
+        this.bc2s = (float) Math.sqrt(1 - Math.pow(config.beta2(), step));
+        // One parallel loop over the chunks of all parameters: a model has dozens of small parameters, and one
+        // pool hand-off per parameter cost more than their updates (tiny model on a loaded machine).
+        pool.parallelFor(taskParam.length, updateBody);
+    }
+
+    /** Task t: chunk [taskFrom[t], +CHUNK) of parameter taskParam[t]. */
+    private void update(int t, int worker) {
+        int i = taskParam[t];
+        Param p = params.get(i);
+        long from = taskFrom[t], to = Math.min(p.numel(), from + CHUNK);
+        kernels.adamw(p.data(), p.gradData(), m[i], v[i], from, to, gradScale, keepI[i], b1, omb1, b2, omb2, bc2s, eps,
+                stepSizeI[i]);
     }
 }

@@ -21,8 +21,30 @@ public final class GradClip {
 
     /** ‖g‖₂ over all gradients (NaN or +Inf when some gradient is not finite). */
     public static double globalNorm(List<Param> params, WorkerPool pool) {
+        // One parallel loop over the chunks of all parameters (one pool hand-off, not one per parameter); the sum
+        // is then taken per parameter over its chunks in order, then over parameters in order.
+        int n = params.size(), tasks = 0;
+        int[] first = new int[n + 1]; // (params + 1) first task of each parameter
+        for (int i = 0; i < n; i++) {
+            first[i] = tasks;
+            tasks += (int) ((params.get(i).numel() + CHUNK - 1) / CHUNK);
+        }
+        first[n] = tasks;
+        int[] taskParam = new int[tasks];
+        for (int i = 0; i < n; i++) java.util.Arrays.fill(taskParam, first[i], first[i + 1], i);
+        double[] partial = new double[tasks];
+        OptimKernels k = OptimKernels.get();
+        pool.parallelFor(tasks, (t, w) -> {
+            Param p = params.get(taskParam[t]);
+            long from = (long) (t - first[taskParam[t]]) * CHUNK, to = Math.min(p.numel(), from + CHUNK);
+            partial[t] = k.sumSquares(p.gradData(), from, to);
+        });
         double sum = 0;
-        for (Param p : params) sum += sumSquares(p.gradData(), p.numel(), pool);
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int t = first[i]; t < first[i + 1]; t++) s += partial[t];
+            sum += s;
+        }
         return Math.sqrt(sum);
     }
 
@@ -50,18 +72,6 @@ public final class GradClip {
      */
     public static float factor(double maxNorm, double norm) {
         return maxNorm > 0 && Double.isFinite(norm) && norm > maxNorm ? (float) (maxNorm / (norm + 1e-6)) : 1f;
-    }
-
-    private static double sumSquares(MemorySegment g, long n, WorkerPool pool) {
-        int chunks = (int) ((n + CHUNK - 1) / CHUNK);
-        double[] partial = new double[chunks];
-        pool.parallelFor(chunks, (c, w) -> {
-            long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
-            partial[c] = OptimKernels.get().sumSquares(g, from, to);
-        });
-        double s = 0;
-        for (double v : partial) s += v;
-        return s;
     }
 
     private static void scale(MemorySegment g, long n, float scale, WorkerPool pool) {
