@@ -38,6 +38,7 @@ public final class AdamW {
     // The update loop: tasks over the chunks of all parameters, and this step's coefficients.
     private final int[] taskParam;        // (tasks) parameter index
     private final long[] taskFrom;        // (tasks) first element of the chunk
+    private final int[] inlineParams;     // parameters of one chunk, updated by the calling thread
     private final float[] keepI, stepSizeI; // per param: decay factor and step size of the current step
     private final float b1, b2, omb1, omb2, eps;
     private float gradScale, bc2s;
@@ -65,12 +66,23 @@ public final class AdamW {
             decay[i] = decays(p);
             lrMult[i] = config.lrMultiplier(p.name());
         }
-        int tasks = 0;
-        for (Param p : this.params) tasks += (int) ((p.numel() + CHUNK - 1) / CHUNK);
+        // Parameters of one chunk are updated by the calling thread (as they always were: callers may keep small
+        // models in a confined arena); the chunks of the larger ones are the tasks of one parallel loop.
+        int tasks = 0, small = 0;
+        for (Param p : this.params) {
+            if (p.numel() <= CHUNK) small++;
+            else tasks += (int) ((p.numel() + CHUNK - 1) / CHUNK);
+        }
         this.taskParam = new int[tasks];
         this.taskFrom = new long[tasks];
-        for (int i = 0, t = 0; i < n; i++) {
-            for (long from = 0; from < this.params.get(i).numel(); from += CHUNK, t++) {
+        this.inlineParams = new int[small];
+        for (int i = 0, t = 0, q = 0; i < n; i++) {
+            long numel = this.params.get(i).numel();
+            if (numel <= CHUNK) {
+                inlineParams[q++] = i;
+                continue;
+            }
+            for (long from = 0; from < numel; from += CHUNK, t++) {
                 taskParam[t] = i;
                 taskFrom[t] = from;
             }
@@ -128,14 +140,18 @@ public final class AdamW {
         this.bc2s = (float) Math.sqrt(1 - Math.pow(config.beta2(), step));
         // One parallel loop over the chunks of all parameters: a model has dozens of small parameters, and one
         // pool hand-off per parameter cost more than their updates (tiny model on a loaded machine).
-        pool.parallelFor(taskParam.length, updateBody);
+        for (int i : inlineParams) update(i, 0, params.get(i).numel());
+        if (taskParam.length > 0) pool.parallelFor(taskParam.length, updateBody);
     }
 
     /** Task t: chunk [taskFrom[t], +CHUNK) of parameter taskParam[t]. */
     private void update(int t, int worker) {
         int i = taskParam[t];
+        update(i, taskFrom[t], Math.min(params.get(i).numel(), taskFrom[t] + CHUNK));
+    }
+
+    private void update(int i, long from, long to) {
         Param p = params.get(i);
-        long from = taskFrom[t], to = Math.min(p.numel(), from + CHUNK);
         kernels.adamw(p.data(), p.gradData(), m[i], v[i], from, to, gradScale, keepI[i], b1, omb1, b2, omb2, bc2s, eps,
                 stepSizeI[i]);
     }

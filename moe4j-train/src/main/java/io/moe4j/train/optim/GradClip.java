@@ -34,11 +34,23 @@ public final class GradClip {
         for (int i = 0; i < n; i++) java.util.Arrays.fill(taskParam, first[i], first[i + 1], i);
         double[] partial = new double[tasks];
         OptimKernels k = OptimKernels.get();
-        pool.parallelFor(tasks, (t, w) -> {
-            Param p = params.get(taskParam[t]);
-            long from = (long) (t - first[taskParam[t]]) * CHUNK, to = Math.min(p.numel(), from + CHUNK);
-            partial[t] = k.sumSquares(p.gradData(), from, to);
-        });
+        // Parameters of one chunk are summed by the calling thread (callers may keep small models in a confined
+        // arena); the chunks of the larger ones are the tasks of the parallel loop.
+        int[] big = new int[tasks];
+        int bigCount = 0;
+        for (int i = 0; i < n; i++) {
+            Param p = params.get(i);
+            if (first[i + 1] - first[i] == 1) partial[first[i]] = k.sumSquares(p.gradData(), 0, p.numel());
+            else for (int t = first[i]; t < first[i + 1]; t++) big[bigCount++] = t;
+        }
+        if (bigCount > 0) {
+            pool.parallelFor(bigCount, (b, w) -> {
+                int t = big[b];
+                Param p = params.get(taskParam[t]);
+                long from = (long) (t - first[taskParam[t]]) * CHUNK, to = Math.min(p.numel(), from + CHUNK);
+                partial[t] = k.sumSquares(p.gradData(), from, to);
+            });
+        }
         double sum = 0;
         for (int i = 0; i < n; i++) {
             double s = 0;
