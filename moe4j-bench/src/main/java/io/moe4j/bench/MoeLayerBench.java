@@ -88,17 +88,32 @@ public final class MoeLayerBench {
                 }
                 Stats fwd = Stats.measure(() -> layer.forward(x, 0, s.tokens(), y, 0, false), plan);
                 Stats fb = Stats.measure(fwdBwd, plan);
-                // the other expert schedules (same bits), fwd+bwd, for a same-run comparison with the default
-                StringBuilder sched = new StringBuilder();
-                for (String mode : List.of("on", "off")) {
-                    layer.experts().splitMode(mode);
-                    Stats other = Stats.measure(fwdBwd, plan);
-                    sched.append(String.format(Locale.ROOT, "  %s %s (%s)", mode.equals("on") ? "one expert per task" : "parallel GEMMs",
-                            fmt(other.best(s.tokens())), fmt(other.median(s.tokens()))));
+                // The expert schedules and the separate gate/up GEMMs (same bits), fwd+bwd, timed interleaved
+                // (one call of each per round) so that a change in the machine's load hits all of them alike.
+                List<String> variants = new ArrayList<>(List.of("auto", "on", "off", "tiles"));
+                if (c.expertType().gated()) variants.add("auto, separate gate/up");
+                long[][] samples = new long[variants.size()][Math.max(5, repeat)];
+                for (int r = 0; r < samples[0].length; r++) {
+                    for (int v = 0; v < variants.size(); v++) {
+                        layer.experts().splitMode(variants.get(v).split(",")[0]);
+                        layer.experts().fusedGateUp(!variants.get(v).contains("separate"));
+                        long t0 = System.nanoTime();
+                        fwdBwd.run();
+                        samples[v][r] = System.nanoTime() - t0;
+                    }
                 }
                 layer.experts().splitMode("auto");
+                layer.experts().fusedGateUp(true);
+                StringBuilder sched = new StringBuilder();
+                for (int v = 0; v < variants.size(); v++) {
+                    Stats st = new Stats(samples[v], 0);
+                    sched.append(String.format(Locale.ROOT, "  %s %s (%s)", variants.get(v), fmt(st.best(s.tokens())),
+                            fmt(st.median(s.tokens()))));
+                }
                 notes.add(s.name() + ": fwd+bwd tokens/s best (median) with the default schedule " + fmt(fb.best(s.tokens()))
-                        + " (" + fmt(fb.median(s.tokens())) + "); the other schedules:" + sched);
+                        + " (" + fmt(fb.median(s.tokens())) + "); interleaved same-run comparison (auto = default, on = one "
+                        + "expert per task, off = parallel GEMMs, tiles; fused gate/up unless separate), "
+                        + samples[0].length + " rounds:" + sched);
                 // the phase profile of warm (JIT-compiled) calls only
                 layer.profile().reset();
                 for (int i = 0; i < Math.max(2, fb.runs()); i++) fwdBwd.run();

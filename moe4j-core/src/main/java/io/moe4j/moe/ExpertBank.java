@@ -33,6 +33,15 @@ import java.util.List;
  * gradient needs A. Recomputing A would save one (R, f) buffer for one more pass over it; memory is not the
  * constraint at the sizes this layer trains.
  *
+ * <p>Fused gate|up (gated types, gate input = X): H and U share one (R, 2f) buffer, row r = [H_r | U_r], and so do
+ * dH and dU. Then the two forward projections are one GEMM [H|U] = X·[W_gate; W_up]ᵀ and the two weight gradients
+ * one GEMM [dW_gate; dW_up] += [dH|dU]ᵀ·X — through {@link Gemm#sgemmStacked}, which reads W_gate and W_up (and
+ * writes their gradients) in place, so the parameters keep their names and (E, f, d) shapes. X is packed once per
+ * pass instead of twice, and each expert runs 7 GEMM calls instead of 9 (each call is two pool hand-offs).
+ * Same bits as separate GEMMs (the split runs along N or M). The input gradient dX = dH·W_gate + dU·W_up stays two
+ * GEMMs: one stacked NN over K = 2f measured 1–4 % slower per CPU-second (StackedTiming, 1 thread) and would
+ * round differently when f is not a multiple of 256. {@code -Dmoe4j.moe.fusedGateUp=false} runs separate GEMMs.
+ *
  * <p>Factorised gate (Autonomy-of-Experts, spec §4.15): with a gate width {@code r < d} the gate projection reads a
  * separate input G (R, r) instead of X — the router's low-rank activation A_{t,e} = x_t·W_down,e, so
  * {@code W_gate,e} (f, r) is AoE's W_up,e and the full gate is W_up,e·W_down,e. Then H = G·W_gateᵀ,
@@ -56,6 +65,7 @@ public final class ExpertBank {
      */
     private static final int MAX_TILE = 512, MIN_TILE = 64;
     private String splitMode = EXPERT_PARALLEL;
+    private boolean fusedGateUp = Boolean.parseBoolean(System.getProperty("moe4j.moe.fusedGateUp", "true"));
 
     private final Kernels kernels;
     private final WorkerPool pool;
@@ -73,9 +83,10 @@ public final class ExpertBank {
     private final int[] tileExpert, tileCol0, tileCols; // (E · ceil(max(f, d, gw) / MIN_TILE))
     private int tileCount;
 
-    // Activations, (maxRows, ·), preallocated.
-    private final MemorySegment h, u, a, y;   // (R,f) (R,f) (R,f) (R,dOut)
-    private final MemorySegment dA, dH, dU;   // (R,f)
+    // Activations, (maxRows, ·), preallocated. Gated: h = [H|U] and dH = [dH|dU], (R, 2f), U at column f.
+    private final MemorySegment h, a, y;      // (R, hs) (R, f) (R, dOut)
+    private final MemorySegment dA, dH;       // (R, f) (R, hs)
+    private final int hs;                     // row stride of h and dH: 2f gated, f plain
 
     public ExpertBank(Arena arena, String prefix, ExpertType type, int e, int d, int f, int maxRows,
                       Kernels kernels, WorkerPool pool) {
@@ -107,13 +118,12 @@ public final class ExpertBank {
         this.up = new Param(arena, prefix + ".up", e, f, d);
         this.down = new Param(arena, prefix + ".down", e, outWidth, f);
         long rf = (long) maxRows * f;
-        this.h = F32.alloc(arena, rf);
-        this.u = type.gated() ? F32.alloc(arena, rf) : null;
+        this.hs = type.gated() ? 2 * f : f;
+        this.h = F32.alloc(arena, (long) maxRows * hs);
         this.a = F32.alloc(arena, rf);
         this.y = F32.alloc(arena, (long) maxRows * outWidth);
         this.dA = F32.alloc(arena, rf);
-        this.dH = F32.alloc(arena, rf);
-        this.dU = type.gated() ? F32.alloc(arena, rf) : null;
+        this.dH = F32.alloc(arena, (long) maxRows * hs);
         this.workerGemm = new Gemm[pool.threads()];
         for (int w = 0; w < workerGemm.length; w++) workerGemm[w] = kernels.gemm().fork();
         this.order = new int[e];
@@ -141,6 +151,9 @@ public final class ExpertBank {
         }
         this.splitMode = mode;
     }
+
+    /** Whether gated experts run gate and up as one stacked GEMM per pass (default true; same-JVM comparisons). */
+    public void fusedGateUp(boolean on) { this.fusedGateUp = on; }
 
     public Param gate() { return gate; }
     public Param up() { return up; }
@@ -175,7 +188,11 @@ public final class ExpertBank {
                 pool.parallelFor(tileCount, (t, w) -> outputTile(workerGemm[w], tileExpert[t], tileCol0[t], tileCols[t],
                         binStart));
             }
-            case EXPERTS -> pool.parallelFor(e, (j, w) -> forwardExpert(workerGemm[w], j, x, xOff, gateX, gateXOff, binStart));
+            case EXPERTS -> {
+                // largest bins first: with tasks claimed in order, the last task to start is a small one
+                int nonEmpty = sortExperts(binStart);
+                pool.parallelFor(nonEmpty, (t, w) -> forwardExpert(workerGemm[w], order[t], x, xOff, gateX, gateXOff, binStart));
+            }
             case GEMMS -> {
                 for (int j = 0; j < e; j++) forwardExpert(kernels.gemm(), j, x, xOff, gateX, gateXOff, binStart);
             }
@@ -206,8 +223,11 @@ public final class ExpertBank {
                 pool.parallelFor(tileCount, (t, w) -> inputGradTile(workerGemm[w], tileExpert[t], tileCol0[t],
                         tileCols[t], binStart, dx, dxOff));
             }
-            case EXPERTS -> pool.parallelFor(e, (j, w) -> backwardExpert(workerGemm[w], j, x, xOff, gateX, gateXOff,
-                    binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff));
+            case EXPERTS -> {
+                int nonEmpty = sortExperts(binStart);
+                pool.parallelFor(nonEmpty, (t, w) -> backwardExpert(workerGemm[w], order[t], x, xOff, gateX, gateXOff,
+                        binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff));
+            }
             case GEMMS -> {
                 for (int j = 0; j < e; j++) {
                     backwardExpert(kernels.gemm(), j, x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff,
@@ -229,7 +249,8 @@ public final class ExpertBank {
      *       tile of d → Y columns. Backward: tile of f → dA, dH, dU columns and the matching slices of all three
      *       weight gradients; tile of d → dX columns. Four pool synchronisations per layer instead of ~20 per
      *       expert, no idle core while a small expert runs, and experts claimed largest first.</li>
-     *   <li>EXPERTS: one expert per task ({@code on}); coarse, so the last big expert may run alone.</li>
+     *   <li>EXPERTS: one expert per task ({@code on}), largest bins first; coarse, so with few experts per thread
+     *       the last one may run alone.</li>
      *   <li>GEMMS: expert after expert, each GEMM parallel inside ({@code off}, and one expert such as the shared
      *       one: its GEMMs share one packed A block between threads).</li>
      * </ul>
@@ -290,17 +311,17 @@ public final class ExpertBank {
     private void hiddenTile(Gemm g, int j, int c0, int cw, MemorySegment x, long xOff, MemorySegment gateX,
                             long gateXOff, int[] binStart) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
-        long xo = xOff + (long) r0 * d, ho = (long) r0 * f + c0;
+        long xo = xOff + (long) r0 * d, ho = (long) r0 * hs + c0;
         long wIn = (long) j * f * d + (long) c0 * d;
         if (gate != null) {
             g.nt(pool, n, cw, gw, gateX, gateXOff + (long) r0 * gw, gw, gate.data(), (long) j * f * gw + (long) c0 * gw,
-                    gw, h, ho, f, false);
-            g.nt(pool, n, cw, d, x, xo, d, up.data(), wIn, d, u, ho, f, false);
+                    gw, h, ho, hs, false);
+            g.nt(pool, n, cw, d, x, xo, d, up.data(), wIn, d, h, ho + f, hs, false);
         } else {
-            g.nt(pool, n, cw, d, x, xo, d, up.data(), wIn, d, h, ho, f, false);
+            g.nt(pool, n, cw, d, x, xo, d, up.data(), wIn, d, h, ho, hs, false);
         }
         RowOps ops = kernels.rows();
-        for (int r = r0; r < r0 + n; r++) activateRow(ops, (long) r * f + c0, cw);
+        for (int r = r0; r < r0 + n; r++) activateRow(ops, r, c0, cw);
     }
 
     /** Forward, columns [c0, c0 + cw) of dOut for expert j: Y = A·W_downᵀ. */
@@ -317,30 +338,30 @@ public final class ExpertBank {
     private void hiddenGradTile(Gemm g, int j, int c0, int cw, MemorySegment x, long xOff, MemorySegment gateX,
                                 long gateXOff, int[] binStart, MemorySegment dy, long dyOff) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
-        long yo = dyOff + (long) r0 * dOut, ho = (long) r0 * f + c0, xo = xOff + (long) r0 * d;
+        long yo = dyOff + (long) r0 * dOut, ao = (long) r0 * f + c0, ho = (long) r0 * hs + c0, xo = xOff + (long) r0 * d;
         long wDown = (long) j * dOut * f + c0, wIn = (long) j * f * d + (long) c0 * d;
-        g.nn(pool, n, cw, dOut, dy, yo, dOut, down.data(), wDown, f, dA, ho, f, false);
-        g.tn(pool, dOut, cw, n, dy, yo, dOut, a, ho, f, down.gradData(), wDown, f, true);
+        g.nn(pool, n, cw, dOut, dy, yo, dOut, down.data(), wDown, f, dA, ao, f, false);
+        g.tn(pool, dOut, cw, n, dy, yo, dOut, a, ao, f, down.gradData(), wDown, f, true);
         RowOps ops = kernels.rows();
-        for (int r = r0; r < r0 + n; r++) activateBackwardRow(ops, (long) r * f + c0, cw);
+        for (int r = r0; r < r0 + n; r++) activateBackwardRow(ops, r, c0, cw);
         if (gate != null) {
-            g.tn(pool, cw, gw, n, dH, ho, f, gateX, gateXOff + (long) r0 * gw, gw, gate.gradData(),
+            g.tn(pool, cw, gw, n, dH, ho, hs, gateX, gateXOff + (long) r0 * gw, gw, gate.gradData(),
                     (long) j * f * gw + (long) c0 * gw, gw, true);
-            g.tn(pool, cw, d, n, dU, ho, f, x, xo, d, up.gradData(), wIn, d, true);
+            g.tn(pool, cw, d, n, dH, ho + f, hs, x, xo, d, up.gradData(), wIn, d, true);
         } else {
-            g.tn(pool, cw, d, n, dH, ho, f, x, xo, d, up.gradData(), wIn, d, true);
+            g.tn(pool, cw, d, n, dH, ho, hs, x, xo, d, up.gradData(), wIn, d, true);
         }
     }
 
     /** Backward, columns [c0, c0 + cw) of d for expert j: dX = dH·W_gate + dU·W_up (plain: dH·W_up). */
     private void inputGradTile(Gemm g, int j, int c0, int cw, int[] binStart, MemorySegment dx, long dxOff) {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
-        long ho = (long) r0 * f, dxo = dxOff + (long) r0 * d + c0, wIn = (long) j * f * d + c0;
+        long ho = (long) r0 * hs, dxo = dxOff + (long) r0 * d + c0, wIn = (long) j * f * d + c0;
         if (gate != null) {
-            g.nn(pool, n, cw, f, dH, ho, f, gate.data(), wIn, d, dx, dxo, d, false);
-            g.nn(pool, n, cw, f, dU, ho, f, up.data(), wIn, d, dx, dxo, d, true);
+            g.nn(pool, n, cw, f, dH, ho, hs, gate.data(), wIn, d, dx, dxo, d, false);
+            g.nn(pool, n, cw, f, dH, ho + f, hs, up.data(), wIn, d, dx, dxo, d, true);
         } else {
-            g.nn(pool, n, cw, f, dH, ho, f, up.data(), wIn, d, dx, dxo, d, false);
+            g.nn(pool, n, cw, f, dH, ho, hs, up.data(), wIn, d, dx, dxo, d, false);
         }
     }
 
@@ -348,15 +369,19 @@ public final class ExpertBank {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
         if (n == 0) return;
         long wIn = (long) f * d, wGate = (long) f * gw;
-        long xo = xOff + (long) r0 * d, ho = (long) r0 * f;
-        if (gate != null) {
-            g.nt(pool, n, f, gw, gateX, gateXOff + (long) r0 * gw, gw, gate.data(), j * wGate, gw, h, ho, f, false);
-            g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, u, ho, f, false);
+        long xo = xOff + (long) r0 * d, ho = (long) r0 * hs;
+        if (fused(x, xOff, gateX, gateXOff)) {
+            // [H|U] = X·[W_gate; W_up]ᵀ: one GEMM, X packed once; B's rows n < f from W_gate, the rest from W_up
+            g.sgemmStacked(pool, false, true, n, 2 * f, d, x, xo, d, gate.data(), j * wIn, up.data(), j * wIn, f, d,
+                    h, ho, h, ho, Integer.MAX_VALUE, hs, false);
+        } else if (gate != null) {
+            g.nt(pool, n, f, gw, gateX, gateXOff + (long) r0 * gw, gw, gate.data(), j * wGate, gw, h, ho, hs, false);
+            g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho + f, hs, false);
         } else {
-            g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, f, false);
+            g.nt(pool, n, f, d, x, xo, d, up.data(), j * wIn, d, h, ho, hs, false);
         }
         activate(r0, r0 + n);
-        g.nt(pool, n, dOut, f, a, ho, f, down.data(), j * (long) f * dOut, f, y, (long) r0 * dOut, dOut, false);
+        g.nt(pool, n, dOut, f, a, (long) r0 * f, f, down.data(), j * (long) f * dOut, f, y, (long) r0 * dOut, dOut, false);
     }
 
     private void backwardExpert(Gemm g, int j, MemorySegment x, long xOff, MemorySegment gateX, long gateXOff, int[] binStart,
@@ -365,70 +390,83 @@ public final class ExpertBank {
         int r0 = binStart[j], n = binStart[j + 1] - r0;
         if (n == 0) return;
         long wIn = (long) f * d, wGate = (long) f * gw;
-        long yo = dyOff + (long) r0 * dOut, ho = (long) r0 * f, wDown = j * (long) f * dOut;
-        g.nn(pool, n, f, dOut, dy, yo, dOut, down.data(), wDown, f, dA, ho, f, false);
-        g.tn(pool, dOut, f, n, dy, yo, dOut, a, ho, f, down.gradData(), wDown, f, true);
+        long yo = dyOff + (long) r0 * dOut, ao = (long) r0 * f, ho = (long) r0 * hs, wDown = j * (long) f * dOut;
+        g.nn(pool, n, f, dOut, dy, yo, dOut, down.data(), wDown, f, dA, ao, f, false);
+        g.tn(pool, dOut, f, n, dy, yo, dOut, a, ao, f, down.gradData(), wDown, f, true);
         activateBackward(r0, r0 + n);
         long xo = xOff + (long) r0 * d, dxo = dxOff + (long) r0 * d;
-        if (gate != null) {
+        if (dGateX == null && fused(x, xOff, gateX, gateXOff)) {
+            // [dW_gate; dW_up] += [dH|dU]ᵀ·X: one GEMM, X packed once; C's rows m ≥ f go to dW_up
+            g.sgemmStacked(pool, true, false, 2 * f, d, n, dH, ho, hs, x, xo, x, xo, Integer.MAX_VALUE, d,
+                    gate.gradData(), j * wIn, up.gradData(), j * wIn, f, d, true);
+            g.nn(pool, n, d, f, dH, ho, hs, gate.data(), j * wIn, d, dx, dxo, d, false);
+            g.nn(pool, n, d, f, dH, ho + f, hs, up.data(), j * wIn, d, dx, dxo, d, true);
+        } else if (gate != null) {
             long go = gateXOff + (long) r0 * gw;
-            g.tn(pool, f, gw, n, dH, ho, f, gateX, go, gw, gate.gradData(), j * wGate, gw, true);
-            g.tn(pool, f, d, n, dU, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
+            g.tn(pool, f, gw, n, dH, ho, hs, gateX, go, gw, gate.gradData(), j * wGate, gw, true);
+            g.tn(pool, f, d, n, dH, ho + f, hs, x, xo, d, up.gradData(), j * wIn, d, true);
             if (dGateX == null) {
-                g.nn(pool, n, d, f, dH, ho, f, gate.data(), j * wGate, d, dx, dxo, d, false);
-                g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, true);
+                g.nn(pool, n, d, f, dH, ho, hs, gate.data(), j * wGate, d, dx, dxo, d, false);
+                g.nn(pool, n, d, f, dH, ho + f, hs, up.data(), j * wIn, d, dx, dxo, d, true);
             } else {
-                g.nn(pool, n, gw, f, dH, ho, f, gate.data(), j * wGate, gw, dGateX, dGateXOff + (long) r0 * gw, gw, false);
-                g.nn(pool, n, d, f, dU, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);
+                g.nn(pool, n, gw, f, dH, ho, hs, gate.data(), j * wGate, gw, dGateX, dGateXOff + (long) r0 * gw, gw, false);
+                g.nn(pool, n, d, f, dH, ho + f, hs, up.data(), j * wIn, d, dx, dxo, d, false);
             }
         } else {
-            g.tn(pool, f, d, n, dH, ho, f, x, xo, d, up.gradData(), j * wIn, d, true);
-            g.nn(pool, n, d, f, dH, ho, f, up.data(), j * wIn, d, dx, dxo, d, false);
+            g.tn(pool, f, d, n, dH, ho, hs, x, xo, d, up.gradData(), j * wIn, d, true);
+            g.nn(pool, n, d, f, dH, ho, hs, up.data(), j * wIn, d, dx, dxo, d, false);
         }
+    }
+
+    /** Gate and up as stacked GEMMs: a gated type whose gate reads X itself (not a factorised gate's input). */
+    private boolean fused(MemorySegment x, long xOff, MemorySegment gateX, long gateXOff) {
+        return fusedGateUp && gate != null && gw == d && gateX == x && gateXOff == xOff;
     }
 
     /** Activation of rows [r0, r1) (parallel when called outside a pool task, inline inside one). */
     private void activate(int r0, int r1) {
         RowOps ops = kernels.rows();
         pool.parallelRanges(r1 - r0, ROW_CHUNK, (from, to, w) -> {
-            for (int r = r0 + from; r < r0 + to; r++) activateRow(ops, (long) r * f, f);
+            for (int r = r0 + from; r < r0 + to; r++) activateRow(ops, r, 0, f);
         });
     }
 
     private void activateBackward(int r0, int r1) {
         RowOps ops = kernels.rows();
         pool.parallelRanges(r1 - r0, ROW_CHUNK, (from, to, w) -> {
-            for (int r = r0 + from; r < r0 + to; r++) activateBackwardRow(ops, (long) r * f, f);
+            for (int r = r0 + from; r < r0 + to; r++) activateBackwardRow(ops, r, 0, f);
         });
     }
 
-    /** A = act(H) (⊙ U) over n elements at o. */
-    private void activateRow(RowOps ops, long o, int n) {
+    /** A = act(H) (⊙ U) over columns [c0, c0 + n) of row r. */
+    private void activateRow(RowOps ops, int r, int c0, int n) {
+        long o = (long) r * f + c0, ho = (long) r * hs + c0, uo = ho + f;
         switch (type) {
-            case SWIGLU -> ops.swiglu(n, h, o, u, o, a, o);
-            case GEGLU -> ops.geglu(n, h, o, u, o, a, o);
-            case MLP_RELU -> ops.relu(n, h, o, a, o);
-            case MLP_GELU -> ops.gelu(n, h, o, a, o);
-            case MLP_GELU_ERF -> ErfGelu.forward(n, h, o, a, o);
+            case SWIGLU -> ops.swiglu(n, h, ho, h, uo, a, o);
+            case GEGLU -> ops.geglu(n, h, ho, h, uo, a, o);
+            case MLP_RELU -> ops.relu(n, h, ho, a, o);
+            case MLP_GELU -> ops.gelu(n, h, ho, a, o);
+            case MLP_GELU_ERF -> ErfGelu.forward(n, h, ho, a, o);
         }
     }
 
-    /** dH (and dU) from dA over n elements at o. */
-    private void activateBackwardRow(RowOps ops, long o, int n) {
+    /** dH (and dU) from dA over columns [c0, c0 + n) of row r. */
+    private void activateBackwardRow(RowOps ops, int r, int c0, int n) {
+        long o = (long) r * f + c0, ho = (long) r * hs + c0, uo = ho + f;
         switch (type) {
-            case SWIGLU -> ops.swigluBackward(n, h, o, u, o, dA, o, dH, o, dU, o);
-            case GEGLU -> ops.gegluBackward(n, h, o, u, o, dA, o, dH, o, dU, o);
+            case SWIGLU -> ops.swigluBackward(n, h, ho, h, uo, dA, o, dH, ho, dH, uo);
+            case GEGLU -> ops.gegluBackward(n, h, ho, h, uo, dA, o, dH, ho, dH, uo);
             case MLP_RELU -> {
-                F32.zero(dH, o, n);
-                ops.reluBackward(n, h, o, dA, o, dH, o);
+                F32.zero(dH, ho, n);
+                ops.reluBackward(n, h, ho, dA, o, dH, ho);
             }
             case MLP_GELU -> {
-                F32.zero(dH, o, n);
-                ops.geluBackward(n, h, o, dA, o, dH, o);
+                F32.zero(dH, ho, n);
+                ops.geluBackward(n, h, ho, dA, o, dH, ho);
             }
             case MLP_GELU_ERF -> {
-                F32.zero(dH, o, n);
-                ErfGelu.backward(n, h, o, dA, o, dH, o);
+                F32.zero(dH, ho, n);
+                ErfGelu.backward(n, h, ho, dA, o, dH, ho);
             }
         }
     }

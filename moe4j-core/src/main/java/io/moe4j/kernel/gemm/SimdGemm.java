@@ -120,10 +120,41 @@ public final class SimdGemm implements Gemm {
                       MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
                       MemorySegment c, long cOff, int ldc, boolean accumulate) {
         GemmChecks.check(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+        multiply(pool, transA, transB, m, n, k, a, aOff, lda, b, bOff, b, bOff, Integer.MAX_VALUE, ldb,
+                c, cOff, c, cOff, Integer.MAX_VALUE, ldc, accumulate);
+    }
+
+    /**
+     * One pass over the stacked operands: packing reads each B row from its piece and tiles of C are written to
+     * theirs, so A is packed once and each B block once, as for a single operand. A B panel or K block that
+     * straddles bSplit, and a C tile that straddles cSplit, take the scalar edge paths. Along K the product is
+     * blocked as one K range, so the result equals two accumulating calls only when bSplit is a multiple of KC
+     * (256): true for the expert widths that matter (f = 256, 512, 1024 …); otherwise it differs by rounding.
+     */
+    @Override
+    public void sgemmStacked(WorkerPool pool, boolean transA, boolean transB, int m, int n, int k,
+                             MemorySegment a, long aOff, int lda,
+                             MemorySegment b, long bOff, MemorySegment b2, long b2Off, int bSplit, int ldb,
+                             MemorySegment c, long cOff, MemorySegment c2, long c2Off, int cSplit, int ldc,
+                             boolean accumulate) {
+        GemmChecks.checkStacked(transA, transB, m, n, k, a, aOff, lda, b, bOff, b2, b2Off, bSplit, ldb,
+                c, cOff, c2, c2Off, cSplit, ldc);
+        multiply(pool, transA, transB, m, n, k, a, aOff, lda, b, bOff, b2, b2Off, bSplit, ldb,
+                c, cOff, c2, c2Off, cSplit, ldc, accumulate);
+    }
+
+    private void multiply(WorkerPool pool, boolean transA, boolean transB, int m, int n, int k,
+                          MemorySegment a, long aOff, int lda,
+                          MemorySegment b, long bOff, MemorySegment b2, long b2Off, int bSplit, int ldb,
+                          MemorySegment c, long cOff, MemorySegment c2, long c2Off, int cSplit, int ldc,
+                          boolean accumulate) {
         if (m == 0 || n == 0) return;
         if (k == 0) {
             if (!accumulate) {
-                for (int i = 0; i < m; i++) c.asSlice((cOff + (long) i * ldc) * 4, (long) n * 4).fill((byte) 0);
+                for (int i = 0; i < m; i++) {
+                    long row = i < cSplit ? cOff + (long) i * ldc : c2Off + (long) (i - cSplit) * ldc;
+                    (i < cSplit ? c : c2).asSlice(row * 4, (long) n * 4).fill((byte) 0);
+                }
             }
             return;
         }
@@ -133,9 +164,11 @@ public final class SimdGemm implements Gemm {
             job = new Job();
         }
         try {
+            job.b2 = b2; job.b2Off = b2Off; job.bSplit = bSplit;
+            job.c2 = c2; job.c2Off = c2Off; job.cSplit = cSplit;
             job.run(pool, transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
         } finally {
-            job.a = job.b = job.c = null; // do not keep the caller's memory reachable
+            job.a = job.b = job.c = job.b2 = job.c2 = null; // do not keep the caller's memory reachable
             spare.set(job);
         }
     }
@@ -152,6 +185,10 @@ public final class SimdGemm implements Gemm {
         private int m, n, k, lda, ldb, ldc;
         private MemorySegment a, b, c;
         private long aOff, bOff, cOff;
+        // Second pieces of stacked B and C (sgemmStacked): B storage rows ≥ bSplit, C rows ≥ cSplit.
+        private MemorySegment b2, c2;
+        private long b2Off, c2Off;
+        private int bSplit, cSplit;
 
         // The current A block: rows [i0, i0 + mc) in `panels` MR-row panels, K range [k0, k0 + kb).
         private int i0, mc, panels, k0, kb;
@@ -286,8 +323,8 @@ public final class SimdGemm implements Gemm {
                         int j = j0 + jp * nr;
                         int cols = Math.min(nr, j0 + nc - j);
                         int bi = jp * nr * kc;
-                        if (rows == mr && cols == nr) {
-                            kernel.multiply(kc, aPack, ai, bp, bi, c, (cOff + (long) i * ldc + j) * 4, ldcBytes, add);
+                        if (rows == mr && cols == nr && (i + mr <= cSplit || i >= cSplit)) {
+                            kernel.multiply(kc, aPack, ai, bp, bi, cSeg(i), (cRow(i) + j) * 4, ldcBytes, add);
                         } else {
                             edgeTile(worker, kc, ai, bp, bi, i, j, rows, cols, add);
                         }
@@ -302,23 +339,54 @@ public final class SimdGemm implements Gemm {
             float[] t = edge[worker];
             kernel.multiply(kc, aPack, ai, bp, bi, edgeSeg[worker], 0, (long) nr * 4, false);
             for (int r = 0; r < rows; r++) {
-                long row = cOff + (long) (i + r) * ldc + j;
+                MemorySegment cs = cSeg(i + r);
+                long row = cRow(i + r) + j;
                 for (int jj = 0; jj < cols; jj++) {
                     // acc + (C or 0): exactly the kernel's masked add, so a tile rounds the same wherever it lies.
-                    c.setAtIndex(F, row + jj, t[r * nr + jj] + (add ? c.getAtIndex(F, row + jj) : 0f));
+                    cs.setAtIndex(F, row + jj, t[r * nr + jj] + (add ? cs.getAtIndex(F, row + jj) : 0f));
                 }
             }
         }
 
+        /** Piece of C holding row i, and the index of the row's first element in it. */
+        private MemorySegment cSeg(int i) { return i < cSplit ? c : c2; }
+        private long cRow(int i) { return i < cSplit ? cOff + (long) i * ldc : c2Off + (long) (i - cSplit) * ldc; }
+        /** Piece of B holding storage row r (n if transB, else k), and the index of the row's first element. */
+        private MemorySegment bSeg(int r) { return r < bSplit ? b : b2; }
+        private long bRow(int r) { return r < bSplit ? bOff + (long) r * ldb : b2Off + (long) (r - bSplit) * ldb; }
+
         /** Packs op(B)[pc.., j0..] into NR-column panels: {@code bp[jp][p][jj] = op(B)[pc + p][j0 + jp·NR + jj]}. */
         private void packB(float[] bp, int pc, int kc, int j0, int nc) {
             int full = nc / nr;
-            // Full panels (all but the last of C's width): vector copies or in-register transposes.
+            // Full panels (all but the last of C's width): vector copies or in-register transposes, unless the
+            // rows they read straddle the split of a stacked B (then element by element).
             if (!transB) {
-                if (full > 0) kernel.packRuns(b, bOff + (long) pc * ldb + j0, ldb, kc, full, bp, 0);
+                if (full > 0) {
+                    if (pc + kc <= bSplit || pc >= bSplit) {
+                        kernel.packRuns(bSeg(pc), bRow(pc) + j0, ldb, kc, full, bp, 0);
+                    } else {
+                        for (int p = 0; p < kc; p++) {
+                            MemorySegment bs = bSeg(pc + p);
+                            long src = bRow(pc + p) + j0;
+                            for (int jp = 0; jp < full; jp++) {
+                                int d = jp * nr * kc + p * nr;
+                                for (int jj = 0; jj < nr; jj++) bp[d + jj] = bs.getAtIndex(F, src + jp * nr + jj);
+                            }
+                        }
+                    }
+                }
             } else {
                 for (int jp = 0; jp < full; jp++) {
-                    kernel.packTransposed(b, bOff + (long) (j0 + jp * nr) * ldb + pc, ldb, kc, bp, jp * nr * kc);
+                    int r0 = j0 + jp * nr;
+                    if (r0 + nr <= bSplit || r0 >= bSplit) {
+                        kernel.packTransposed(bSeg(r0), bRow(r0) + pc, ldb, kc, bp, jp * nr * kc);
+                    } else {
+                        for (int jj = 0; jj < nr; jj++) {
+                            MemorySegment bs = bSeg(r0 + jj);
+                            long src = bRow(r0 + jj) + pc;
+                            for (int p = 0, d = jp * nr * kc + jj; p < kc; p++, d += nr) bp[d] = bs.getAtIndex(F, src + p);
+                        }
+                    }
                 }
             }
             if (full * nr == nc) return;
@@ -327,15 +395,17 @@ public final class SimdGemm implements Gemm {
             if (!transB) {
                 // B is K×N: the NR values of one step p are contiguous.
                 for (int p = 0; p < kc; p++) {
-                    long src = bOff + (long) (pc + p) * ldb + j;
+                    MemorySegment bs = bSeg(pc + p);
+                    long src = bRow(pc + p) + j;
                     int d = base + p * nr;
-                    for (int jj = 0; jj < cols; jj++) bp[d + jj] = b.getAtIndex(F, src + jj);
+                    for (int jj = 0; jj < cols; jj++) bp[d + jj] = bs.getAtIndex(F, src + jj);
                 }
             } else {
                 // B is N×K: each row of B is a column of op(B), contiguous along K; interleave NR rows.
                 for (int jj = 0; jj < cols; jj++) {
-                    long src = bOff + (long) (j + jj) * ldb + pc;
-                    for (int p = 0, d = base + jj; p < kc; p++, d += nr) bp[d] = b.getAtIndex(F, src + p);
+                    MemorySegment bs = bSeg(j + jj);
+                    long src = bRow(j + jj) + pc;
+                    for (int p = 0, d = base + jj; p < kc; p++, d += nr) bp[d] = bs.getAtIndex(F, src + p);
                 }
             }
             for (int p = 0; p < kc; p++) {

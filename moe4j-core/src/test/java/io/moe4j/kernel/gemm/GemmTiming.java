@@ -85,7 +85,7 @@ public final class GemmTiming {
         }
     }
 
-    private static MemorySegment random(Arena arena, long count, long seed) {
+    static MemorySegment random(Arena arena, long count, long seed) {
         MemorySegment s = arena.allocate(count * 4, 64);
         Random rnd = new Random(seed);
         for (long i = 0; i < count; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, rnd.nextFloat() - 0.5f);

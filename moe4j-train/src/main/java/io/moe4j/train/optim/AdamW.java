@@ -20,7 +20,8 @@ import java.util.List;
  * with lr = scheduled LR × the parameter's group multiplier ({@link AdamWConfig#lrMultiplier}).
  *
  * <p>Moments are off-heap F32 buffers allocated once, one pair per parameter, exposed for checkpoints. Large
- * parameters are updated in fixed chunks over the worker pool (elementwise, so bit-identical for any thread count).
+ * parameters are updated in fixed chunks over the worker pool (elementwise, so bit-identical for any thread count),
+ * by {@link OptimKernels} (Vector API, bit-identical to the scalar loop).
  */
 public final class AdamW {
     private static final int CHUNK = 1 << 15;
@@ -33,8 +34,23 @@ public final class AdamW {
     private final boolean[] decay;        // per param: weight decay applies
     private final double[] lrMult;        // per param: LR multiplier of its group
     private long step;                    // steps taken (t in the bias correction)
+    private final OptimKernels kernels;
+    // The update loop: tasks over the chunks of all parameters, and this step's coefficients.
+    private final int[] taskParam;        // (tasks) parameter index
+    private final long[] taskFrom;        // (tasks) first element of the chunk
+    private final int[] inlineParams;     // parameters of one chunk, updated by the calling thread
+    private final float[] keepI, stepSizeI; // per param: decay factor and step size of the current step
+    private final float b1, b2, omb1, omb2, eps;
+    private float gradScale, bc2s;
+    private final WorkerPool.Body updateBody = this::update;
 
     public AdamW(List<Param> params, AdamWConfig config, Arena arena, WorkerPool pool) {
+        this(params, config, arena, pool, OptimKernels.get());
+    }
+
+    /** With given loop kernels (tests: the scalar reference next to the Vector API path). */
+    public AdamW(List<Param> params, AdamWConfig config, Arena arena, WorkerPool pool, OptimKernels kernels) {
+        this.kernels = kernels;
         this.params = List.copyOf(params);
         this.config = config;
         this.pool = pool;
@@ -50,6 +66,34 @@ public final class AdamW {
             decay[i] = decays(p);
             lrMult[i] = config.lrMultiplier(p.name());
         }
+        // Parameters of one chunk are updated by the calling thread (as they always were: callers may keep small
+        // models in a confined arena); the chunks of the larger ones are the tasks of one parallel loop.
+        int tasks = 0, small = 0;
+        for (Param p : this.params) {
+            if (p.numel() <= CHUNK) small++;
+            else tasks += (int) ((p.numel() + CHUNK - 1) / CHUNK);
+        }
+        this.taskParam = new int[tasks];
+        this.taskFrom = new long[tasks];
+        this.inlineParams = new int[small];
+        for (int i = 0, t = 0, q = 0; i < n; i++) {
+            long numel = this.params.get(i).numel();
+            if (numel <= CHUNK) {
+                inlineParams[q++] = i;
+                continue;
+            }
+            for (long from = 0; from < numel; from += CHUNK, t++) {
+                taskParam[t] = i;
+                taskFrom[t] = from;
+            }
+        }
+        this.keepI = new float[n];
+        this.stepSizeI = new float[n];
+        this.b1 = (float) config.beta1();
+        this.b2 = (float) config.beta2();
+        this.omb1 = (float) (1 - config.beta1());
+        this.omb2 = (float) (1 - config.beta2());
+        this.eps = (float) config.eps();
     }
 
     /**
@@ -61,6 +105,8 @@ public final class AdamW {
     }
 
     public List<Param> params() { return params; }
+    /** The loops the updates run in (Vector API or the scalar reference). */
+    public OptimKernels kernels() { return kernels; }
     public AdamWConfig config() { return config; }
     /** Steps taken so far (the bias-correction t of the last step). */
     public long stepCount() { return step; }
@@ -74,34 +120,39 @@ public final class AdamW {
 
     /** One update of every parameter from its current gradient at learning rate {@code lr}. */
     public void step(double lr) {
+        step(lr, 1f);
+    }
+
+    /**
+     * One update from the gradients multiplied by {@code gradScale} — the factor of {@link GradClip#factor}, so
+     * that clipping costs no pass of its own over the gradients (which are left unscaled). Same bits as
+     * {@link GradClip#clip} followed by {@link #step(double)}.
+     */
+    public void step(double lr, float gradScale) {
         step++;
-        float b1 = (float) config.beta1(), b2 = (float) config.beta2();
-        float omb1 = (float) (1 - config.beta1()), omb2 = (float) (1 - config.beta2());
-        float eps = (float) config.eps();
         double bc1 = 1 - Math.pow(config.beta1(), step);
-        double bc2sqrt = Math.sqrt(1 - Math.pow(config.beta2(), step));
         for (int i = 0; i < params.size(); i++) {
-            Param p = params.get(i);
             double lrI = lr * lrMult[i];
-            float keep = decay[i] ? (float) (1 - lrI * config.weightDecay()) : 1f;
-            float stepSize = (float) (lrI / bc1);
-            float bc2s = (float) bc2sqrt;
-            MemorySegment w = p.data(), g = p.gradData(), mi = m[i], vi = v[i];
-            long n = p.numel();
-            int chunks = (int) ((n + CHUNK - 1) / CHUNK);
-            pool.parallelFor(chunks, (c, worker) -> {
-                long from = (long) c * CHUNK, to = Math.min(n, from + CHUNK);
-                for (long j = from; j < to; j++) {
-                    float gj = F32.get(g, j);
-                    float pj = F32.get(w, j) * keep;
-                    float mj = F32.get(mi, j) * b1 + gj * omb1;
-                    float vj = F32.get(vi, j) * b2 + gj * gj * omb2;
-                    float denom = (float) Math.sqrt(vj) / bc2s + eps;
-                    F32.set(mi, j, mj);
-                    F32.set(vi, j, vj);
-                    F32.set(w, j, pj - stepSize * (mj / denom));
-                }
-            });
+            keepI[i] = decay[i] ? (float) (1 - lrI * config.weightDecay()) : 1f;
+            stepSizeI[i] = (float) (lrI / bc1);
         }
+        this.gradScale = gradScale;
+        this.bc2s = (float) Math.sqrt(1 - Math.pow(config.beta2(), step));
+        // One parallel loop over the chunks of all parameters: a model has dozens of small parameters, and one
+        // pool hand-off per parameter cost more than their updates (tiny model on a loaded machine).
+        for (int i : inlineParams) update(i, 0, params.get(i).numel());
+        if (taskParam.length > 0) pool.parallelFor(taskParam.length, updateBody);
+    }
+
+    /** Task t: chunk [taskFrom[t], +CHUNK) of parameter taskParam[t]. */
+    private void update(int t, int worker) {
+        int i = taskParam[t];
+        update(i, taskFrom[t], Math.min(params.get(i).numel(), taskFrom[t] + CHUNK));
+    }
+
+    private void update(int i, long from, long to) {
+        Param p = params.get(i);
+        kernels.adamw(p.data(), p.gradData(), m[i], v[i], from, to, gradScale, keepI[i], b1, omb1, b2, omb2, bc2s, eps,
+                stepSizeI[i]);
     }
 }
