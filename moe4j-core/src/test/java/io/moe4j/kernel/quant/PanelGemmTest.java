@@ -45,63 +45,34 @@ class PanelGemmTest {
         ARENA.close();
     }
 
-    /** Weights in {@code t} at byte {@code wOff}, X at float {@code xOff} with stride {@code ldx}, Y at {@code yOff} stride {@code ldy}. */
-    record Case(DType t, int rows, int k, int n, MemorySegment w, long wOff, MemorySegment x, long xOff, int ldx,
-                long yOff, int ldy) {
-        MemorySegment run(QuantMatmul q, WorkerPool pool, boolean accumulate) {
-            MemorySegment y = ARENA.allocate(4L * (yOff + (long) (n - 1) * ldy + rows) + 4);
-            for (long i = 0; i < y.byteSize() / 4; i++) y.setAtIndex(F32, i, accumulate ? 0.75f : Float.NaN);
-            q.matmul(pool, t, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate);
-            return y;
-        }
 
-        float y(MemorySegment y, int i, int r) {
-            return y.get(F32, 4 * (yOff + (long) i * ldy + r));
-        }
-    }
-
-    static Case randomCase(DType t, int rows, int k, int n, long seed, boolean odd) {
-        SplittableRandom rnd = new SplittableRandom(seed);
-        long wOff = odd ? 5 : 0;
-        int xOff = odd ? 3 : 0, ldx = odd ? k + 5 : k, yOff = odd ? 7 : 0, ldy = odd ? rows + 3 : rows;
-        MemorySegment w = ARENA.allocate(wOff + t.byteSize((long) rows * k) + 8);
-        float[] row = new float[k];
-        for (int r = 0; r < rows; r++) {
-            double scale = Math.exp(rnd.nextDouble(-3, 1));
-            for (int j = 0; j < k; j++) row[j] = (float) (rnd.nextGaussian() * scale);
-            Quant.quantize(t, row, 0, w, wOff + r * t.byteSize(k), k);
-        }
-        MemorySegment x = ARENA.allocate(4L * (xOff + (long) (n - 1) * ldx + k));
-        for (long i = 0; i < x.byteSize() / 4; i++) x.setAtIndex(F32, i, (float) rnd.nextGaussian());
-        return new Case(t, rows, k, n, w, wOff, x, xOff, ldx, yOff, ldy);
-    }
 
     /** {Y, Σ|terms|}[i][r] in float64 from Quant.dequantize'd weights and X rounded as ggml's vec_dot_type. */
-    static double[][][] reference(Case c) {
-        double[][] y = new double[c.n][c.rows], abs = new double[c.n][c.rows];
-        float[] w = new float[c.k], x = new float[c.k];
-        double[] xs = new double[c.k];
+    static double[][][] reference(QuantCase c) {
+        double[][] y = new double[c.n()][c.rows()], abs = new double[c.n()][c.rows()];
+        float[] w = new float[c.k()], x = new float[c.k()];
+        double[] xs = new double[c.k()];
         short[] q = new short[256], bs = new short[16];
-        for (int i = 0; i < c.n; i++) {
-            MemorySegment.copy(c.x, F32, 4 * (c.xOff + (long) i * c.ldx), x, 0, c.k);
-            for (int j = 0; j < c.k; j++) {
-                xs[j] = c.t == DType.F16 ? Fp16.round(x[j]) : c.t == DType.BF16 ? Bf16.round(x[j]) : x[j];
+        for (int i = 0; i < c.n(); i++) {
+            MemorySegment.copy(c.x(), F32, 4 * (c.xOff() + (long) i * c.ldx()), x, 0, c.k());
+            for (int j = 0; j < c.k(); j++) {
+                xs[j] = c.t() == DType.F16 ? Fp16.round(x[j]) : c.t() == DType.BF16 ? Bf16.round(x[j]) : x[j];
             }
-            if (c.t == DType.Q4_K || c.t == DType.Q6_K) {
-                for (int b = 0; b < c.k; b += 256) {
+            if (c.t() == DType.Q4_K || c.t() == DType.Q6_K) {
+                for (int b = 0; b < c.k(); b += 256) {
                     float d = Q8_K.quantizeBlock(x, b, q, 0, bs, 0);
                     for (int j = 0; j < 256; j++) xs[b + j] = q[j] * (double) d;
                 }
-            } else if (c.t.isQuantized()) {
-                for (int b = 0; b < c.k; b += 32) {
+            } else if (c.t().isQuantized()) {
+                for (int b = 0; b < c.k(); b += 32) {
                     float d = Fp16.decode(Q8_0.quantizeBlockActivations(x, b, q, 0));
                     for (int j = 0; j < 32; j++) xs[b + j] = q[j] * (double) d;
                 }
             }
-            for (int r = 0; r < c.rows; r++) {
-                Quant.dequantize(c.t, c.w, c.wOff + r * c.t.byteSize(c.k), w, 0, c.k);
+            for (int r = 0; r < c.rows(); r++) {
+                Quant.dequantize(c.t(), c.w(), c.wOff() + r * c.t().byteSize(c.k()), w, 0, c.k());
                 double s = 0, a = 0;
-                for (int j = 0; j < c.k; j++) {
+                for (int j = 0; j < c.k(); j++) {
                     s += w[j] * xs[j];
                     a += Math.abs(w[j] * xs[j]);
                 }
@@ -121,9 +92,9 @@ class PanelGemmTest {
         return List.of(FloatVector.SPECIES_512, FloatVector.SPECIES_256, FloatVector.SPECIES_128);
     }
 
-    static void assertBitIdentical(Case c, MemorySegment expected, MemorySegment actual, String what) {
-        for (int i = 0; i < c.n; i++) {
-            for (int r = 0; r < c.rows; r++) {
+    static void assertBitIdentical(QuantCase c, MemorySegment expected, MemorySegment actual, String what) {
+        for (int i = 0; i < c.n(); i++) {
+            for (int r = 0; r < c.rows(); r++) {
                 assertThat(Float.floatToRawIntBits(c.y(actual, i, r))).as("%s Y[%d][%d]", what, i, r)
                         .isEqualTo(Float.floatToRawIntBits(c.y(expected, i, r)));
             }
@@ -136,18 +107,18 @@ class PanelGemmTest {
     @EnumSource(DType.class)
     void decodersMatchQuantDequantizeBitForBit(DType t) {
         int k = 768;
-        Case c = randomCase(t, 3, k, 1, 21, true);
+        QuantCase c = QuantCase.random(t, 3, k, 1, 21, true);
         float[] expected = new float[k], actual = new float[k + 7];
         byte[] blk = new byte[256];
-        for (int r = 0; r < c.rows; r++) {
-            long at = c.wOff + r * t.byteSize(k);
-            Quant.dequantize(t, c.w, at, expected, 0, k);
+        for (int r = 0; r < c.rows(); r++) {
+            long at = c.wOff() + r * t.byteSize(k);
+            Quant.dequantize(t, c.w(), at, expected, 0, k);
             switch (t) {
-                case Q8_0 -> PanelGemm.decodeQ8(c.w, at, k, actual, 7);
-                case Q4_0 -> PanelGemm.decodeQ4(c.w, at, k, actual, 7);
-                case Q4_K -> PanelGemm.decodeQ4K(c.w, at, k, actual, 7, blk);
-                case Q6_K -> PanelGemm.decodeQ6K(c.w, at, k, actual, 7, blk);
-                case BF16 -> PanelGemm.decodeBf16(c.w, at, k, actual, 7);
+                case Q8_0 -> PanelGemm.decodeQ8(c.w(), at, k, actual, 7);
+                case Q4_0 -> PanelGemm.decodeQ4(c.w(), at, k, actual, 7);
+                case Q4_K -> PanelGemm.decodeQ4K(c.w(), at, k, actual, 7, blk);
+                case Q6_K -> PanelGemm.decodeQ6K(c.w(), at, k, actual, 7, blk);
+                case BF16 -> PanelGemm.decodeBf16(c.w(), at, k, actual, 7);
                 case F32, F16 -> { continue; } // decoded inline; covered by the products below
             }
             for (int j = 0; j < k; j++) {
@@ -175,19 +146,19 @@ class PanelGemmTest {
             for (int k : ks) {
                 for (int[] nRows : new int[][] {{1, 1}, {9, 2 * nr + 3}, {3 * mr + 1, nr - 1}, {5 * mr, 3 * nr}}) {
                     for (boolean accumulate : new boolean[] {false, true}) {
-                        Case c = randomCase(t, nRows[1], k, nRows[0], seed++, seed % 2 == 0);
+                        QuantCase c = QuantCase.random(t, nRows[1], k, nRows[0], seed++, seed % 2 == 0);
                         MemorySegment y = c.run(small, POOL2, accumulate);
                         double[][][] ref = reference(c);
                         double add = accumulate ? 0.75 : 0;
-                        for (int i = 0; i < c.n; i++) {
-                            for (int r = 0; r < c.rows; r++) {
+                        for (int i = 0; i < c.n(); i++) {
+                            for (int r = 0; r < c.rows(); r++) {
                                 double err = Math.abs(c.y(y, i, r) - (ref[0][i][r] + add));
-                                assertThat(err).as("%s %s n=%d rows=%d k=%d acc=%b Y[%d][%d]", t, sp, c.n, c.rows, k,
+                                assertThat(err).as("%s %s n=%d rows=%d k=%d acc=%b Y[%d][%d]", t, sp, c.n(), c.rows(), k,
                                         accumulate, i, r).isLessThanOrEqualTo(tolerance(k, ref[1][i][r] + add));
                             }
                         }
                         // nothing outside Y is touched: the gap columns of a strided Y keep their fill
-                        if (c.ldy > c.rows && c.n > 1) assertThat(Float.isNaN(c.y(y, 0, c.rows)) || accumulate).isTrue();
+                        if (c.ldy() > c.rows() && c.n() > 1) assertThat(Float.isNaN(c.y(y, 0, c.rows())) || accumulate).isTrue();
                     }
                 }
             }
@@ -203,13 +174,13 @@ class PanelGemmTest {
     @EnumSource(DType.class)
     void closeToScalarQuantMatmul(DType t) {
         int k = 1024;
-        Case c = randomCase(t, 70, k, 40, 3, true);
+        QuantCase c = QuantCase.random(t, 70, k, 40, 3, true);
         MemorySegment panel = c.run(new PanelGemm(), POOL2, false);
         MemorySegment scalar = c.run(new ScalarQuantMatmul(), POOL2, false);
         double[][][] ref = reference(c);
         double worst = 0;
-        for (int i = 0; i < c.n; i++) {
-            for (int r = 0; r < c.rows; r++) {
+        for (int i = 0; i < c.n(); i++) {
+            for (int r = 0; r < c.rows(); r++) {
                 double rel = Math.abs(c.y(panel, i, r) - c.y(scalar, i, r)) / ref[1][i][r];
                 worst = Math.max(worst, rel);
             }
@@ -224,7 +195,7 @@ class PanelGemmTest {
     @EnumSource(DType.class)
     void bitIdenticalOverThreadsSplitsAndWidths(DType t) {
         int k = t.blockSize() == 256 ? 768 : 544;
-        Case c = randomCase(t, 200, k, 37, 9, true);
+        QuantCase c = QuantCase.random(t, 200, k, 37, 9, true);
         MemorySegment expected = c.run(new PanelGemm(FloatVector.SPECIES_512), POOL1, true);
         for (VectorSpecies<Float> sp : species()) {
             for (PanelGemm g : List.of(new PanelGemm(sp), new PanelGemm(sp, PanelGemm.KC, 16, 1 << 12),
@@ -235,9 +206,9 @@ class PanelGemmTest {
             }
         }
         // A row's result does not depend on the other rows of X either (rows of A never mix).
-        Case first = new Case(c.t, c.rows, c.k, 1, c.w, c.wOff, c.x, c.xOff, c.ldx, c.yOff, c.ldy);
+        QuantCase first = new QuantCase(c.t(), c.rows(), c.k(), 1, c.w(), c.wOff(), c.x(), c.xOff(), c.ldx(), c.yOff(), c.ldy());
         MemorySegment one = first.run(new PanelGemm(), POOL2, true);
-        for (int r = 0; r < c.rows; r++) assertThat(first.y(one, 0, r)).isEqualTo(c.y(expected, 0, r));
+        for (int r = 0; r < c.rows(); r++) assertThat(first.y(one, 0, r)).isEqualTo(c.y(expected, 0, r));
     }
 
     // ------------------------------------------------------------------ dispatch
@@ -253,15 +224,15 @@ class PanelGemmTest {
         SimdQuantMatmul simd = new SimdQuantMatmul();
         PanelGemm panel = new PanelGemm();
         for (int n : new int[] {PanelGemm.minN - 1, PanelGemm.minN}) {
-            Case c = randomCase(t, 45, k, n, 17 + n, false);
+            QuantCase c = QuantCase.random(t, 45, k, n, 17 + n, false);
             MemorySegment y = c.run(simd, POOL2, false);
             if (n >= PanelGemm.minN) {
                 assertBitIdentical(c, c.run(panel, POOL2, false), y, "n=" + n);
             } else {
                 for (int i : new int[] {0, n / 2, n - 1}) {
-                    Case row = new Case(c.t, c.rows, c.k, 1, c.w, c.wOff, c.x, c.xOff + (long) i * c.ldx, c.ldx, 0, c.ldy);
+                    QuantCase row = new QuantCase(c.t(), c.rows(), c.k(), 1, c.w(), c.wOff(), c.x(), c.xOff() + (long) i * c.ldx(), c.ldx(), 0, c.ldy());
                     MemorySegment alone = row.run(simd, POOL2, false);
-                    for (int r = 0; r < c.rows; r++) assertThat(c.y(y, i, r)).as("n=%d Y[%d][%d]", n, i, r).isEqualTo(row.y(alone, 0, r));
+                    for (int r = 0; r < c.rows(); r++) assertThat(c.y(y, i, r)).as("n=%d Y[%d][%d]", n, i, r).isEqualTo(row.y(alone, 0, r));
                 }
             }
         }
@@ -286,7 +257,7 @@ class PanelGemmTest {
     /** K = 0: Y is zeroed (or left as is when accumulating), as the other implementations do. */
     @Test
     void emptyK() {
-        Case c = randomCase(DType.Q8_0, 5, 0, 3, 1, false);
+        QuantCase c = QuantCase.random(DType.Q8_0, 5, 0, 3, 1, false);
         MemorySegment y = c.run(new PanelGemm(), POOL2, false);
         for (int i = 0; i < 3; i++) for (int r = 0; r < 5; r++) assertThat(c.y(y, i, r)).isZero();
         y = c.run(new PanelGemm(), POOL2, true);

@@ -43,77 +43,43 @@ class QuantMatmulTest {
         ARENA.close();
     }
 
-    /** A problem: weights in wType at byte wOff, X at float xOff with stride ldx, Y at yOff with stride ldy. */
-    record Case(DType t, int rows, int k, int n, MemorySegment w, long wOff, MemorySegment x, long xOff, int ldx,
-                long yOff, int ldy) {
-        MemorySegment newY(float fill) {
-            MemorySegment y = ARENA.allocate(4L * (yOff + (long) (n - 1) * ldy + rows) + 4);
-            for (long i = 0; i < y.byteSize() / 4; i++) y.setAtIndex(ValueLayout.JAVA_FLOAT, i, fill);
-            return y;
-        }
 
-        MemorySegment run(QuantMatmul q, WorkerPool pool, boolean accumulate) {
-            MemorySegment y = newY(accumulate ? 0.75f : Float.NaN);
-            q.matmul(pool, t, w, wOff, rows, k, x, xOff, ldx, n, y, yOff, ldy, accumulate);
-            return y;
-        }
-
-        float y(MemorySegment y, int i, int r) {
-            return y.get(F32, 4 * (yOff + (long) i * ldy + r));
-        }
-    }
-
-    static Case randomCase(DType t, int rows, int k, int n, long seed, boolean odd) {
-        SplittableRandom rnd = new SplittableRandom(seed);
-        long wOff = odd ? 5 : 0;
-        int xOff = odd ? 3 : 0, ldx = odd ? k + 5 : k, yOff = odd ? 7 : 0, ldy = odd ? rows + 3 : rows;
-        MemorySegment w = ARENA.allocate(wOff + t.byteSize((long) rows * k) + 8);
-        float[] row = new float[k];
-        for (int r = 0; r < rows; r++) {
-            double scale = Math.exp(rnd.nextDouble(-3, 1));
-            for (int j = 0; j < k; j++) row[j] = (float) (rnd.nextGaussian() * scale);
-            Quant.quantize(t, row, 0, w, wOff + r * t.byteSize(k), k);
-        }
-        MemorySegment x = ARENA.allocate(4L * (xOff + (long) (n - 1) * ldx + k));
-        for (long i = 0; i < x.byteSize() / 4; i++) x.setAtIndex(F32, i, (float) rnd.nextGaussian());
-        return new Case(t, rows, k, n, w, wOff, x, xOff, ldx, yOff, ldy);
-    }
 
     // ------------------------------------------------------------------ float64 reference
 
     /** Y[i][r] in float64 from dequantized weights and activations rounded as the kernels round them. */
-    static double[][] reference(Case c, boolean absolute) {
-        double[][] y = new double[c.n][c.rows];
-        float[] w = new float[c.k];
-        float[] x = new float[c.k];
+    static double[][] reference(QuantCase c, boolean absolute) {
+        double[][] y = new double[c.n()][c.rows()];
+        float[] w = new float[c.k()];
+        float[] x = new float[c.k()];
         short[] xq = new short[32];
-        for (int i = 0; i < c.n; i++) {
-            MemorySegment.copy(c.x, F32, 4 * (c.xOff + (long) i * c.ldx), x, 0, c.k);
-            double[] xs = new double[c.k];
-            for (int j = 0; j < c.k; j++) {
-                xs[j] = switch (c.t) {
+        for (int i = 0; i < c.n(); i++) {
+            MemorySegment.copy(c.x(), F32, 4 * (c.xOff() + (long) i * c.ldx()), x, 0, c.k());
+            double[] xs = new double[c.k()];
+            for (int j = 0; j < c.k(); j++) {
+                xs[j] = switch (c.t()) {
                     case F32 -> x[j];
                     case F16 -> Fp16.round(x[j]);
                     case BF16 -> Bf16.round(x[j]);
                     case Q8_0, Q4_0, Q4_K, Q6_K -> 0;
                 };
             }
-            if (Activations.isKQuant(c.t)) {
+            if (Activations.isKQuant(c.t())) {
                 short[] q = new short[256], bs = new short[16];
-                for (int b = 0; b < c.k / 256; b++) {
+                for (int b = 0; b < c.k() / 256; b++) {
                     float d = Q8_K.quantizeBlock(x, 256 * b, q, 0, bs, 0);
                     for (int j = 0; j < 256; j++) xs[256 * b + j] = q[j] * (double) d;
                 }
-            } else if (c.t.isQuantized()) {
-                for (int b = 0; b < c.k / 32; b++) {
+            } else if (c.t().isQuantized()) {
+                for (int b = 0; b < c.k() / 32; b++) {
                     float d = Fp16.decode(Q8_0.quantizeBlockActivations(x, 32 * b, xq, 0));
                     for (int j = 0; j < 32; j++) xs[32 * b + j] = xq[j] * (double) d;
                 }
             }
-            for (int r = 0; r < c.rows; r++) {
-                Quant.dequantize(c.t, c.w, c.wOff + r * c.t.byteSize(c.k), w, 0, c.k);
+            for (int r = 0; r < c.rows(); r++) {
+                Quant.dequantize(c.t(), c.w(), c.wOff() + r * c.t().byteSize(c.k()), w, 0, c.k());
                 double s = 0;
-                for (int j = 0; j < c.k; j++) s += absolute ? Math.abs(w[j] * xs[j]) : w[j] * xs[j];
+                for (int j = 0; j < c.k(); j++) s += absolute ? Math.abs(w[j] * xs[j]) : w[j] * xs[j];
                 y[i][r] = s;
             }
         }
@@ -128,12 +94,12 @@ class QuantMatmulTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void scalarMatchesFloat64Reference(DType t) {
-        Case c = randomCase(t, 13, t.blockSize() == 256 ? 512 : t.isQuantized() ? 96 : 37, 3, 11, true);
+        QuantCase c = QuantCase.random(t, 13, t.blockSize() == 256 ? 512 : t.isQuantized() ? 96 : 37, 3, 11, true);
         MemorySegment y = c.run(SCALAR, POOL2, false);
         double[][] ref = reference(c, false), abs = reference(c, true);
-        for (int i = 0; i < c.n; i++) {
-            for (int r = 0; r < c.rows; r++) {
-                assertThat((double) c.y(y, i, r)).isCloseTo(ref[i][r], within(tolerance(c.k, abs[i][r])));
+        for (int i = 0; i < c.n(); i++) {
+            for (int r = 0; r < c.rows(); r++) {
+                assertThat((double) c.y(y, i, r)).isCloseTo(ref[i][r], within(tolerance(c.k(), abs[i][r])));
             }
         }
     }
@@ -155,7 +121,7 @@ class QuantMatmulTest {
         MemorySegment x = ARENA.allocate(4L * n * k);
         for (int i = 0; i < n * k; i++) x.setAtIndex(F32, i, rnd.nextInt(-126, 127));
         for (int i = 0; i < n * k; i += 32) x.setAtIndex(F32, i + rnd.nextInt(32), -127); // d_x = 1
-        Case c = new Case(t, rows, k, n, w, 0, x, 0, k, 0, rows);
+        QuantCase c = new QuantCase(t, rows, k, n, w, 0, x, 0, k, 0, rows);
         double[][] ref = reference(c, false);
         for (QuantMatmul q : List.of(SCALAR, new SimdQuantMatmul())) {
             MemorySegment y = c.run(q, POOL2, false);
@@ -192,7 +158,7 @@ class QuantMatmulTest {
                     for (int j = 0; j < 16; j++) w.set(ValueLayout.JAVA_BYTE, o + 2 + j, patterns[(r + b + (j & 1)) % patterns.length]);
                 }
             }
-            Case c = new Case(DType.Q4_0, rows, k, n, w, 0, x, 0, k, 0, rows);
+            QuantCase c = new QuantCase(DType.Q4_0, rows, k, n, w, 0, x, 0, k, 0, rows);
             MemorySegment expected = c.run(SCALAR, POOL2, false);
             double[][] ref = reference(c, false), abs = reference(c, true);
             for (VectorSpecies<Float> sp : species()) {
@@ -231,20 +197,20 @@ class QuantMatmulTest {
         long seed = 100;
         for (int[] s : shapes) {
             for (boolean odd : new boolean[] {false, true}) {
-                Case c = randomCase(t, s[0], s[1], s[2], seed++, odd);
+                QuantCase c = QuantCase.random(t, s[0], s[1], s[2], seed++, odd);
                 boolean accumulate = odd;
                 MemorySegment expected = c.run(SCALAR, POOL2, accumulate);
                 double[][] abs = reference(c, true);
-                int terms = t.isQuantized() ? c.k / 32 : c.k;
+                int terms = t.isQuantized() ? c.k() / 32 : c.k();
                 // K-quants: Q4_K's scale and min terms are summed separately and can cancel, so their partial
                 // sums may exceed Σ|w·x| by the min term (bounded by a few times it for these weights)
                 double slack = t == DType.Q4_K ? 8 : 1;
                 for (VectorSpecies<Float> sp : species()) {
                     SimdQuantMatmul simd = new SimdQuantMatmul(sp);
                     MemorySegment y = c.run(simd, POOL2, accumulate);
-                    for (int i = 0; i < c.n; i++) {
-                        for (int r = 0; r < c.rows; r++) {
-                            assertThat(c.y(y, i, r)).as("%s %s rows=%d k=%d n=%d i=%d r=%d", simd.name(), t, c.rows, c.k, c.n, i, r)
+                    for (int i = 0; i < c.n(); i++) {
+                        for (int r = 0; r < c.rows(); r++) {
+                            assertThat(c.y(y, i, r)).as("%s %s rows=%d k=%d n=%d i=%d r=%d", simd.name(), t, c.rows(), c.k(), c.n(), i, r)
                                     .isCloseTo(c.y(expected, i, r), within((float) (slack * tolerance(terms, abs[i][r]))));
                         }
                     }
@@ -262,7 +228,7 @@ class QuantMatmulTest {
     @EnumSource(value = DType.class, names = {"Q8_0", "Q4_0"})
     void simdMatchesScalarForEveryBatchSize(DType t) {
         for (int n = 1; n <= 9; n++) {
-            Case c = randomCase(t, 19, 160, n, 300 + n, n % 2 == 1);
+            QuantCase c = QuantCase.random(t, 19, 160, n, 300 + n, n % 2 == 1);
             boolean accumulate = n % 3 == 0;
             MemorySegment expected = c.run(SCALAR, POOL2, accumulate);
             double[][] abs = reference(c, true);
@@ -270,15 +236,15 @@ class QuantMatmulTest {
                 SimdQuantMatmul simd = new SimdQuantMatmul(sp);
                 MemorySegment y = c.run(simd, POOL2, accumulate);
                 for (int i = 0; i < n; i++) {
-                    for (int r = 0; r < c.rows; r++) {
+                    for (int r = 0; r < c.rows(); r++) {
                         assertThat(c.y(y, i, r)).as("%s %s n=%d i=%d r=%d", simd.name(), t, n, i, r)
-                                .isCloseTo(c.y(expected, i, r), within((float) tolerance(c.k / 32, abs[i][r])));
+                                .isCloseTo(c.y(expected, i, r), within((float) tolerance(c.k() / 32, abs[i][r])));
                     }
                 }
                 if (accumulate) continue;
-                MemorySegment one = ARENA.allocate(4L * c.rows);
-                simd.matvec(POOL2, t, c.w, c.wOff, c.rows, c.k, c.x, c.xOff + (long) (n - 1) * c.ldx, one, 0);
-                for (int r = 0; r < c.rows; r++) {
+                MemorySegment one = ARENA.allocate(4L * c.rows());
+                simd.matvec(POOL2, t, c.w(), c.wOff(), c.rows(), c.k(), c.x(), c.xOff() + (long) (n - 1) * c.ldx(), one, 0);
+                for (int r = 0; r < c.rows(); r++) {
                     assertThat(one.getAtIndex(F32, r)).as("%s n=%d last row alone, r=%d", simd.name(), n, r).isEqualTo(c.y(y, n - 1, r));
                 }
             }
@@ -312,7 +278,7 @@ class QuantMatmulTest {
         MemorySegment x = ARENA.allocate(4L * n * k);
         for (int i = 0; i < n * k; i++) x.setAtIndex(F32, i, rnd.nextInt(-100, 101));
         for (int i = 0; i < n * k; i += 256) x.setAtIndex(F32, i + rnd.nextInt(256), -127);
-        Case c = new Case(t, rows, k, n, w, 0, x, 0, k, 0, rows);
+        QuantCase c = new QuantCase(t, rows, k, n, w, 0, x, 0, k, 0, rows);
         double[][] ref = reference(c, false);
         List<QuantMatmul> kernels = new ArrayList<>(List.of(SCALAR));
         for (VectorSpecies<Float> sp : species()) kernels.add(new SimdQuantMatmul(sp));
@@ -343,7 +309,7 @@ class QuantMatmulTest {
     }
 
     private void resultsDoNotDependOnThreadsOrBatchSize(DType t, SimdQuantMatmul simd) {
-        Case c = randomCase(t, 203, t.blockSize() == 256 ? 512 : 96, 6, 77, true);
+        QuantCase c = QuantCase.random(t, 203, t.blockSize() == 256 ? 512 : 96, 6, 77, true);
         MemorySegment y1;
         try (WorkerPool p1 = new WorkerPool(1); WorkerPool p3 = new WorkerPool(3)) {
             y1 = c.run(simd, p1, false);
@@ -354,10 +320,10 @@ class QuantMatmulTest {
             assertThat(s3.mismatch(s1)).isEqualTo(-1);
         }
         // each activation row alone (N = 1) gives the same bits as inside the batch of 6 (four-row tile + two)
-        for (int i = 0; i < c.n; i++) {
-            MemorySegment y = ARENA.allocate(4L * c.rows);
-            simd.matvec(POOL2, t, c.w, c.wOff, c.rows, c.k, c.x, c.xOff + (long) i * c.ldx, y, 0);
-            for (int r = 0; r < c.rows; r++) assertThat(y.getAtIndex(F32, r)).as("%s i=%d r=%d", simd.name(), i, r).isEqualTo(c.y(y1, i, r));
+        for (int i = 0; i < c.n(); i++) {
+            MemorySegment y = ARENA.allocate(4L * c.rows());
+            simd.matvec(POOL2, t, c.w(), c.wOff(), c.rows(), c.k(), c.x(), c.xOff() + (long) i * c.ldx(), y, 0);
+            for (int r = 0; r < c.rows(); r++) assertThat(y.getAtIndex(F32, r)).as("%s i=%d r=%d", simd.name(), i, r).isEqualTo(c.y(y1, i, r));
         }
     }
 
@@ -372,12 +338,12 @@ class QuantMatmulTest {
         int k = t.blockSize() == 256 ? 512 : t.isQuantized() ? 96 : 37, rows = 37;
         try (WorkerPool p3 = new WorkerPool(3)) {
             for (int n : new int[] {1, 2, 3, 4, 5, 8, 9, SimdQuantMatmul.PAIR_MAX_N + 1}) {
-                Case c1 = randomCase(t, rows, k, n, 500 + n, true), c2 = randomCase(t, rows, k, n, 900 + n, true);
+                QuantCase c1 = QuantCase.random(t, rows, k, n, 500 + n, true), c2 = QuantCase.random(t, rows, k, n, 900 + n, true);
                 for (QuantMatmul q : List.of(new SimdQuantMatmul(), SCALAR)) {
                     for (WorkerPool pool : List.of(POOL2, p3)) {
                         boolean acc = n % 2 == 1;
                         MemorySegment e1 = c1.run(q, pool, acc);
-                        Case c2x = new Case(t, rows, k, n, c2.w(), c2.wOff(), c1.x(), c1.xOff(), c1.ldx(), c1.yOff(), c1.ldy());
+                        QuantCase c2x = new QuantCase(t, rows, k, n, c2.w(), c2.wOff(), c1.x(), c1.xOff(), c1.ldx(), c1.yOff(), c1.ldy());
                         MemorySegment e2 = c2x.run(q, pool, acc);
                         MemorySegment y1 = c1.newY(acc ? 0.75f : Float.NaN), y2 = c1.newY(acc ? 0.75f : Float.NaN);
                         q.matmulPair(pool, t, c1.w(), c1.wOff(), c2.w(), c2.wOff(), rows, k, c1.x(), c1.xOff(), c1.ldx(), n,
@@ -435,14 +401,14 @@ class QuantMatmulTest {
     @Test
     void f16InfinityAndNaNWeights() {
         int rows = 8, k = 77, n = 2;
-        Case c = randomCase(DType.F16, rows, k, n, 3, false);
+        QuantCase c = QuantCase.random(DType.F16, rows, k, n, 3, false);
         short[] specials = {0x7c00, (short) 0xfc00, 0x7e00, 0x7c01, (short) 0xfd00};
         int[] cols = {0, 5, 31, 63, 76};                       // group starts, odd lanes, the 13-element tail
         for (int r = 1; r < rows; r++) {
             int col = cols[r % cols.length];
-            c.w.set(ValueLayout.JAVA_SHORT_UNALIGNED, c.wOff + r * DType.F16.byteSize(k) + 2L * col, specials[r % specials.length]);
+            c.w().set(ValueLayout.JAVA_SHORT_UNALIGNED, c.wOff() + r * DType.F16.byteSize(k) + 2L * col, specials[r % specials.length]);
         }
-        c.w.set(ValueLayout.JAVA_SHORT_UNALIGNED, c.wOff + 7 * DType.F16.byteSize(k) + 2L * 40, (short) 0x7c00); // a NaN and an infinity in one row
+        c.w().set(ValueLayout.JAVA_SHORT_UNALIGNED, c.wOff() + 7 * DType.F16.byteSize(k) + 2L * 40, (short) 0x7c00); // a NaN and an infinity in one row
         MemorySegment expected = c.run(SCALAR, POOL2, false);
         for (VectorSpecies<Float> sp : species()) {
             SimdQuantMatmul simd = new SimdQuantMatmul(sp);
