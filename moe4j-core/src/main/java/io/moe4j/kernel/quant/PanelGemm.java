@@ -341,8 +341,8 @@ public final class PanelGemm implements QuantMatmul {
                 case BF16 -> decodeBf16(src, at, count, dst, d);
                 case Q8_0 -> decodeQ8(src, at, count, dst, d);
                 case Q4_0 -> decodeQ4(src, at, count, dst, d);
-                case Q4_K -> decodeQ4K(src, at, count, dst, d, block);
-                case Q6_K -> decodeQ6K(src, at, count, dst, d, block);
+                case Q4_K -> Q4_K.dequantize(src, at, dst, d, count, block);
+                case Q6_K -> Q6_K.dequantize(src, at, dst, d, count, block);
             }
         }
     }
@@ -399,34 +399,6 @@ public final class PanelGemm implements QuantMatmul {
             }
         }
         for (; e < count; e++) dst[d + e] = Bf16.decode(src.get(SHORT_LE, at + 2L * e));
-    }
-
-    /** ggml's dequantize_row_q4_K, the same float operations as {@link Q4_K#dequantize}. */
-    static void decodeQ4K(MemorySegment src, long at, int count, float[] dst, int d, byte[] blk) {
-        for (int b = 0; b < count; b += Q4_K.BLOCK, at += Q4_K.BYTES) {
-            MemorySegment.copy(src, BYTE, at, blk, 0, Q4_K.BYTES);
-            float dd = Fp16.decode(src.get(SHORT_LE, at + Q4_K.D)), dmin = Fp16.decode(src.get(SHORT_LE, at + Q4_K.DMIN));
-            int o = d + b;
-            for (int c = 0; c < 4; c++) {
-                float d1 = dd * Q4_K.scale(blk, Q4_K.SCALES, 2 * c), m1 = dmin * Q4_K.min(blk, Q4_K.SCALES, 2 * c);
-                float d2 = dd * Q4_K.scale(blk, Q4_K.SCALES, 2 * c + 1), m2 = dmin * Q4_K.min(blk, Q4_K.SCALES, 2 * c + 1);
-                for (int l = 0; l < 32; l++) {
-                    int q = blk[Q4_K.QS + 32 * c + l] & 0xff;
-                    dst[o + 64 * c + l] = d1 * (q & 0x0f) - m1;
-                    dst[o + 64 * c + 32 + l] = d2 * (q >>> 4) - m2;
-                }
-            }
-        }
-    }
-
-    /** ggml's dequantize_row_q6_K, the same float operations as {@link Q6_K#dequantize}. */
-    static void decodeQ6K(MemorySegment src, long at, int count, float[] dst, int d, byte[] blk) {
-        for (int b = 0; b < count; b += Q6_K.BLOCK, at += Q6_K.BYTES) {
-            MemorySegment.copy(src, BYTE, at, blk, 0, Q6_K.BYTES);
-            float dd = Fp16.decode(src.get(SHORT_LE, at + Q6_K.D));
-            int o = d + b;
-            for (int e = 0; e < Q6_K.BLOCK; e++) dst[o + e] = dd * blk[Q6_K.SCALES + e / 16] * (Q6_K.quant(blk, 0, e) - 32);
-        }
     }
 
     private static int ceilDiv(int x, int y) { return (x + y - 1) / y; }

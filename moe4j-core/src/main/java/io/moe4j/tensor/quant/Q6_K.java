@@ -150,9 +150,13 @@ public final class Q6_K {
 
     /** Decodes {@code n/256} blocks at {@code src + srcByteOff} into {@code n} floats (ggml's dequantize_row_q6_K). */
     public static void dequantize(MemorySegment src, long srcByteOff, float[] dst, int dstOff, int n) {
+        dequantize(src, srcByteOff, dst, dstOff, n, new byte[BYTES]);
+    }
+
+    /** {@link #dequantize(MemorySegment, long, float[], int, int)} with a caller's block buffer of ≥ BYTES bytes (hot loops). */
+    public static void dequantize(MemorySegment src, long srcByteOff, float[] dst, int dstOff, int n, byte[] blk) {
         Quant.checkBlocks("Q6_K", n, BLOCK);
         Quant.checkRange(dst, dstOff, n, src, srcByteOff, (long) n / BLOCK * BYTES);
-        byte[] blk = new byte[BYTES];
         for (int b = 0; b < n / BLOCK; b++) {
             MemorySegment.copy(src, ValueLayout.JAVA_BYTE, srcByteOff + (long) b * BYTES, blk, 0, BYTES);
             float d = Fp16.decode(Q4_K.getShort(blk, D));

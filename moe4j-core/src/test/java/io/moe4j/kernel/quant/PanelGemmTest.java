@@ -4,6 +4,8 @@ import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.DType;
 import io.moe4j.tensor.quant.Bf16;
 import io.moe4j.tensor.quant.Fp16;
+import io.moe4j.tensor.quant.Q4_K;
+import io.moe4j.tensor.quant.Q6_K;
 import io.moe4j.tensor.quant.Q8_0;
 import io.moe4j.tensor.quant.Q8_K;
 import io.moe4j.tensor.quant.Quant;
@@ -109,15 +111,16 @@ class PanelGemmTest {
         int k = 768;
         QuantCase c = QuantCase.random(t, 3, k, 1, 21, true);
         float[] expected = new float[k], actual = new float[k + 7];
-        byte[] blk = new byte[256];
+        byte[] blk = new byte[256]; // a reused block buffer (the K-quant codecs' scratch overload), stale bytes in it
+        java.util.Arrays.fill(blk, (byte) 0x5a);
         for (int r = 0; r < c.rows(); r++) {
             long at = c.wOff() + r * t.byteSize(k);
             Quant.dequantize(t, c.w(), at, expected, 0, k);
             switch (t) {
                 case Q8_0 -> PanelGemm.decodeQ8(c.w(), at, k, actual, 7);
                 case Q4_0 -> PanelGemm.decodeQ4(c.w(), at, k, actual, 7);
-                case Q4_K -> PanelGemm.decodeQ4K(c.w(), at, k, actual, 7, blk);
-                case Q6_K -> PanelGemm.decodeQ6K(c.w(), at, k, actual, 7, blk);
+                case Q4_K -> Q4_K.dequantize(c.w(), at, actual, 7, k, blk); // what PanelGemm calls
+                case Q6_K -> Q6_K.dequantize(c.w(), at, actual, 7, k, blk);
                 case BF16 -> PanelGemm.decodeBf16(c.w(), at, k, actual, 7);
                 case F32, F16 -> { continue; } // decoded inline; covered by the products below
             }
