@@ -18,6 +18,11 @@ package io.moe4j.tensor;
  * </ul>
  * The {@link #ggmlId} is GGML's {@code enum ggml_type} value, used by the GGUF reader and writer.
  *
+ * <p>Two more types exist in memory only, never in a file ({@link #ggmlId} −1, {@link #inMemoryOnly()}):
+ * {@link #Q8_0_R16} and {@link #Q4_0_R16}, Q8_0 / Q4_0 matrices repacked at load time with 16 rows interleaved
+ * per block (layout: {@link io.moe4j.tensor.quant.RowGroups}). Their {@link #bytesPerBlock} is a row's share of a
+ * 16-row block, so {@code rows · byteSize(cols)} is still a matrix's size; a single row is not addressable.
+ *
  * <p>Non-goal: this enum does not know how to encode or decode; see {@link io.moe4j.tensor.quant.Quant}.
  */
 public enum DType {
@@ -27,7 +32,11 @@ public enum DType {
     Q8_0(32, 34, 8),
     Q4_0(32, 18, 2),
     Q4_K(256, 144, 12),
-    Q6_K(256, 210, 14);
+    Q6_K(256, 210, 14),
+    /** Q8_0 repacked in groups of 16 rows (in memory only, see {@link io.moe4j.tensor.quant.RowGroups}). */
+    Q8_0_R16(32, 36, -1),
+    /** Q4_0 repacked in groups of 16 rows (in memory only, see {@link io.moe4j.tensor.quant.RowGroups}). */
+    Q4_0_R16(32, 20, -1);
 
     private final int blockSize;
     private final int bytesPerBlock;
@@ -50,6 +59,14 @@ public enum DType {
 
     public boolean isQuantized() { return blockSize > 1; }
 
+    /** A load-time layout with no GGML counterpart: never read from or written to a file. */
+    public boolean inMemoryOnly() { return ggmlId < 0; }
+
+    /** The file types (those with a GGML id), for messages that list what a file may contain. */
+    public static java.util.List<DType> fileTypes() {
+        return java.util.Arrays.stream(values()).filter(t -> !t.inMemoryOnly()).toList();
+    }
+
     /**
      * Bytes needed for {@code elements} consecutive elements.
      *
@@ -66,6 +83,7 @@ public enum DType {
 
     /** The type with GGML id {@code id}, or {@code null} if moe4j does not support it. */
     public static DType ofGgmlId(int id) {
+        if (id < 0) return null;
         for (DType t : values()) if (t.ggmlId == id) return t;
         return null;
     }

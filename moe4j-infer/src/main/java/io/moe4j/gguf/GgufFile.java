@@ -287,7 +287,7 @@ public final class GgufFile implements AutoCloseable {
         DType dt = t.type().dtype();
         if (dt == null) {
             throw new UnsupportedOperationException("unsupported tensor type: '" + tensorName + "' in " + name + " is "
-                    + t.type() + "; moe4j computes with " + Arrays.toString(DType.values()));
+                    + t.type() + "; moe4j computes with " + DType.fileTypes());
         }
         return Tensor.wrap(tensorData(tensorName), dt, t.shape());
     }

@@ -212,7 +212,7 @@ public final class Model implements AutoCloseable {
             GgufTensorInfo t = g.tensorInfo(name);
             if (t.type().dtype() == null) {
                 throw new ModelFormatException(g.name() + ": tensor '" + name + "' is " + t.type()
-                        + ", a type moe4j has no kernels for (supported: " + Arrays.toString(DType.values()) + ")");
+                        + ", a type moe4j has no kernels for (supported: " + DType.fileTypes() + ")");
             }
             if (!Arrays.equals(t.ne(), ne)) {
                 throw new ModelFormatException(g.name() + ": tensor '" + name + "' has GGUF dims " + Arrays.toString(t.ne())

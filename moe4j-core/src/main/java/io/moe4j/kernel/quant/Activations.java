@@ -41,6 +41,8 @@ final class Activations {
     short[] xb = new short[0];      // (N, K/16) Q8_K bsums
     int[] xp = new int[0];          // (N, K/2) Q4_0 SIMD layout: quant pairs, see packQ4Block
     int[] xc = new int[0];          // (N, K/4) Q4_0 SIMD layout: per-lane offset corrections + rounding bias
+    float[] xr = new float[0];      // (N, K) row-group kernels: Q8_0 quants as floats, or the Q4_0 form (fillRowGroup)
+    float[] xs = new float[0];      // (N, K/32) row-group Q4_0 kernels: 8·Σ block quants
     private float[][] rowBuf = new float[0][];   // (threads, K) one X row read from the segment, per worker
 
     /** Grows the buffers for an (n × k) X converted for {@code wType} by {@code threads} workers. */
@@ -51,6 +53,10 @@ final class Activations {
             if (xq.length < elems) xq = new short[(int) elems];
             if (xd.length < elems / 32) xd = new float[(int) (elems / 32)];
             if (isKQuant(wType) && xb.length < elems / 16) xb = new short[(int) (elems / 16)];
+            if (isRowGroup(wType) && xr.length < elems) {
+                xr = new float[(int) elems];
+                xs = new float[(int) (elems / 32)];
+            }
             if (wType == DType.Q4_0 && xp.length < elems / 2) {
                 xp = new int[(int) (elems / 2)];
                 xc = new int[(int) (elems / 4)];
@@ -81,12 +87,13 @@ final class Activations {
                 if (pairLanes > 0) toPairLayout(row, xf, base, k, pairLanes);
                 else System.arraycopy(row, 0, xf, base, k);
             }
-            case Q8_0, Q4_0 -> {
+            case Q8_0, Q4_0, Q8_0_R16, Q4_0_R16 -> {
                 int nb = k / Q8_0.BLOCK;
                 for (int b = 0; b < nb; b++) {
                     int q = base + b * Q8_0.BLOCK;
                     xd[i * nb + b] = Fp16.decode(Q8_0.quantizeBlockActivations(row, b * Q8_0.BLOCK, xq, q));
                     if (packQ4) packQ4Block(q);
+                    if (isRowGroup(wType)) fillRowGroup(wType, q, i * nb + b);
                 }
             }
             case Q4_K, Q6_K -> {
@@ -97,6 +104,30 @@ final class Activations {
                 }
             }
         }
+    }
+
+    /** The load-time row-group layouts ({@link RowGroupDots}). */
+    static boolean isRowGroup(DType t) {
+        return t == DType.Q8_0_R16 || t == DType.Q4_0_R16;
+    }
+
+    /**
+     * The row-group kernels' form of the Q8_0 block at quant {@code q}: for Q8_0_R16 the 32 quants as floats; for
+     * Q4_0_R16 {@code xr[q + j] = x_j}, {@code xr[q + 16 + j] = x_{j+16} − 16·x_j} (j < 16) and {@code xs[s] = 8·Σ x}
+     * (see {@link RowGroupDots}). All exact small integers.
+     */
+    private void fillRowGroup(DType wType, int q, int s) {
+        if (wType == DType.Q8_0_R16) {
+            for (int j = 0; j < 32; j++) xr[q + j] = xq[q + j];
+            return;
+        }
+        int sum = 0;
+        for (int j = 0; j < 16; j++) {
+            xr[q + j] = xq[q + j];
+            xr[q + 16 + j] = xq[q + 16 + j] - 16 * xq[q + j];
+            sum += xq[q + j] + xq[q + 16 + j];
+        }
+        xs[s] = 8 * sum;
     }
 
     /** Weight formats whose activations are Q8_K. */

@@ -9,6 +9,7 @@ import io.moe4j.tensor.quant.Q4_K;
 import io.moe4j.tensor.quant.Q6_K;
 import io.moe4j.tensor.quant.Q8_0;
 import io.moe4j.tensor.quant.Q8_K;
+import io.moe4j.tensor.quant.RowGroups;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -251,7 +252,7 @@ public final class PanelGemm implements QuantMatmul {
                 case F32 -> { }
                 case F16 -> { for (int j = 0; j < k; j++) row[j] = Fp16.round(row[j]); }
                 case BF16 -> { for (int j = 0; j < k; j++) row[j] = Bf16.round(row[j]); }
-                case Q8_0, Q4_0 -> {
+                case Q8_0, Q4_0, Q8_0_R16, Q4_0_R16 -> {
                     for (int b = 0; b < k; b += Q8_0.BLOCK) {
                         float d = Fp16.decode(Q8_0.quantizeBlockActivations(row, b, q, 0));
                         for (int j = 0; j < Q8_0.BLOCK; j++) row[b + j] = q[j] * d;
@@ -320,6 +321,19 @@ public final class PanelGemm implements QuantMatmul {
          */
         private void packPanel(int worker, int j, int cols, int pc, int kc, float[] bp, int d) {
             float[] buf = rowBuf[worker];
+            if (wType.inMemoryOnly()) { // row groups: already "transposed", 16 rows per step
+                if (cols == nr && nr % RowGroups.ROWS == 0 && j % RowGroups.ROWS == 0) {
+                    for (int s = 0; s < nr; s += RowGroups.ROWS) packGroup((j + s) / RowGroups.ROWS, pc, kc, bp, d + s);
+                    return;
+                }
+                for (int jj = 0; jj < cols; jj++) RowGroups.dequantizeRow(wType, w, wOff, j + jj, k, pc, kc, buf, jj * kc);
+                for (int p = 0; p < kc; p++) {
+                    int o = d + p * nr;
+                    for (int jj = 0; jj < cols; jj++) bp[o + jj] = buf[jj * kc + p];
+                    for (int jj = cols; jj < nr; jj++) bp[o + jj] = 0f;
+                }
+                return;
+            }
             long at = wOff + wType.byteSize(pc);
             for (int jj = 0; jj < cols; jj++) decode(w, at + (j + jj) * rowBytes, kc, buf, jj * kc, blk[worker]);
             if (cols == nr) {
@@ -330,6 +344,38 @@ public final class PanelGemm implements QuantMatmul {
                 int o = d + p * nr;
                 for (int jj = 0; jj < cols; jj++) bp[o + jj] = buf[jj * kc + p];
                 for (int jj = cols; jj < nr; jj++) bp[o + jj] = 0f;
+            }
+        }
+
+        /**
+         * Row group {@code g}'s 16 rows over K range [pc, pc + kc) into 16 columns of a B panel:
+         * {@code bp[d + p·NR + r] = W[16g + r][pc + p]}, the values {@link RowGroups#dequantizeRow} gives.
+         */
+        private void packGroup(int g, int pc, int kc, float[] bp, int d) {
+            int unit = RowGroups.unitBytes(wType), nb = k / 32;
+            boolean q8 = wType == DType.Q8_0_R16;
+            for (int b = pc / 32; b < (pc + kc) / 32; b++) {
+                long u = wOff + ((long) g * nb + b) * unit;
+                int o = d + (32 * b - pc) * nr;
+                if (L == 16 && VEC) {
+                    FloatVector s = FloatVector.fromMemorySegment(FS, w, u, ByteOrder.LITTLE_ENDIAN);
+                    for (int jj = 0; jj < 32; jj++) {
+                        ByteVector v = q8 ? ByteVector.fromMemorySegment(BS, w, u + 64 + 16L * jj, ByteOrder.LITTLE_ENDIAN)
+                                : jj < 16 ? ByteVector.fromMemorySegment(BS, w, u + 64 + 16L * jj, ByteOrder.LITTLE_ENDIAN).and((byte) 0x0f).sub((byte) 8)
+                                : ByteVector.fromMemorySegment(BS, w, u + 64 + 16L * (jj - 16), ByteOrder.LITTLE_ENDIAN)
+                                        .lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).sub((byte) 8);
+                        ((FloatVector) v.convertShape(VectorOperators.B2F, FS, 0)).mul(s).intoArray(bp, o + jj * nr);
+                    }
+                } else {
+                    for (int r = 0; r < RowGroups.ROWS; r++) {
+                        float s = w.get(Activations.F32_LE, u + 4L * r);
+                        for (int jj = 0; jj < 32; jj++) {
+                            int q = w.get(BYTE, u + 64 + 16L * (q8 ? jj : jj % 16) + r);
+                            int v = q8 ? q : (jj < 16 ? (q & 0x0f) : ((q & 0xff) >>> 4)) - 8;
+                            bp[o + jj * nr + r] = v * s;
+                        }
+                    }
+                }
             }
         }
 

@@ -17,6 +17,10 @@ final class QuantChecks {
             throw new IllegalArgumentException(wType + " weights store whole blocks of " + wType.blockSize()
                     + " values; K = " + k + " is not a multiple of " + wType.blockSize());
         }
+        if (wType.inMemoryOnly() && rows % io.moe4j.tensor.quant.RowGroups.ROWS != 0) {
+            throw new IllegalArgumentException(wType + " weights come in groups of " + io.moe4j.tensor.quant.RowGroups.ROWS
+                    + " rows; rows = " + rows + " is not a multiple");
+        }
         if (wOff < 0) throw new IllegalArgumentException("W: negative byte offset " + wOff);
         long wBytes = wType.byteSize((long) rows * k);
         if (wBytes > w.byteSize() - wOff) {

@@ -4,6 +4,7 @@ import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.DType;
 import io.moe4j.tensor.quant.Bf16;
 import io.moe4j.tensor.quant.Fp16;
+import io.moe4j.tensor.quant.RowGroups;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -28,6 +29,7 @@ import java.nio.ByteOrder;
 public final class ScalarQuantMatmul implements QuantMatmul {
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int ROW_CHUNK = 16;
 
     private final ThreadLocal<Activations> scratch = ThreadLocal.withInitial(Activations::new);
@@ -52,6 +54,7 @@ public final class ScalarQuantMatmul implements QuantMatmul {
                         case BF16 -> dotBf16(w, wr, a.xf, i * k, k);
                         case Q8_0 -> dotQ8_0(w, wr, nb, a.xq, i * k, a.xd, i * nb);
                         case Q4_0 -> dotQ4_0(w, wr, nb, a.xq, i * k, a.xd, i * nb);
+                        case Q8_0_R16, Q4_0_R16 -> dotRowGroup(wType, w, wOff, r, nb, a.xq, i * k, a.xd, i * nb);
                         case Q4_K -> dotQ4_K(w, wr, nb, a.xq, i * k, a.xd, i * nb, a.xb, i * k / 16);
                         case Q6_K -> dotQ6_K(w, wr, nb, a.xq, i * k, a.xd, i * nb, a.xb, i * k / 16);
                     };
@@ -92,6 +95,31 @@ public final class ScalarQuantMatmul implements QuantMatmul {
             int sumi = 0;
             for (int j = 0; j < 32; j++) sumi += w.get(ValueLayout.JAVA_BYTE, blk + 2 + j) * xq[xo + 32 * b + j];
             sum += sumi * (Fp16.decode(w.get(SHORT_LE, blk)) * xd[xdo + b]);
+        }
+        return sum;
+    }
+
+    /**
+     * Row {@code row} of a row-group matrix ({@link RowGroups}) starting at byte {@code matOff} · Q8_0 activations:
+     * the arithmetic of {@link #dotQ8_0} / {@link #dotQ4_0} on the row's original blocks (same bits).
+     */
+    static float dotRowGroup(DType t, MemorySegment w, long matOff, int row, int nb, short[] xq, int xo, float[] xd, int xdo) {
+        int unit = RowGroups.unitBytes(t), r = row % RowGroups.ROWS;
+        long g = (long) (row / RowGroups.ROWS) * nb;
+        float sum = 0f;
+        for (int b = 0; b < nb; b++) {
+            long u = matOff + (g + b) * unit, q = u + 64 + r;
+            int x0 = xo + 32 * b;
+            int sumi = 0;
+            if (t == DType.Q8_0_R16) {
+                for (int j = 0; j < 32; j++) sumi += w.get(ValueLayout.JAVA_BYTE, q + 16L * j) * xq[x0 + j];
+            } else {
+                for (int j = 0; j < 16; j++) {
+                    int v = w.get(ValueLayout.JAVA_BYTE, q + 16L * j) & 0xff;
+                    sumi += ((v & 0x0f) - 8) * xq[x0 + j] + ((v >>> 4) - 8) * xq[x0 + j + 16];
+                }
+            }
+            sum += sumi * (w.get(F32_LE, u + 4L * r) * xd[xdo + b]);
         }
         return sum;
     }

@@ -137,7 +137,9 @@ public final class SimdQuantMatmul implements QuantMatmul {
             this.x = x; this.xOff = xOff; this.ldx = ldx; this.n = n;
             this.y = y; this.yOff = yOff; this.ldy = ldy; this.accumulate = accumulate;
             this.rowBytes = wType.byteSize(k);
-            this.chunkRows = (int) Math.max(4, Math.min(64, (64 << 10) / Math.max(1, rowBytes)));
+            this.chunkRows = Activations.isRowGroup(wType)
+                    ? 32 // two row groups: the decode kernel's unit (rowOut holds 64 floats)
+                    : (int) Math.max(4, Math.min(64, (64 << 10) / Math.max(1, rowBytes)));
             this.chunks = (rows + chunkRows - 1) / chunkRows;
             this.packQ4 = wType == DType.Q4_0 && dots.quantized();
             act.ensure(wType, n, k, threads);
@@ -179,6 +181,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             switch (wType) {
                 case Q8_0 -> rowsQ8(w, wOff, y, yOff, r0, r1, worker);
                 case Q4_0 -> rowsQ4(w, wOff, y, yOff, r0, r1, worker);
+                case Q8_0_R16, Q4_0_R16 -> rowsRowGroup(w, wOff, y, yOff, r0, r1, worker);
                 case Q4_K -> rowsQ4K(w, wOff, y, yOff, r0, r1, out[worker]);
                 case Q6_K -> rowsQ6K(w, wOff, y, yOff, r0, r1, out[worker]);
                 case F32 -> rowsF32(w, wOff, y, yOff, r0, r1, out[worker]);
@@ -221,6 +224,70 @@ public final class SimdQuantMatmul implements QuantMatmul {
                     store(y, yOff, i0, tile, r, o);
                 }
             }
+        }
+
+        /**
+         * Rows [r0, r1) (whole groups of 16) of a row-group matrix ({@link RowGroupDots}): N = 1 two groups per
+         * kernel call; otherwise per group, activation rows in tiles of 4, 2, 1 (the group's weights stay in L1/L2).
+         * Without 512-bit vectors: the scalar reference per row (such CPUs are not given row-group weights).
+         */
+        private void rowsRowGroup(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, int worker) {
+            int nb = k / 32;
+            boolean q8 = wType == DType.Q8_0_R16;
+            long groupBytes = 16 * rowBytes;
+            float[] o = rowOut[worker], xr = act.xr, xd = act.xd, xs = act.xs;
+            if (!RowGroupDots.SUPPORTED) {
+                for (int i = 0; i < n; i++) {
+                    for (int r = r0; r < r1; r++) o[r - r0] = ScalarQuantMatmul.dotRowGroup(wType, w, wOff, r, nb, act.xq, i * k, xd, i * nb);
+                    storeRun(y, yOff, i, r0, r1 - r0, o, 0);
+                }
+                return;
+            }
+            if (n == 1) {
+                int r = r0;
+                for (; r + 32 <= r1; r += 32) {
+                    long u = wOff + (r / 16) * groupBytes;
+                    if (q8) RowGroupDots.q8Pair(w, u, u + groupBytes, nb, xr, 0, xd, 0, o, r - r0);
+                    else RowGroupDots.q4Pair(w, u, u + groupBytes, nb, xr, 0, xd, xs, 0, o, r - r0);
+                }
+                if (r < r1) {
+                    long u = wOff + (r / 16) * groupBytes;
+                    if (q8) RowGroupDots.q8One(w, u, nb, xr, 0, xd, 0, o, r - r0);
+                    else RowGroupDots.q4One(w, u, nb, xr, 0, xd, xs, 0, o, r - r0);
+                }
+                storeChunk(y, yOff, r0, r1 - r0, o);
+                return;
+            }
+            for (int r = r0; r < r1; r += 16) {
+                long u = wOff + (r / 16) * groupBytes;
+                int i = 0;
+                for (; i + 4 <= n; i += 4) {
+                    if (q8) RowGroupDots.q8Four(w, u, nb, k, xr, i * k, xd, i * nb, o, 0);
+                    else RowGroupDots.q4Four(w, u, nb, k, xr, i * k, xd, xs, i * nb, o, 0);
+                    for (int t = 0; t < 4; t++) storeRun(y, yOff, i + t, r, 16, o, 16 * t);
+                }
+                if (i + 2 <= n) {
+                    if (q8) RowGroupDots.q8Two(w, u, nb, k, xr, i * k, xd, i * nb, o, 0);
+                    else RowGroupDots.q4Two(w, u, nb, k, xr, i * k, xd, xs, i * nb, o, 0);
+                    storeRun(y, yOff, i, r, 16, o, 0);
+                    storeRun(y, yOff, i + 1, r, 16, o, 16);
+                    i += 2;
+                }
+                if (i < n) {
+                    if (q8) RowGroupDots.q8One(w, u, nb, xr, i * k, xd, i * nb, o, 0);
+                    else RowGroupDots.q4One(w, u, nb, xr, i * k, xd, xs, i * nb, o, 0);
+                    storeRun(y, yOff, i, r, 16, o, 0);
+                }
+            }
+        }
+
+        /** Y[i][r .. r + count) (+)= o[at .. at + count). */
+        private void storeRun(MemorySegment y, long yOff, int i, int r, int count, float[] o, int at) {
+            long y0 = yOff + (long) i * ldy + r;
+            if (accumulate) {
+                for (int t = 0; t < count; t++) o[at + t] += y.get(Activations.F32_LE, (y0 + t) * 4);
+            }
+            MemorySegment.copy(o, at, y, Activations.F32_LE, y0 * 4, count);
         }
 
         private void rowsQ4K(MemorySegment w, long wOff, MemorySegment y, long yOff, int r0, int r1, float[] o) {

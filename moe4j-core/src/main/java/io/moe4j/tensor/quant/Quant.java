@@ -40,6 +40,8 @@ public final class Quant {
             case Q4_0 -> Q4_0.quantize(src, srcOff, dst, dstByteOff, n);
             case Q4_K -> Q4_K.quantize(src, srcOff, dst, dstByteOff, n);
             case Q6_K -> Q6_K.quantize(src, srcOff, dst, dstByteOff, n);
+            case Q8_0_R16, Q4_0_R16 -> throw new IllegalArgumentException(type + " is a load-time row-group layout: quantize to "
+                    + RowGroups.sourceOf(type) + " and pack with RowGroups.pack");
         }
     }
 
@@ -62,6 +64,7 @@ public final class Quant {
             case Q4_0 -> Q4_0.dequantize(src, srcByteOff, dst, dstOff, n);
             case Q4_K -> Q4_K.dequantize(src, srcByteOff, dst, dstOff, n);
             case Q6_K -> Q6_K.dequantize(src, srcByteOff, dst, dstOff, n);
+            case Q8_0_R16, Q4_0_R16 -> throw new IllegalArgumentException(type + " rows are interleaved in groups: use RowGroups.dequantizeRow");
         }
     }
 

@@ -106,7 +106,7 @@ class PanelGemmTest {
     // ------------------------------------------------------------------ decoders
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void decodersMatchQuantDequantizeBitForBit(DType t) {
         int k = 768;
         QuantCase c = QuantCase.random(t, 3, k, 1, 21, true);
@@ -139,7 +139,7 @@ class PanelGemmTest {
      * one, several A blocks; odd offsets and strides; overwrite and accumulate.
      */
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void matchesFloat64ReferenceOverAwkwardSizes(DType t) {
         int[] ks = t.blockSize() == 256 ? new int[] {256, 768} : t.isQuantized() ? new int[] {32, 608} : new int[] {7, 300};
         long seed = 1;
@@ -174,7 +174,7 @@ class PanelGemmTest {
      * 7.8e-8 (Q6_K), 1.6e-7 (F16), 1.0e-7 (BF16), 2.6e-7 (F32): a few float ulps of the terms.
      */
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void closeToScalarQuantMatmul(DType t) {
         int k = 1024;
         QuantCase c = QuantCase.random(t, 70, k, 40, 3, true);
@@ -195,7 +195,7 @@ class PanelGemmTest {
 
     /** Bit-identical for 1, 2 and 3 threads, for other column splits, and for every vector width. */
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void bitIdenticalOverThreadsSplitsAndWidths(DType t) {
         int k = t.blockSize() == 256 ? 768 : 544;
         QuantCase c = QuantCase.random(t, 200, k, 37, 9, true);

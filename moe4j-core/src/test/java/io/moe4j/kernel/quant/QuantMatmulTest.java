@@ -61,7 +61,7 @@ class QuantMatmulTest {
                     case F32 -> x[j];
                     case F16 -> Fp16.round(x[j]);
                     case BF16 -> Bf16.round(x[j]);
-                    case Q8_0, Q4_0, Q4_K, Q6_K -> 0;
+                    case Q8_0, Q4_0, Q4_K, Q6_K, Q8_0_R16, Q4_0_R16 -> 0;
                 };
             }
             if (Activations.isKQuant(c.t())) {
@@ -92,7 +92,7 @@ class QuantMatmulTest {
     }
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void scalarMatchesFloat64Reference(DType t) {
         QuantCase c = QuantCase.random(t, 13, t.blockSize() == 256 ? 512 : t.isQuantized() ? 96 : 37, 3, 11, true);
         MemorySegment y = c.run(SCALAR, POOL2, false);
@@ -187,7 +187,7 @@ class QuantMatmulTest {
     }
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void simdMatchesScalarOnAwkwardShapes(DType t) {
         int[][] shapes = t.blockSize() == 256
                 ? new int[][] {{1, 256, 1}, {7, 512, 3}, {13, 768, 8}, {33, 4352, 3}, {255, 256, 8}, {255, 768, 1}}
@@ -303,7 +303,7 @@ class QuantMatmulTest {
     }
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void resultsDoNotDependOnThreadsOrBatchSize(DType t) {
         for (VectorSpecies<Float> sp : species()) resultsDoNotDependOnThreadsOrBatchSize(t, new SimdQuantMatmul(sp));
     }
@@ -333,7 +333,7 @@ class QuantMatmulTest {
      * and strides, accumulate or not, 1 and 3 threads.
      */
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, mode = EnumSource.Mode.MATCH_NONE, names = ".*_R16") // row groups: RowGroupsTest
     void pairEqualsTwoMatmuls(DType t) {
         int k = t.blockSize() == 256 ? 512 : t.isQuantized() ? 96 : 37, rows = 37;
         try (WorkerPool p3 = new WorkerPool(3)) {
