@@ -5,6 +5,7 @@ import io.moe4j.kernel.gemm.Gemm;
 import io.moe4j.kernel.quant.QuantMatmul;
 import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.DType;
+import io.moe4j.tensor.quant.RowGroups;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -255,14 +256,17 @@ public final class KernelBench {
         int sq = quick ? 1024 : 4096;
         int stackedRows = quick ? 8 * 1024 : 64 * 1024, stackedK = quick ? 512 : 2048;
         List<QuantCase> cs = new ArrayList<>();
-        for (DType t : List.of(DType.Q8_0, DType.Q4_0)) {
+        // each format in the file's layout and in the row groups the loader repacks it into on AVX-512
+        for (DType t : List.of(DType.Q8_0, DType.Q8_0_R16, DType.Q4_0, DType.Q4_0_R16)) {
             cs.add(new QuantCase(t, "square", sq, sq));
             cs.add(new QuantCase(t, "stacked experts", stackedRows, stackedK));
         }
         cs.add(new QuantCase(DType.F16, "square", sq, sq));
         cs.add(new QuantCase(DType.BF16, "square", sq, sq));
         // batched decode: an expert's up projection (Mixtral-like decode model: f 3584, d 1024) for 4 tokens
-        for (DType t : List.of(DType.Q8_0, DType.Q4_0)) cs.add(new QuantCase(t, "expert, 4 tokens", quick ? 896 : 3584, 1024, 4));
+        for (DType t : List.of(DType.Q8_0, DType.Q8_0_R16, DType.Q4_0, DType.Q4_0_R16)) {
+            cs.add(new QuantCase(t, "expert, 4 tokens", quick ? 896 : 3584, 1024, 4));
+        }
         return cs;
     }
 
@@ -462,7 +466,14 @@ public final class KernelBench {
             int copies = (int) Math.max(1, (coldBytes + wb - 1) / wb);
             try (Arena arena = Arena.ofShared()) {
                 MemorySegment w = arena.allocate(wb * copies, 64);
-                RandomData.weights(c.type(), w, 0, (long) c.rows() * c.k(), 3);
+                DType src = RowGroups.sourceOf(c.type());
+                if (src != null) { // a load-time layout: random weights of the file type, packed
+                    MemorySegment file = arena.allocate(src.byteSize((long) c.rows() * c.k()), 64);
+                    RandomData.weights(src, file, 0, (long) c.rows() * c.k(), 3);
+                    RowGroups.pack(src, file, 0, c.rows(), c.k(), w, 0);
+                } else {
+                    RandomData.weights(c.type(), w, 0, (long) c.rows() * c.k(), 3);
+                }
                 for (int i = 1; i < copies; i++) MemorySegment.copy(w, 0, w, i * wb, wb);
                 MemorySegment x = arena.allocate((long) c.k() * c.n() * Float.BYTES, 64);
                 MemorySegment y = arena.allocate((long) c.rows() * c.n() * Float.BYTES, 64);
@@ -490,6 +501,7 @@ public final class KernelBench {
 
     /** False when the kernel throws UnsupportedOperationException for {@code type} (tried on one tiny block). */
     private static boolean supported(QuantMatmul q, DType type) {
+        if (type.inMemoryOnly()) return RowGroups.sourceOf(type) != null && q.preferredLayout(RowGroups.sourceOf(type), 16, 32) == type;
         try (Arena arena = Arena.ofConfined()) {
             int k = type.blockSize() == 1 ? 32 : type.blockSize();
             MemorySegment w = arena.allocate(type.byteSize(k), 64);

@@ -292,6 +292,20 @@ public final class GgufFile implements AutoCloseable {
         return Tensor.wrap(tensorData(tensorName), dt, t.shape());
     }
 
+    /**
+     * Tells the OS that tensor {@code tensorName}'s pages will not be read again ({@code madvise(MADV_DONTNEED)} on
+     * the whole pages inside it), so they stop counting towards the process's resident memory: for a tensor that
+     * was copied elsewhere (repacked weights). Reading it later still works (the pages come back from the file).
+     * Best effort: does nothing where madvise is not available or the file is not mapped.
+     */
+    public void release(String tensorName) {
+        GgufTensorInfo t = tensorInfo(tensorName);
+        if (arena == null || !mapping.isMapped()) return;
+        long start = mapping.address() + dataOffset + t.offset(), end = start + t.byteSize();
+        long page = 4096, from = (start + page - 1) / page * page, to = end / page * page;
+        if (to > from) Madvise.dontNeed(from, to - from);
+    }
+
     /** Unmaps the file. Segments, tensors and metadata arrays obtained from it become unusable. */
     @Override
     public void close() {

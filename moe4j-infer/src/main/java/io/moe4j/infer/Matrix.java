@@ -32,6 +32,9 @@ public record Matrix(String name, MemorySegment data, DType type, int count, int
      */
     public Matrix rows(String viewName, int from, int n) {
         if (from < 0 || n < 1 || from + n > rows) throw new IllegalArgumentException("rows [" + from + ", " + (from + n) + ") outside [0, " + rows + ")");
+        if (type.inMemoryOnly() && (from % 16 != 0 || n % 16 != 0)) {
+            throw new IllegalArgumentException(name + " is in 16-row groups; rows [" + from + ", " + (from + n) + ") split a group");
+        }
         return new Matrix(viewName, data, type, count, n, cols, base + from * rowBytes(), stride);
     }
 

@@ -3,8 +3,11 @@ package io.moe4j.infer;
 import io.moe4j.gguf.GgufFile;
 import io.moe4j.gguf.GgufFormatException;
 import io.moe4j.gguf.GgufTensorInfo;
+import io.moe4j.kernel.Kernels;
+import io.moe4j.kernel.quant.QuantMatmul;
 import io.moe4j.tensor.DType;
 import io.moe4j.tensor.quant.Quant;
+import io.moe4j.tensor.quant.RowGroups;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -58,9 +61,19 @@ public final class Model implements AutoCloseable {
      * @throws ModelFormatException   if it is GGUF but not a model moe4j can run
      */
     public static Model open(Path path) throws IOException {
+        return open(path, repackByDefault());
+    }
+
+    /**
+     * As {@link #open(Path)}; {@code repack} chooses whether Q8_0 / Q4_0 matrices are copied into the layout the
+     * kernels compute fastest with ({@link io.moe4j.kernel.quant.QuantMatmul#preferredLayout}, e.g. 16-row groups
+     * on AVX-512) — more resident memory for the copy and a few seconds of load time, faster matmuls — or computed
+     * with in place, zero-copy from the mapping.
+     */
+    public static Model open(Path path, boolean repack) throws IOException {
         GgufFile g = GgufFile.open(path);
         try {
-            return load(g);
+            return load(g, repack);
         } catch (RuntimeException | Error e) {
             g.close();
             throw e;
@@ -69,12 +82,22 @@ public final class Model implements AutoCloseable {
 
     /** Builds a model over an open file, which the model then owns (closes). */
     public static Model load(GgufFile g) {
+        return load(g, repackByDefault());
+    }
+
+    /** Repacking is on unless the system property {@code moe4j.repack} is {@code false}. */
+    public static boolean repackByDefault() {
+        return !"false".equalsIgnoreCase(System.getProperty("moe4j.repack"));
+    }
+
+    /** As {@link #load(GgufFile)}, with the choice of {@link #open(Path, boolean)}. */
+    public static Model load(GgufFile g, boolean repack) {
         HyperParams hp = HyperParams.read(g);
         Arena arena = Arena.ofShared();
         try {
-            Loader l = new Loader(g, arena);
+            Loader l = new Loader(g, arena, repack ? Kernels.get().quant() : null);
             int d = hp.dim(), v = hp.vocab(), q = hp.qDim(), kv = hp.kvDim();
-            Matrix embd = l.matrix("token_embd.weight", v, d);
+            Matrix embd = l.matrixAsIs("token_embd.weight", v, d); // rows are looked up one at a time
             Matrix out = g.hasTensor("output.weight") ? l.matrix("output.weight", v, d) : embd;
             MemorySegment outB = l.optVector("output.bias", v);
             MemorySegment outNorm = l.vector("output_norm.weight", d);
@@ -102,9 +125,11 @@ public final class Model implements AutoCloseable {
                     router = l.matrix(b + "ffn_gate_inp.weight", e, d);
                     if (g.hasTensor(b + "ffn_gate_up_exps.weight")) {
                         // fused per expert: gate rows then up rows (llama.cpp's create_tensor_gate_up_exps)
-                        Matrix gu = l.stack(b + "ffn_gate_up_exps.weight", e, 2 * f, d);
-                        eg = gu.rows(b + "ffn_gate_up_exps.weight[gate]", 0, f);
-                        eu = gu.rows(b + "ffn_gate_up_exps.weight[up]", f, f);
+                        String n = b + "ffn_gate_up_exps.weight";
+                        Matrix gu = l.stackAsIs(n, e, 2 * f, d);
+                        eg = l.repack(gu.rows(n + "[gate]", 0, f));
+                        eu = l.repack(gu.rows(n + "[up]", f, f));
+                        if (eg.type() != gu.type() && eu.type() != gu.type()) g.release(n);
                     } else {
                         eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
                         eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
@@ -188,9 +213,31 @@ public final class Model implements AutoCloseable {
     }
 
     /** Tensor lookup with shape and type checks; remembers what it handed out. */
-    private record Loader(GgufFile g, Arena arena, java.util.Set<String> used) {
-        Loader(GgufFile g, Arena arena) {
-            this(g, arena, new java.util.HashSet<>());
+    private record Loader(GgufFile g, Arena arena, QuantMatmul layouts, java.util.Set<String> used) {
+        Loader(GgufFile g, Arena arena, QuantMatmul layouts) {
+            this(g, arena, layouts, new java.util.HashSet<>());
+        }
+
+        /**
+         * {@code m} in the layout {@link #layouts} prefers, copied into the model's arena (each matrix of a stack
+         * packed in parallel), or {@code m} itself when that is its own layout or repacking is off.
+         */
+        Matrix repack(Matrix m) {
+            if (layouts == null) return m;
+            DType t = layouts.preferredLayout(m.type(), m.rows(), m.cols());
+            if (t == m.type()) return m;
+            long per = m.rows() * t.byteSize(m.cols());
+            MemorySegment dst = arena.allocate(per * m.count(), 64);
+            java.util.stream.IntStream.range(0, m.count()).parallel()
+                    .forEach(i -> RowGroups.pack(m.type(), m.data(), m.offset(i), m.rows(), m.cols(), dst, i * per));
+            return new Matrix(m.name(), dst, t, m.count(), m.rows(), m.cols());
+        }
+
+        /** {@link #repack} of a whole tensor, whose mapped pages are then released. */
+        private Matrix repackTensor(Matrix m) {
+            Matrix p = repack(m);
+            if (p != m) g.release(m.name());
+            return p;
         }
 
         /**
@@ -221,14 +268,24 @@ public final class Model implements AutoCloseable {
             return t;
         }
 
-        /** (rows, cols) matrix: GGUF dims {cols, rows}. */
+        /** (rows, cols) matrix: GGUF dims {cols, rows}; in the preferred layout (see {@link #repack}). */
         Matrix matrix(String name, int rows, int cols) {
+            return repackTensor(matrixAsIs(name, rows, cols));
+        }
+
+        /** As {@link #matrix}, always in the file's layout over the mapping (rows addressable one by one). */
+        Matrix matrixAsIs(String name, int rows, int cols) {
             GgufTensorInfo t = info(name, cols, rows);
             return new Matrix(name, g.tensorData(name), t.type().dtype(), 1, rows, cols);
         }
 
-        /** count × (rows, cols): GGUF dims {cols, rows, count}. */
+        /** count × (rows, cols): GGUF dims {cols, rows, count}; in the preferred layout. */
         Matrix stack(String name, int count, int rows, int cols) {
+            return repackTensor(stackAsIs(name, count, rows, cols));
+        }
+
+        /** As {@link #stack}, in the file's layout. */
+        Matrix stackAsIs(String name, int count, int rows, int cols) {
             GgufTensorInfo t = info(name, cols, rows, count);
             return new Matrix(name, g.tensorData(name), t.type().dtype(), count, rows, cols);
         }

@@ -6,12 +6,14 @@ import io.moe4j.gguf.GgufTensorInfo;
 import io.moe4j.gguf.GgufValue;
 import io.moe4j.gguf.GgufWriter;
 import io.moe4j.tensor.DType;
+import io.moe4j.tensor.quant.Quant;
 import io.moe4j.testutil.TinyGgufModels;
 import io.moe4j.testutil.TinyGgufModels.Config;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -76,9 +78,9 @@ class ModelLoadingTest {
     }
 
     @Test
-    void weightsStayInTheMappedFile() throws Exception {
+    void weightsStayInTheMappedFileWithoutRepacking() throws Exception {
         Path f = write(Config.mixtral(2), DType.Q8_0);
-        try (Model m = Model.open(f)) {
+        try (Model m = Model.open(f, false)) {
             Matrix up = m.layer(1).expUp();
             assertThat(up.type()).isEqualTo(DType.Q8_0);
             assertThat(up.count()).isEqualTo(4);
@@ -87,6 +89,37 @@ class ModelLoadingTest {
             assertThat(up.data().address()).isEqualTo(g.tensorData("blk.1.ffn_up_exps.weight").address());
             assertThat(up.offset(3)).isEqualTo(3L * 32 * DType.Q8_0.byteSize(64));
             assertThat(m.layer(0).router().type()).isEqualTo(DType.F32);
+        }
+    }
+
+    /**
+     * With repacking, Q8_0 / Q4_0 matrices of 16k rows go into the kernels' preferred layout (row groups on
+     * AVX-512), copied; the embedding, looked up row by row, stays in the mapping; odd-row matrices stay as they are.
+     */
+    @Test
+    void repackingCopiesMatricesIntoTheKernelsPreferredLayout() throws Exception {
+        for (DType t : new DType[]{DType.Q8_0, DType.Q4_0}) {
+            Path f = write(Config.mixtral(2), t);
+            try (Model m = Model.open(f, true)) {
+                Matrix up = m.layer(1).expUp();
+                DType want = io.moe4j.kernel.Kernels.get().quant().preferredLayout(t, up.rows(), up.cols());
+                assertThat(up.type()).isEqualTo(want);
+                assertThat(up.count()).isEqualTo(4);
+                assertThat(up.offset(3)).isEqualTo(3L * up.rows() * want.byteSize(up.cols()));
+                if (want != t) {
+                    assertThat(up.data().address()).isNotEqualTo(m.gguf().tensorData("blk.1.ffn_up_exps.weight").address());
+                    // every row decodes to the file's values
+                    float[] a = new float[up.cols()], b = new float[up.cols()];
+                    MemorySegment src = m.gguf().tensorData("blk.1.ffn_up_exps.weight");
+                    for (int r = 0; r < up.rows(); r++) {
+                        Quant.dequantize(t, src, up.offset(2) / want.byteSize(up.cols()) * t.byteSize(up.cols()) + r * t.byteSize(up.cols()), a, 0, a.length);
+                        io.moe4j.tensor.quant.RowGroups.dequantizeRow(want, up.data(), up.offset(2), r, up.cols(), b, 0);
+                        assertThat(b).containsExactly(a);
+                    }
+                }
+                assertThat(m.tokenEmbedding().type()).isEqualTo(t);
+                assertThat(m.tokenEmbedding().data().address()).isEqualTo(m.gguf().tensorData("token_embd.weight").address());
+            }
         }
     }
 

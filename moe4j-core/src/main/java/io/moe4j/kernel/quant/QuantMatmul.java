@@ -52,5 +52,14 @@ public interface QuantMatmul {
         matmul(pool, wType, w, wOff, rows, k, x, xOff, k, 1, y, yOff, rows, false);
     }
 
+    /**
+     * The layout this implementation computes fastest with for a (rows × k) matrix stored as {@code t}: {@code t}
+     * itself, or a load-time layout ({@link io.moe4j.tensor.quant.RowGroups}) worth repacking the weights into.
+     * Every implementation computes with every layout; this only says which one to prefer.
+     */
+    default DType preferredLayout(DType t, int rows, int k) {
+        return t;
+    }
+
     String name();
 }

@@ -2,6 +2,7 @@ package io.moe4j.kernel.quant;
 
 import io.moe4j.parallel.WorkerPool;
 import io.moe4j.tensor.DType;
+import io.moe4j.tensor.quant.RowGroups;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -109,6 +110,15 @@ public final class SimdQuantMatmul implements QuantMatmul {
         } finally {
             job.clear();
         }
+    }
+
+    /**
+     * Q8_0 / Q4_0 matrices with a multiple of 16 rows: the row-group layouts when this instance runs 512-bit
+     * vectors (their kernels are written for 16 lanes). Measured: docs/BENCHMARKS.md, "Row-group quant kernels".
+     */
+    @Override
+    public DType preferredLayout(DType t, int rows, int k) {
+        return bits == 512 && RowGroupDots.SUPPORTED && RowGroups.canPack(t, rows, k) ? RowGroups.packedOf(t) : t;
     }
 
     @Override

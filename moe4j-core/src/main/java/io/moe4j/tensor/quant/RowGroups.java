@@ -85,21 +85,24 @@ public final class RowGroups {
         long rowBytes = t.byteSize(k);
         src.asSlice(srcOff, rows * rowBytes);             // bounds, before any write
         dst.asSlice(dstOff, rows * p.byteSize(k));
-        byte[] in = new byte[quantBytes * ROWS];          // (16, quantBytes) one block of each row of the group
-        byte[] out = new byte[unit - 64];
+        byte[] in = new byte[(int) (ROWS * rowBytes)];    // one group's 16 rows as in the file
+        byte[] out = new byte[nb * unit];                 // the group packed
         for (int g = 0; g < rows / ROWS; g++) {
+            MemorySegment.copy(src, ValueLayout.JAVA_BYTE, srcOff + (long) g * in.length, in, 0, in.length);
             for (int b = 0; b < nb; b++) {
-                long u = dstOff + ((long) g * nb + b) * unit;
+                int u = b * unit;
                 for (int r = 0; r < ROWS; r++) {
-                    long blk = srcOff + (16L * g + r) * rowBytes + (long) b * blockBytes;
-                    dst.set(F32_LE, u + 4L * r, Fp16.decode(src.get(SHORT_LE, blk)));
-                    MemorySegment.copy(src, ValueLayout.JAVA_BYTE, blk + 2, in, r * quantBytes, quantBytes);
+                    int blk = (int) (r * rowBytes) + b * blockBytes;
+                    float d = Fp16.decode((short) ((in[blk] & 0xff) | in[blk + 1] << 8));
+                    int bits = Float.floatToRawIntBits(d);
+                    out[u + 4 * r] = (byte) bits;
+                    out[u + 4 * r + 1] = (byte) (bits >>> 8);
+                    out[u + 4 * r + 2] = (byte) (bits >>> 16);
+                    out[u + 4 * r + 3] = (byte) (bits >>> 24);
+                    for (int j = 0; j < quantBytes; j++) out[u + 64 + j * ROWS + r] = in[blk + 2 + j];
                 }
-                for (int j = 0; j < quantBytes; j++) {
-                    for (int r = 0; r < ROWS; r++) out[j * ROWS + r] = in[r * quantBytes + j];
-                }
-                MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, u + 64, out.length);
             }
+            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, dstOff + (long) g * out.length, out.length);
         }
     }
 
