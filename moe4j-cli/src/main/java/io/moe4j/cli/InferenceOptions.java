@@ -72,6 +72,10 @@ final class InferenceOptions {
             "The KV cache starts at 256 positions and doubles as the text grows, so a large value costs memory only when used."})
     int ctxSize;
 
+    @Option(names = "--no-repack", description = {"Compute with Q8_0/Q4_0 weights where they are in the file (memory-mapped, no copy)",
+            "instead of repacking them at load into 16-row groups (AVX-512): less memory and a faster start, slower matmuls."})
+    boolean noRepack;
+
     @Option(names = "--batch", paramLabel = "N", defaultValue = "256", description = "Prompt tokens evaluated together (default ${DEFAULT-VALUE}).")
     int batch;
 
@@ -163,7 +167,7 @@ final class InferenceOptions {
 
         Model model;
         try {
-            model = Model.open(file);
+            model = Model.open(file, !noRepack && Model.repackByDefault());
         } catch (GgufFormatException e) {
             throw new UserException("not a valid GGUF file: " + e.getMessage());
         } catch (ModelFormatException e) {

@@ -48,6 +48,9 @@ final class LogitsCommand implements Runnable {
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: available processors).")
     Integer threads;
 
+    @Option(names = "--no-repack", description = "Compute with the file's Q8_0/Q4_0 layout (memory-mapped) instead of 16-row groups.")
+    boolean noRepack;
+
     @Option(names = "--kv", paramLabel = "TYPE", description = "KV cache type: f32 (default) or f16.")
     String kv = "f32";
 
@@ -73,7 +76,7 @@ final class LogitsCommand implements Runnable {
         float[] logits;
         long nanos;
         String arch;
-        try (Model m = Model.open(model);
+        try (Model m = Model.open(model, !noRepack && Model.repackByDefault());
              WorkerPool pool = new WorkerPool(threads != null ? threads : WorkerPool.defaultThreads())) {
             int vocab = m.hyperParams().vocab();
             for (int i = 0; i < ids.length; i++) {

@@ -6,6 +6,7 @@ import io.moe4j.gguf.GgufTensorInfo;
 import io.moe4j.kernel.Kernels;
 import io.moe4j.kernel.quant.QuantMatmul;
 import io.moe4j.tensor.DType;
+import io.moe4j.tensor.NativeMemory;
 import io.moe4j.tensor.quant.Quant;
 import io.moe4j.tensor.quant.RowGroups;
 
@@ -227,7 +228,7 @@ public final class Model implements AutoCloseable {
             DType t = layouts.preferredLayout(m.type(), m.rows(), m.cols());
             if (t == m.type()) return m;
             long per = m.rows() * t.byteSize(m.cols());
-            MemorySegment dst = arena.allocate(per * m.count(), 64);
+            MemorySegment dst = NativeMemory.allocate(arena, per * m.count()); // fresh pages are costly on a VM: see there
             java.util.stream.IntStream.range(0, m.count()).parallel()
                     .forEach(i -> RowGroups.pack(m.type(), m.data(), m.offset(i), m.rows(), m.cols(), dst, i * per));
             return new Matrix(m.name(), dst, t, m.count(), m.rows(), m.cols());
