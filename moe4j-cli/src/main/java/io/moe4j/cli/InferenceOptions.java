@@ -167,7 +167,10 @@ final class InferenceOptions {
 
         Model model;
         try {
-            model = Model.open(file, !noRepack && Model.repackByDefault());
+            boolean repack = !noRepack && Model.repackByDefault();
+            LoadReporter reporter = new LoadReporter(System.err, file.getFileName().toString(), repack);
+            model = Model.open(file, repack, reporter);
+            reporter.done(model.repackedBytes());
         } catch (GgufFormatException e) {
             throw new UserException("not a valid GGUF file: " + e.getMessage());
         } catch (ModelFormatException e) {

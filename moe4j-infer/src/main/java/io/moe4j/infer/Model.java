@@ -33,6 +33,7 @@ import java.util.List;
 public final class Model implements AutoCloseable {
     private final GgufFile file;
     private final Arena arena;
+    private long repackedBytes;
     private final HyperParams hp;
     private final Matrix tokenEmbd;        // (V, D)
     private final Matrix output;           // (V, D), token_embd when tied
@@ -72,9 +73,17 @@ public final class Model implements AutoCloseable {
      * with in place, zero-copy from the mapping.
      */
     public static Model open(Path path, boolean repack) throws IOException {
+        return open(path, repack, null);
+    }
+
+    /**
+     * As {@link #open(Path, boolean)}, reporting progress: {@code progress} receives the bytes of tensor data
+     * processed so far and the total (the file's tensor bytes), from the loading thread, after each tensor.
+     */
+    public static Model open(Path path, boolean repack, LoadProgress progress) throws IOException {
         GgufFile g = GgufFile.open(path);
         try {
-            return load(g, repack);
+            return load(g, repack, progress);
         } catch (RuntimeException | Error e) {
             g.close();
             throw e;
@@ -93,12 +102,24 @@ public final class Model implements AutoCloseable {
 
     /** As {@link #load(GgufFile)}, with the choice of {@link #open(Path, boolean)}. */
     public static Model load(GgufFile g, boolean repack) {
+        return load(g, repack, null);
+    }
+
+    /** Progress of {@link #open(Path, boolean, LoadProgress)}: bytes of tensor data processed so far, of a total. */
+    @FunctionalInterface
+    public interface LoadProgress {
+        void loaded(long bytesDone, long bytesTotal);
+    }
+
+    /** As {@link #load(GgufFile, boolean)}, reporting progress (may be null). */
+    public static Model load(GgufFile g, boolean repack, LoadProgress progress) {
         HyperParams hp = HyperParams.read(g);
         Arena arena = Arena.ofShared();
         try {
-            Loader l = new Loader(g, arena, repack ? Kernels.get().quant() : null);
+            Loader l = new Loader(g, arena, repack ? Kernels.get().quant() : null, progress);
             int d = hp.dim(), v = hp.vocab(), q = hp.qDim(), kv = hp.kvDim();
             Matrix embd = l.matrixAsIs("token_embd.weight", v, d); // rows are looked up one at a time
+            l.advance("token_embd.weight");
             Matrix out = g.hasTensor("output.weight") ? l.matrix("output.weight", v, d) : embd;
             MemorySegment outB = l.optVector("output.bias", v);
             MemorySegment outNorm = l.vector("output_norm.weight", d);
@@ -131,6 +152,7 @@ public final class Model implements AutoCloseable {
                         eg = l.repack(gu.rows(n + "[gate]", 0, f));
                         eu = l.repack(gu.rows(n + "[up]", f, f));
                         if (eg.type() != gu.type() && eu.type() != gu.type()) g.release(n);
+                        l.advance(n);
                     } else {
                         eg = l.stack(b + "ffn_gate_exps.weight", e, f, d);
                         eu = l.stack(b + "ffn_up_exps.weight", e, f, d);
@@ -185,7 +207,10 @@ public final class Model implements AutoCloseable {
                 }
             }
             l.checkAllUsed();
-            return new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers), freqs);
+            if (progress != null) progress.loaded(l.total(), l.total());
+            Model m = new Model(g, arena, hp, embd, out, outB, outNorm, List.copyOf(layers), freqs);
+            m.repackedBytes = l.packed()[0];
+            return m;
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -194,6 +219,8 @@ public final class Model implements AutoCloseable {
 
     public HyperParams hyperParams() { return hp; }
     public GgufFile gguf() { return file; }
+    /** Bytes of weights copied into a load-time layout (0 when nothing was repacked). */
+    public long repackedBytes() { return repackedBytes; }
     public Matrix tokenEmbedding() { return tokenEmbd; }
     public Matrix output() { return output; }
     public MemorySegment outputBias() { return outputBias; }
@@ -214,9 +241,18 @@ public final class Model implements AutoCloseable {
     }
 
     /** Tensor lookup with shape and type checks; remembers what it handed out. */
-    private record Loader(GgufFile g, Arena arena, QuantMatmul layouts, java.util.Set<String> used) {
-        Loader(GgufFile g, Arena arena, QuantMatmul layouts) {
-            this(g, arena, layouts, new java.util.HashSet<>());
+    private record Loader(GgufFile g, Arena arena, QuantMatmul layouts, LoadProgress progress, java.util.Set<String> used,
+                          long[] done, long[] packed, long total) {
+        Loader(GgufFile g, Arena arena, QuantMatmul layouts, LoadProgress progress) {
+            this(g, arena, layouts, progress, new java.util.HashSet<>(), new long[1], new long[1],
+                    g.tensors().stream().mapToLong(GgufTensorInfo::byteSize).sum());
+        }
+
+        /** Counts tensor {@code name} as processed and tells the listener. */
+        void advance(String name) {
+            if (progress == null) return;
+            done[0] += g.tensorInfo(name).byteSize();
+            progress.loaded(Math.min(done[0], total), total);
         }
 
         /**
@@ -229,15 +265,17 @@ public final class Model implements AutoCloseable {
             if (t == m.type()) return m;
             long per = m.rows() * t.byteSize(m.cols());
             MemorySegment dst = NativeMemory.allocate(arena, per * m.count()); // fresh pages are costly on a VM: see there
+            packed[0] += dst.byteSize();
             java.util.stream.IntStream.range(0, m.count()).parallel()
                     .forEach(i -> RowGroups.pack(m.type(), m.data(), m.offset(i), m.rows(), m.cols(), dst, i * per));
             return new Matrix(m.name(), dst, t, m.count(), m.rows(), m.cols());
         }
 
-        /** {@link #repack} of a whole tensor, whose mapped pages are then released. */
+        /** {@link #repack} of a whole tensor, whose mapped pages are then released; counted as loaded. */
         private Matrix repackTensor(Matrix m) {
             Matrix p = repack(m);
             if (p != m) g.release(m.name());
+            advance(m.name());
             return p;
         }
 
