@@ -55,7 +55,11 @@ final class Json {
     private static void number(StringBuilder sb, double d) {
         if (!Double.isFinite(d)) sb.append("null");
         else if (d == Math.rint(d) && Math.abs(d) < 1e15) sb.append((long) d);
-        else sb.append(String.format(Locale.ROOT, "%.6g", d).replaceFirst("(\\.\\d*?)0+(e|$)", "$1$2").replace(".e", "e"));
+        else {
+            // 6 significant digits, trailing zeros dropped; never a bare "183." (183.0000004 → "183.000" → "183")
+            String t = String.format(Locale.ROOT, "%.6g", d).replaceFirst("(\\.\\d*?)0+(e|$)", "$1$2");
+            sb.append(t.replaceFirst("\\.(e|$)", "$1"));
+        }
     }
 
     static void quote(StringBuilder sb, String s) {
