@@ -95,6 +95,28 @@ public final class Model implements AutoCloseable {
         return load(g, repackByDefault());
     }
 
+    /**
+     * Whether a repacked copy of the file's weights fits comfortably in RAM: at most {@link #REPACK_MEMORY_SHARE} of
+     * the machine's physical memory. A model that does not fit stays memory-mapped, where the OS can page it from
+     * the file (as llama.cpp does); a repacked copy would be anonymous memory with nowhere to go but swap.
+     */
+    static boolean repackFits(GgufFile g) {
+        long tensors = g.tensors().stream().mapToLong(GgufTensorInfo::byteSize).sum();
+        long ram = physicalMemory();
+        return ram <= 0 || tensors <= (long) (REPACK_MEMORY_SHARE * ram);
+    }
+
+    /** Share of physical memory a repacked model may take (see {@link #repackFits}). */
+    static final double REPACK_MEMORY_SHARE = 0.6;
+
+    private static long physicalMemory() {
+        try {
+            return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+        } catch (RuntimeException | LinkageError e) {
+            return -1;
+        }
+    }
+
     /** Repacking is on unless the system property {@code moe4j.repack} is {@code false}. */
     public static boolean repackByDefault() {
         return !"false".equalsIgnoreCase(System.getProperty("moe4j.repack"));
@@ -116,7 +138,7 @@ public final class Model implements AutoCloseable {
         HyperParams hp = HyperParams.read(g);
         Arena arena = Arena.ofShared();
         try {
-            Loader l = new Loader(g, arena, repack ? Kernels.get().quant() : null, progress);
+            Loader l = new Loader(g, arena, repack && repackFits(g) ? Kernels.get().quant() : null, progress);
             int d = hp.dim(), v = hp.vocab(), q = hp.qDim(), kv = hp.kvDim();
             Matrix embd = l.matrixAsIs("token_embd.weight", v, d); // rows are looked up one at a time
             l.advance("token_embd.weight");
