@@ -25,7 +25,7 @@ import java.util.Locale;
  */
 public final class NativeMemory {
     private static final long HUGE = 2L << 20;
-    private static final int PROT_READ_WRITE = 0x1 | 0x2, MAP_PRIVATE_ANONYMOUS = 0x02 | 0x20, MADV_HUGEPAGE = 14;
+    private static final int PROT_READ_WRITE = 0x1 | 0x2, MAP_PRIVATE_ANONYMOUS = 0x02 | 0x20, MADV_HUGEPAGE = 14, MADV_DONTNEED = 4;
     private static final MethodHandle MMAP, MUNMAP, MADVISE;
 
     static {
@@ -74,6 +74,20 @@ public final class NativeMemory {
             }
         }
         return arena.allocate(bytes, 64);
+    }
+
+    /**
+     * {@code madvise(address, length, MADV_DONTNEED)} on a page-aligned range of a read-only file mapping: its pages
+     * stop counting towards the process's resident memory (they come back from the file if read again). For mapped
+     * weights that were copied elsewhere. Best effort: does nothing where madvise is not available.
+     */
+    public static void releaseMapped(long address, long length) {
+        if (MADVISE == null || length <= 0) return;
+        try {
+            int ignored = (int) MADVISE.invokeExact(MemorySegment.ofAddress(address), length, MADV_DONTNEED);
+        } catch (Throwable e) {
+            // best effort
+        }
     }
 
     private static void unmap(long addr, long len) {

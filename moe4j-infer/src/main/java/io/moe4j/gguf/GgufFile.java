@@ -303,7 +303,7 @@ public final class GgufFile implements AutoCloseable {
         if (arena == null || !mapping.isMapped()) return;
         long start = mapping.address() + dataOffset + t.offset(), end = start + t.byteSize();
         long page = 4096, from = (start + page - 1) / page * page, to = end / page * page;
-        if (to > from) Madvise.dontNeed(from, to - from);
+        if (to > from) io.moe4j.tensor.NativeMemory.releaseMapped(from, to - from);
     }
 
     /** Unmaps the file. Segments, tensors and metadata arrays obtained from it become unusable. */
