@@ -256,12 +256,14 @@ public final class ExpertBank {
      * same GEMM code path, whose result does not depend on how C is tiled, and each weight-gradient element is
      * written by one task):
      * <ul>
-     *   <li>TILES (default when at least 2 experts per thread are non-empty and bins average under 512 rows): two parallel loops per pass, each
+     *   <li>TILES (default when at least 2 experts per thread are non-empty, bins average under 512 rows and are
+     *       too uneven to hand out whole): two parallel loops per pass, each
      *       over (expert, column tile) tasks with single-threaded GEMMs. Forward: tile of f → H, U and A columns;
      *       tile of d → Y columns. Backward: tile of f → dA, dH, dU columns and the matching slices of all three
      *       weight gradients; tile of d → dX columns. Four pool synchronisations per layer instead of ~20 per
      *       expert, no idle core while a small expert runs, and experts claimed largest first.</li>
-     *   <li>EXPERTS: one expert per task ({@code on}; the default for bins of 512+ rows), largest bins first, after
+     *   <li>EXPERTS: one expert per task ({@code on}; the default for bins of 512+ rows, and for smaller ones when
+     *       at least 2 experts per thread have sizes that let the threads finish together), largest bins first, after
      *       the experts too large for that to keep every thread busy to the end, which run first with parallel
      *       GEMMs ({@link #heavyHead}). One pool hand-off per pass.</li>
      *   <li>GEMMS: expert after expert, each GEMM parallel inside ({@code off}, and one expert such as the shared
@@ -283,9 +285,16 @@ public final class ExpertBank {
         // idle at the end run first with parallel GEMMs (heavyHead). A single-threaded GEMM of an expert's size runs
         // at full sgemm speed, and a pass needs one pool hand-off instead of one or two per GEMM (7 GEMMs per
         // expert): E=8 k=2 f=1024, T=2048, 2 threads, fwd+bwd of the layer 1.1–1.2× parallel GEMMs in the same JVM,
-        // more under load (docs/BENCHMARKS.md, session 4). With many small bins tiles win (E=64 k=8 f=256: 4.76k
-        // vs 4.14k tokens/s, 2026-11-23 19:25).
+        // more under load (docs/BENCHMARKS.md, session 4).
         if (mode.equals("auto") && rows / Math.max(1, nonEmpty) >= 512) return Schedule.EXPERTS;
+        // Smaller bins, several experts per thread: one expert per task too when their sizes let the threads finish
+        // together (no heavy head); even bins on 2 threads, fwd+bwd against tiles: E=8 d=512 f=1024 256 rows 1.08×,
+        // d=256 f=512 256 rows 1.03×, 64 rows 1.02×, E=64 f=256 256 rows 1.03× (ExpertTiming, quiet machine).
+        // Uneven bins keep the tiles, whose finer tasks even out at the end (with many small bins tiles beat
+        // parallel GEMMs: E=64 k=8 f=256 4.76k vs 4.14k tokens/s, 2026-11-23 19:25).
+        if (mode.equals("auto") && nonEmpty >= 2 * pool.threads() && heavyHead(binStart, sortExperts(binStart)) == 0) {
+            return Schedule.EXPERTS;
+        }
         if (tilesAllowed && nonEmpty >= 2 * pool.threads()) return Schedule.TILES;
         return nonEmpty >= 4 * pool.threads() && rows / Math.max(1, nonEmpty) <= SPLIT_MAX_ROWS
                 ? Schedule.EXPERTS : Schedule.GEMMS;
