@@ -7,7 +7,7 @@ forward+backward, printed as JSON:
 
 Usage: moe_layer_bench.py T d E k f shared_f warmup repeat [serve]
 With "serve": warm every variant up, print "ready", then run one call per stdin line naming it (loop_fwd,
-loop_fwdbwd, sorted_fwd, sorted_fwdbwd) and print its seconds, until an empty line or EOF — so that the caller can
+loop_fwdbwd, sorted_fwd, sorted_fwdbwd) and print its seconds (wall, then CPU of all threads), until an empty line or EOF — so that the caller can
 alternate PyTorch's calls with its own and both see the same machine load.
 Run with Debian's /usr/bin/python3 and, set by the caller BEFORE Python starts:
 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=<threads> OMP_NUM_THREADS=<threads>
@@ -105,9 +105,9 @@ def main():
             name = line.strip()
             if not name:
                 break
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fns[name]()
-            print(time.perf_counter() - t0, flush=True)
+            print(time.perf_counter() - t0, time.process_time() - c0, flush=True)
         return
 
     out = {"threads": torch.get_num_threads(), "torch": torch.__version__}

@@ -178,6 +178,10 @@ public final class MoeLayerBench {
             String[] passes = {"fwd", "fwdbwd"};
             long[][] ours = new long[2][rounds];
             long[][][] theirs = new long[2][2][rounds]; // [pass][loop, sorted][round]
+            // totals over every call, for CPU share (CPU-seconds per second) and work per CPU-second: [pass][side]
+            double[][] wall = new double[2][3], cpu = new double[2][3];
+            com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean();
             for (int r = 0; r < rounds; r++) {
                 for (int p = 0; p < 2; p++) {
                     // two calls in a row per side, the faster counted: the first after the other side's call finds
@@ -185,26 +189,42 @@ public final class MoeLayerBench {
                     Runnable call = p == 0 ? fwd : fwdBwd;
                     ours[p][r] = Long.MAX_VALUE;
                     for (int twice = 0; twice < 2; twice++) {
-                        long t0 = System.nanoTime();
+                        long c0 = os.getProcessCpuTime(), t0 = System.nanoTime();
                         call.run();
-                        ours[p][r] = Math.min(ours[p][r], System.nanoTime() - t0);
+                        long t = System.nanoTime() - t0;
+                        ours[p][r] = Math.min(ours[p][r], t);
+                        wall[p][0] += t * 1e-9;
+                        cpu[p][0] += (os.getProcessCpuTime() - c0) * 1e-9;
                     }
                     for (int v = 0; v < 2; v++) {
                         String name = (v == 0 ? "loop_" : "sorted_") + passes[p];
-                        theirs[p][v][r] = (long) (Math.min(torch.time(name), torch.time(name)) * 1e9);
+                        double best = Double.MAX_VALUE;
+                        for (int twice = 0; twice < 2; twice++) {
+                            double t = torch.time(name);
+                            best = Math.min(best, t);
+                            wall[p][1 + v] += t;
+                            cpu[p][1 + v] += torch.lastCpu();
+                        }
+                        theirs[p][v][r] = (long) (best * 1e9);
                     }
                 }
             }
+            StringBuilder share = new StringBuilder();
             for (int p = 0; p < 2; p++) {
                 Stats loop = new Stats(theirs[p][0], 0), sorted = new Stats(theirs[p][1], 0);
                 Stats best = loop.minNanos() <= sorted.minNanos() ? loop : sorted;
+                int v = best == loop ? 1 : 2;
+                double work = (p == 0 ? 1 : 3) * s.forwardFlops() * 2 * rounds / 1e9;
+                share.append(String.format(Locale.ROOT, "; %s: CPU-seconds per second moe4j %.2f, PyTorch %.2f; "
+                                + "GFLOP per CPU-second moe4j %.1f, PyTorch %.1f", p == 0 ? "forward" : "fwd+bwd",
+                        cpu[p][0] / wall[p][0], cpu[p][v] / wall[p][v], work / cpu[p][0], work / cpu[p][v]));
                 addRow(table, s.name(), (p == 0 ? "forward" : "fwd+bwd") + " lockstep", s.tokens(), new Stats(ours[p], 0),
                         (p == 0 ? 1 : 3) * s.forwardFlops(),
                         new double[]{best.minNanos() * 1e-9, best.medianNanos() * 1e-9});
             }
             notes.add(s.name() + ": lockstep rows: " + rounds + " rounds, each two moe4j calls then two calls of each "
                     + "PyTorch implementation (loop, sorted), the faster of each pair counted; forward then fwd+bwd; "
-                    + "one PyTorch process kept running between calls");
+                    + "one PyTorch process kept running between calls (its faster implementation in the CPU figures)" + share);
         } catch (RuntimeException e) {
             notes.add(s.name() + ": lockstep comparison failed: " + e.getMessage());
         }

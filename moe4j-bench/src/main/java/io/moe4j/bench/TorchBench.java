@@ -69,6 +69,7 @@ final class TorchBench {
         private final Path script;
         private final java.io.BufferedReader out;
         private final java.io.Writer in;
+        private double lastCpu = Double.NaN;
 
         private Server(Process process, Path script) {
             this.process = process;
@@ -115,18 +116,26 @@ final class TorchBench {
             }
         }
 
-        /** Runs one call of {@code name} (e.g. loop_fwdbwd) and returns PyTorch's own timing of it, in seconds. */
+        /**
+         * Runs one call of {@code name} (e.g. loop_fwdbwd) and returns PyTorch's own wall-clock timing of it, in
+         * seconds; {@link #lastCpu} then holds the CPU seconds its threads used.
+         */
         double time(String name) {
             try {
                 in.write(name + "\n");
                 in.flush();
                 String line = out.readLine();
                 if (line == null) throw new IllegalStateException("PyTorch peer exited during " + name);
-                return Double.parseDouble(line.trim());
+                String[] parts = line.trim().split("\\s+");
+                lastCpu = parts.length > 1 ? Double.parseDouble(parts[1]) : Double.NaN;
+                return Double.parseDouble(parts[0]);
             } catch (IOException e) {
                 throw new IllegalStateException("PyTorch peer failed during " + name + ": " + e.getMessage(), e);
             }
         }
+
+        /** CPU seconds (all threads) of the last {@link #time} call. */
+        double lastCpu() { return lastCpu; }
 
         @Override
         public void close() {

@@ -75,6 +75,9 @@ public final class LayerTiming {
             String[] names = new String[3 * modes.length];
             long[] best = new long[names.length];
             long[] bestF = new long[names.length];
+            long[] cpuSum = new long[names.length], wallSum = new long[names.length];
+            com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean();
             Arrays.fill(best, Long.MAX_VALUE);
             Arrays.fill(bestF, Long.MAX_VALUE);
             for (int r = 0; r < rounds + 3; r++) {
@@ -84,6 +87,7 @@ public final class LayerTiming {
                     for (int v = 0; v < 3; v++) {
                         int i = 3 * m + v;
                         names[i] = modes[m] + (v == 0 ? " layer" : v == 1 ? " bank, layer bins" : " bank, even bins");
+                        long c0 = os.getProcessCpuTime();
                         long t0 = System.nanoTime(), t1;
                         if (v == 0) {
                             layer.forward(x, 0, t, y, 0, true);
@@ -97,6 +101,8 @@ public final class LayerTiming {
                         }
                         long t2 = System.nanoTime();
                         if (r >= 3) {
+                            cpuSum[i] += os.getProcessCpuTime() - c0;
+                            wallSum[i] += t2 - t0;
                             best[i] = Math.min(best[i], t2 - t0);
                             bestF[i] = Math.min(bestF[i], t1 - t0);
                         }
@@ -107,8 +113,10 @@ public final class LayerTiming {
                     t, d, e, k, f, threads, rounds,
                     java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             for (int i = 0; i < names.length; i++) {
-                System.out.printf(Locale.ROOT, "  %-24s fwd %7.2f ms  fwd+bwd %7.2f ms  %6.1f GFLOP/s  %6.2fk tok/s%n",
-                        names[i], bestF[i] / 1e6, best[i] / 1e6, flops / best[i], t / (best[i] / 1e9) / 1000);
+                System.out.printf(Locale.ROOT, "  %-24s fwd %7.2f ms  fwd+bwd %7.2f ms  %6.1f GFLOP/s  %6.2fk tok/s"
+                                + "   all rounds: CPU-s/s %.2f, GFLOP per CPU-s %5.1f%n",
+                        names[i], bestF[i] / 1e6, best[i] / 1e6, flops / best[i], t / (best[i] / 1e9) / 1000,
+                        (double) cpuSum[i] / wallSum[i], flops * rounds / cpuSum[i]);
             }
         }
     }
