@@ -75,7 +75,17 @@ public final class LayerTiming {
             String[] names = new String[3 * modes.length];
             long[] best = new long[names.length];
             long[] bestF = new long[names.length];
-            long[] cpuSum = new long[names.length], wallSum = new long[names.length];
+            long[] cpuSum = new long[names.length], wallSum = new long[names.length], poolCpu = new long[names.length];
+            java.lang.management.ThreadMXBean tmx = java.lang.management.ManagementFactory.getThreadMXBean();
+            long[] poolThreads = Thread.getAllStackTraces().keySet().stream()
+                    .filter(th -> th.getName().startsWith("moe4j-worker") || th == Thread.currentThread())
+                    .mapToLong(Thread::threadId).toArray();
+            java.util.function.LongSupplier poolCpuNow = () -> {
+                long sum = 0;
+                for (long id : poolThreads) sum += Math.max(0, tmx.getThreadCpuTime(id));
+                return sum;
+            };
+            long jit0 = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
             com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
                     java.lang.management.ManagementFactory.getOperatingSystemMXBean();
             Arrays.fill(best, Long.MAX_VALUE);
@@ -87,7 +97,7 @@ public final class LayerTiming {
                     for (int v = 0; v < 3; v++) {
                         int i = 3 * m + v;
                         names[i] = modes[m] + (v == 0 ? " layer" : v == 1 ? " bank, layer bins" : " bank, even bins");
-                        long c0 = os.getProcessCpuTime();
+                        long c0 = os.getProcessCpuTime(), p0 = poolCpuNow.getAsLong();
                         long t0 = System.nanoTime(), t1;
                         if (v == 0) {
                             layer.forward(x, 0, t, y, 0, true);
@@ -102,6 +112,7 @@ public final class LayerTiming {
                         long t2 = System.nanoTime();
                         if (r >= 3) {
                             cpuSum[i] += os.getProcessCpuTime() - c0;
+                            poolCpu[i] += poolCpuNow.getAsLong() - p0;
                             wallSum[i] += t2 - t0;
                             best[i] = Math.min(best[i], t2 - t0);
                             bestF[i] = Math.min(bestF[i], t1 - t0);
@@ -109,14 +120,15 @@ public final class LayerTiming {
                     }
                 }
             }
-            System.out.printf(Locale.ROOT, "T=%d d=%d E=%d k=%d f=%d threads=%d, best of %d interleaved rounds, load %.2f%n",
-                    t, d, e, k, f, threads, rounds,
-                    java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+            System.out.printf(Locale.ROOT, "T=%d d=%d E=%d k=%d f=%d threads=%d, best of %d interleaved rounds, load %.2f, "
+                            + "JIT compile time during the rounds %d ms%n", t, d, e, k, f, threads, rounds,
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
+                    java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime() - jit0);
             for (int i = 0; i < names.length; i++) {
                 System.out.printf(Locale.ROOT, "  %-24s fwd %7.2f ms  fwd+bwd %7.2f ms  %6.1f GFLOP/s  %6.2fk tok/s"
-                                + "   all rounds: CPU-s/s %.2f, GFLOP per CPU-s %5.1f%n",
+                                + "   all rounds: CPU-s/s %.2f, GFLOP per CPU-s %5.1f (pool threads only %5.1f)%n",
                         names[i], bestF[i] / 1e6, best[i] / 1e6, flops / best[i], t / (best[i] / 1e9) / 1000,
-                        (double) cpuSum[i] / wallSum[i], flops * rounds / cpuSum[i]);
+                        (double) cpuSum[i] / wallSum[i], flops * rounds / cpuSum[i], flops * rounds / poolCpu[i]);
             }
         }
     }
