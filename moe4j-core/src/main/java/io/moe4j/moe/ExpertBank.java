@@ -284,8 +284,8 @@ public final class ExpertBank {
         // Large bins (≥ 512 rows per expert on average): one expert per task, the experts that would leave a thread
         // idle at the end run first with parallel GEMMs (heavyHead). A single-threaded GEMM of an expert's size runs
         // at full sgemm speed, and a pass needs one pool hand-off instead of one or two per GEMM (7 GEMMs per
-        // expert): E=8 k=2 f=1024, T=2048, 2 threads, fwd+bwd of the layer 1.1–1.2× parallel GEMMs in the same JVM,
-        // more under load (docs/BENCHMARKS.md, session 4).
+        // expert): E=8 k=2 f=1024, T=2048, 2 threads, fwd+bwd of the layer 1.11–1.14× parallel GEMMs in the same JVM
+        // at moderate load, equal under sustained heavy load (docs/BENCHMARKS.md, session 4).
         if (mode.equals("auto") && rows / Math.max(1, nonEmpty) >= 512) return Schedule.EXPERTS;
         // Smaller bins, several experts per thread: one expert per task too when their sizes let the threads finish
         // together (no heavy head); even bins on 2 threads, fwd+bwd against tiles: E=8 d=512 f=1024 256 rows 1.08×,
