@@ -5,7 +5,10 @@ forward+backward, printed as JSON:
   sorted  - assignments sorted by expert once, one gather, per-expert matmuls on contiguous chunks, one
             index_add (the stronger baseline: autograd keeps one scatter instead of one per expert).
 
-Usage: moe_layer_bench.py T d E k f shared_f warmup repeat
+Usage: moe_layer_bench.py T d E k f shared_f warmup repeat [serve]
+With "serve": warm every variant up, print "ready", then run one call per stdin line naming it (loop_fwd,
+loop_fwdbwd, sorted_fwd, sorted_fwdbwd) and print its seconds (wall, then CPU of all threads), until an empty line or EOF — so that the caller can
+alternate PyTorch's calls with its own and both see the same machine load.
 Run with Debian's /usr/bin/python3 and, set by the caller BEFORE Python starts:
 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=<threads> OMP_NUM_THREADS=<threads>
 (Debian's torch does its matmuls in OpenBLAS, which ignores torch.set_num_threads.)
@@ -77,8 +80,7 @@ def main():
             y = y + (torch.nn.functional.silu(x @ s1.T) * (x @ s3.T)) @ s2.T
         return y
 
-    out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
-    for variant, impl in (("loop", moe), ("sorted", moe_sorted)):
+    def make(impl):
         def fwd():
             with torch.no_grad():
                 impl(x0)
@@ -89,7 +91,28 @@ def main():
             x = x0.clone().requires_grad_()
             y = impl(x)
             y.backward(dy)
+        return fwd, fwdbwd
 
+    if len(sys.argv) > 9 and sys.argv[9] == "serve":
+        fns = {}
+        for variant, impl in (("loop", moe), ("sorted", moe_sorted)):
+            fns[variant + "_fwd"], fns[variant + "_fwdbwd"] = make(impl)
+        for fn in fns.values():
+            for _ in range(warmup):
+                fn()
+        print("ready", flush=True)
+        for line in sys.stdin:
+            name = line.strip()
+            if not name:
+                break
+            t0, c0 = time.perf_counter(), time.process_time()
+            fns[name]()
+            print(time.perf_counter() - t0, time.process_time() - c0, flush=True)
+        return
+
+    out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    for variant, impl in (("loop", moe), ("sorted", moe_sorted)):
+        fwd, fwdbwd = make(impl)
         for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)):
             for _ in range(warmup):
                 fn()

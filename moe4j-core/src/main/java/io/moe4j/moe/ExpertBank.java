@@ -64,6 +64,8 @@ public final class ExpertBank {
      * Multiples of 64 so that a tile's activation rows start on a vector boundary (the same lanes as a whole row).
      */
     private static final int MAX_TILE = 512, MIN_TILE = 64;
+    /** Allowed excess of the one-expert-per-task schedule's finish over an even split (see {@link #heavyHead}). */
+    private static final double LPT_SLACK = 0.10;
     private String splitMode = EXPERT_PARALLEL;
     private boolean fusedGateUp = Boolean.parseBoolean(System.getProperty("moe4j.moe.fusedGateUp", "true"));
 
@@ -80,6 +82,7 @@ public final class ExpertBank {
 
     // Tiled schedule of the current call: task t = columns [tileCol0[t], +tileCols[t]) of expert tileExpert[t].
     private final int[] order;                          // (E) non-empty experts, most rows first
+    private final long[] lptFinish;                     // (threads) scratch of heavyHead
     private final int[] tileExpert, tileCol0, tileCols; // (E · ceil(max(f, d, gw) / MIN_TILE))
     private int tileCount;
 
@@ -127,6 +130,7 @@ public final class ExpertBank {
         this.workerGemm = new Gemm[pool.threads()];
         for (int w = 0; w < workerGemm.length; w++) workerGemm[w] = kernels.gemm().fork();
         this.order = new int[e];
+        this.lptFinish = new long[pool.threads()];
         int maxTiles = e * ((Math.max(Math.max(f, d), Math.max(gateWidth, outWidth)) + MIN_TILE - 1) / MIN_TILE);
         this.tileExpert = new int[maxTiles];
         this.tileCol0 = new int[maxTiles];
@@ -191,7 +195,10 @@ public final class ExpertBank {
             case EXPERTS -> {
                 // largest bins first: with tasks claimed in order, the last task to start is a small one
                 int nonEmpty = sortExperts(binStart);
-                pool.parallelFor(nonEmpty, (t, w) -> forwardExpert(workerGemm[w], order[t], x, xOff, gateX, gateXOff, binStart));
+                int head = heavyHead(binStart, nonEmpty);
+                for (int t = 0; t < head; t++) forwardExpert(kernels.gemm(), order[t], x, xOff, gateX, gateXOff, binStart);
+                pool.parallelFor(nonEmpty - head, (t, w) -> forwardExpert(workerGemm[w], order[head + t], x, xOff,
+                        gateX, gateXOff, binStart));
             }
             case GEMMS -> {
                 for (int j = 0; j < e; j++) forwardExpert(kernels.gemm(), j, x, xOff, gateX, gateXOff, binStart);
@@ -225,8 +232,13 @@ public final class ExpertBank {
             }
             case EXPERTS -> {
                 int nonEmpty = sortExperts(binStart);
-                pool.parallelFor(nonEmpty, (t, w) -> backwardExpert(workerGemm[w], order[t], x, xOff, gateX, gateXOff,
-                        binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff));
+                int head = heavyHead(binStart, nonEmpty);
+                for (int t = 0; t < head; t++) {
+                    backwardExpert(kernels.gemm(), order[t], x, xOff, gateX, gateXOff, binStart, dy, dyOff, dx, dxOff,
+                            dGateX, dGateXOff);
+                }
+                pool.parallelFor(nonEmpty - head, (t, w) -> backwardExpert(workerGemm[w], order[head + t], x, xOff,
+                        gateX, gateXOff, binStart, dy, dyOff, dx, dxOff, dGateX, dGateXOff));
             }
             case GEMMS -> {
                 for (int j = 0; j < e; j++) {
@@ -244,13 +256,16 @@ public final class ExpertBank {
      * same GEMM code path, whose result does not depend on how C is tiled, and each weight-gradient element is
      * written by one task):
      * <ul>
-     *   <li>TILES (default when at least 2 experts per thread are non-empty and bins average under 512 rows): two parallel loops per pass, each
+     *   <li>TILES (default when at least 2 experts per thread are non-empty, bins average under 512 rows and are
+     *       too uneven to hand out whole): two parallel loops per pass, each
      *       over (expert, column tile) tasks with single-threaded GEMMs. Forward: tile of f → H, U and A columns;
      *       tile of d → Y columns. Backward: tile of f → dA, dH, dU columns and the matching slices of all three
      *       weight gradients; tile of d → dX columns. Four pool synchronisations per layer instead of ~20 per
      *       expert, no idle core while a small expert runs, and experts claimed largest first.</li>
-     *   <li>EXPERTS: one expert per task ({@code on}), largest bins first; coarse, so with few experts per thread
-     *       the last one may run alone.</li>
+     *   <li>EXPERTS: one expert per task ({@code on}; the default for bins of 512+ rows, and for smaller ones when
+     *       at least 2 experts per thread have sizes that let the threads finish together), largest bins first, after
+     *       the experts too large for that to keep every thread busy to the end, which run first with parallel
+     *       GEMMs ({@link #heavyHead}). One pool hand-off per pass.</li>
      *   <li>GEMMS: expert after expert, each GEMM parallel inside ({@code off}, and one expert such as the shared
      *       one: its GEMMs share one packed A block between threads).</li>
      * </ul>
@@ -266,13 +281,55 @@ public final class ExpertBank {
         for (int j = 0; j < e; j++) if (binStart[j + 1] > binStart[j]) nonEmpty++;
         int rows = binStart[e];
         if (tilesAllowed && mode.equals("tiles")) return Schedule.TILES;
-        // Large bins (≥ 512 rows per expert on average) reach full sgemm speed with parallel GEMMs, which measured
-        // faster than tiles on a quiet machine (E=8 k=2 f=1024, T=2048: 7.20k vs 5.89k tokens/s fwd+bwd); with
-        // many small bins tiles win (E=64 k=8 f=256: 4.76k vs 4.14k). docs/BENCHMARKS.md, 2026-11-23 19:25.
-        if (mode.equals("auto") && rows / Math.max(1, nonEmpty) >= 512) return Schedule.GEMMS;
+        // Large bins (≥ 512 rows per expert on average): one expert per task, the experts that would leave a thread
+        // idle at the end run first with parallel GEMMs (heavyHead). A single-threaded GEMM of an expert's size runs
+        // at full sgemm speed, and a pass needs one pool hand-off instead of one or two per GEMM (7 GEMMs per
+        // expert): E=8 k=2 f=1024, T=2048, 2 threads, fwd+bwd of the layer 1.11–1.14× parallel GEMMs in the same JVM
+        // at moderate load, equal under sustained heavy load (docs/BENCHMARKS.md, session 4).
+        if (mode.equals("auto") && rows / Math.max(1, nonEmpty) >= 512) return Schedule.EXPERTS;
+        // Smaller bins, several experts per thread: one expert per task too when their sizes let the threads finish
+        // together (no heavy head); even bins on 2 threads, fwd+bwd against tiles: E=8 d=512 f=1024 256 rows 1.08×,
+        // d=256 f=512 256 rows 1.03×, 64 rows 1.02×, E=64 f=256 256 rows 1.03× (ExpertTiming, quiet machine).
+        // Uneven bins keep the tiles, whose finer tasks even out at the end (with many small bins tiles beat
+        // parallel GEMMs: E=64 k=8 f=256 4.76k vs 4.14k tokens/s, 2026-11-23 19:25).
+        if (mode.equals("auto") && nonEmpty >= 2 * pool.threads() && heavyHead(binStart, sortExperts(binStart)) == 0) {
+            return Schedule.EXPERTS;
+        }
         if (tilesAllowed && nonEmpty >= 2 * pool.threads()) return Schedule.TILES;
         return nonEmpty >= 4 * pool.threads() && rows / Math.max(1, nonEmpty) <= SPLIT_MAX_ROWS
                 ? Schedule.EXPERTS : Schedule.GEMMS;
+    }
+
+    /**
+     * How many of the largest experts (a prefix of {@link #order}) the one-expert-per-task schedule runs first with
+     * parallel GEMMs, so that the rest, one expert per task, keeps every thread busy to the end: the prefix grows
+     * while handing the remaining experts out largest first (LPT, by rows — every product is linear in them) would
+     * finish more than {@link #LPT_SLACK} later than an even split of their rows. E=8 with near-even bins on 2
+     * threads: no prefix; one expert holding most rows, or 3 equal experts on 2 threads: that expert (they) first.
+     */
+    private int heavyHead(int[] binStart, int nonEmpty) {
+        int threads = pool.threads();
+        long[] finish = lptFinish;
+        for (int head = 0; head < nonEmpty; head++) {
+            java.util.Arrays.fill(finish, 0, threads, 0L);
+            long total = 0, makespan = 0;
+            for (int i = head; i < nonEmpty; i++) {
+                int rows = binStart[order[i] + 1] - binStart[order[i]];
+                int least = 0;
+                for (int w = 1; w < threads; w++) if (finish[w] < finish[least]) least = w;
+                finish[least] += rows;
+                makespan = Math.max(makespan, finish[least]);
+                total += rows;
+            }
+            if (makespan * threads <= total * (1 + LPT_SLACK)) return head;
+        }
+        return nonEmpty;
+    }
+
+    /** Tests: the experts ({@link #order}'s prefix) the one-expert-per-task schedule would run with parallel GEMMs. */
+    int[] heavyExperts(int[] binStart) {
+        int nonEmpty = sortExperts(binStart);
+        return java.util.Arrays.copyOf(order, heavyHead(binStart, nonEmpty));
     }
 
     /** Fills {@link #order} with the non-empty experts, most rows first (ties by index); returns their count. */
