@@ -13,7 +13,8 @@ import java.lang.foreign.MemorySegment;
  * the integer trick and why each width is its own class).
  *
  * <p>Work split: output rows in fixed chunks of about 64 KB of weights (at least 4, at most 64 rows; depends on
- * K and the format only), one chunk per task. Inside a chunk, activation rows go in tiles of four: each weight
+ * K and the format only), one chunk per task; row-group layouts in chunks of about 144 KB (see
+ * {@link #ROW_GROUP_TASK_BYTES}). Inside a chunk, activation rows go in tiles of four: each weight
  * block is unpacked once for four activation rows (Q8_0 at 512 bits) or two (Q8_0 at 256 bits, Q4_0; larger
  * kernels pass C2's inlining budget), and a chunk is read from memory once for all N rows (later tiles find it in
  * L2). That is the batched case MoE experts need: a batch of tokens routed to one expert reads the expert's
@@ -46,6 +47,15 @@ public final class SimdQuantMatmul implements QuantMatmul {
      * N goes through {@link #matmul} twice, so whatever large-N path matmul takes applies.
      */
     static final int PAIR_MAX_N = 8;
+    /**
+     * Weight bytes per task of the row-group kernels (rounded to whole pairs of groups, 32..512 rows). Each task
+     * claim and completion is a read-modify-write of a line both threads use; with 32-row tasks at K = 1024 (36 KB,
+     * ~1.3 µs of streaming) those hand-offs cost about a quarter of the bandwidth. Measured (2 threads, decode N = 1,
+     * same machine, quiet, separate JVMs alternating): 3584×1024 at 32 / 128 / 256 rows per task 14.9–15.2 /
+     * 19.4–20.8 / 16.3–16.4 GB/s; 1024×2048 at 32 / 64 rows 18.7–19.3 / 21.6–22.2 GB/s. ~144 KB is what 32 rows of
+     * K = 4096 already were.
+     */
+    static final int ROW_GROUP_TASK_BYTES = Integer.getInteger("moe4j.rowGroupTaskBytes", 144 << 10);
 
     private final SimdDots dots;
     private final int bits;
@@ -148,7 +158,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             this.y = y; this.yOff = yOff; this.ldy = ldy; this.accumulate = accumulate;
             this.rowBytes = wType.byteSize(k);
             this.chunkRows = Activations.isRowGroup(wType)
-                    ? 32 // two row groups: the decode kernel's unit (rowOut holds 64 floats)
+                    ? (int) Math.max(32, Math.min(512, ROW_GROUP_TASK_BYTES / Math.max(1, rowBytes) / 32 * 32))
                     : (int) Math.max(4, Math.min(64, (64 << 10) / Math.max(1, rowBytes)));
             this.chunks = (rows + chunkRows - 1) / chunkRows;
             this.packQ4 = wType == DType.Q4_0 && dots.quantized();
@@ -159,7 +169,7 @@ public final class SimdQuantMatmul implements QuantMatmul {
             }
             if (rowOut.length < threads) {
                 rowOut = new float[threads][];
-                for (int t = 0; t < threads; t++) rowOut[t] = new float[64 + PAD];
+                for (int t = 0; t < threads; t++) rowOut[t] = new float[512 + PAD]; // up to a row-group task
             }
             if (lanes.length < threads) {
                 lanes = new float[threads][];
