@@ -62,6 +62,9 @@ final class Attention {
      */
     void forward(WorkerPool pool, KvCache cache, int layer, int n, int[] slots, int[] positions,
                  MemorySegment q, MemorySegment out) {
+        if (cache.heads() != kvHeads) {
+            throw new IllegalArgumentException("the KV cache is split into " + cache.heads() + " heads, attention has " + kvHeads);
+        }
         this.cache = cache;
         this.layer = layer;
         this.slots = slots;
@@ -88,8 +91,6 @@ final class Attention {
         int part = task % parts, pair = task / parts;
         int i = pair / kvHeads, g = pair % kvHeads;
         int h0 = g * group + part * perTask, h1 = Math.min(g * group + group, h0 + perTask);
-        // head g's offset inside a V row: its own V row part, or the start of its K head when V is read from K
-        int vHeadStride = cache.vRow() > 0 ? vDim : kDim;
         int len = positions[i] + 1, slot = slots[i];
         long qBase = (long) i * heads * kDim, oBase = (long) i * heads * vDim;
         MemorySegment s = scores[worker];
@@ -98,9 +99,9 @@ final class Attention {
             for (int j = 0; j < vDim; j++) out.setAtIndex(F, oOff + j, 0f);
         }
         if (cache.type() == KvCache.Type.F16) {
-            headsF16(g, h0, h1, len, slot, qBase, oBase, vHeadStride, s, row[worker]);
+            headsF16(g, h0, h1, len, slot, qBase, oBase, s, row[worker]);
         } else {
-            headsF32(g, h0, h1, len, slot, qBase, oBase, vHeadStride, s);
+            headsF32(g, h0, h1, len, slot, qBase, oBase, s);
         }
     }
 
@@ -108,34 +109,34 @@ final class Attention {
      * F32 cache: head by head, as a single-head loop (nothing to share but cache lines, and the simple loop measured
      * ~10 % faster than position-major order here).
      */
-    private void headsF32(int g, int h0, int h1, int len, int slot, long qBase, long oBase, int vHeadStride, MemorySegment s) {
+    private void headsF32(int g, int h0, int h1, int len, int slot, long qBase, long oBase, MemorySegment s) {
         MemorySegment kAll = cache.k(layer), vAll = cache.v(layer);
         for (int h = h0; h < h1; h++) {
             long qOff = qBase + (long) h * kDim, sOff = (long) (h - h0) * capacity;
             for (int t = 0; t < len; t++) {
-                s.setAtIndex(F, sOff + t, ops.dot(kDim, q, qOff, kAll, cache.kOffset(slot, t) + (long) g * kDim) * scale);
+                s.setAtIndex(F, sOff + t, ops.dot(kDim, q, qOff, kAll, cache.kOffset(slot, g, t)) * scale);
             }
             ops.softmax(len, s, sOff);
             long oOff = oBase + (long) h * vDim;
             for (int t = 0; t < len; t++) {
-                ops.axpy(vDim, s.getAtIndex(F, sOff + t), vAll, cache.vOffset(slot, t) + (long) g * vHeadStride, out, oOff);
+                ops.axpy(vDim, s.getAtIndex(F, sOff + t), vAll, cache.vOffset(slot, g, t), out, oOff);
             }
         }
     }
 
     /** F16 cache: position by position, each K and V row decoded once for all the heads [h0, h1). */
-    private void headsF16(int g, int h0, int h1, int len, int slot, long qBase, long oBase, int vHeadStride,
-                          MemorySegment s, MemorySegment r) {
+    private void headsF16(int g, int h0, int h1, int len, int slot, long qBase, long oBase, MemorySegment s,
+                          MemorySegment r) {
         MemorySegment kAll = cache.k(layer), vAll = cache.v(layer);
         for (int t = 0; t < len; t++) {
-            KvCache.decodeF16(kAll, cache.kOffset(slot, t) + (long) g * kDim, kDim, r, 0);
+            KvCache.decodeF16(kAll, cache.kOffset(slot, g, t), kDim, r, 0);
             for (int h = h0; h < h1; h++) {
                 s.setAtIndex(F, (long) (h - h0) * capacity + t, ops.dot(kDim, q, qBase + (long) h * kDim, r, 0) * scale);
             }
         }
         for (int h = h0; h < h1; h++) ops.softmax(len, s, (long) (h - h0) * capacity);
         for (int t = 0; t < len; t++) {
-            KvCache.decodeF16(vAll, cache.vOffset(slot, t) + (long) g * vHeadStride, vDim, r, 0);
+            KvCache.decodeF16(vAll, cache.vOffset(slot, g, t), vDim, r, 0);
             for (int h = h0; h < h1; h++) {
                 ops.axpy(vDim, s.getAtIndex(F, (long) (h - h0) * capacity + t), r, 0, out, oBase + (long) h * vDim);
             }

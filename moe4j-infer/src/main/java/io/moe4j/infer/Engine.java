@@ -126,7 +126,7 @@ public final class Engine implements AutoCloseable {
         this.maxOutputs = o.maxOutputs() > 0 ? o.maxOutputs() : o.maxBatch();
         HyperParams.Mla mla = hp.mla();
         if (mla == null) {
-            this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim());
+            this.cache = new KvCache(o.kvType(), hp.layers(), o.slots(), ctx, hp.kvDim(), hp.kvDim(), hp.kvHeads());
             this.rope = new Rope(hp.ropeScaling().tables(ctx, hp.headDim(), hp.ropeBase(), model.ropeFreqs()), hp.headDim());
             this.attention = new Attention(arena, ops, hp.heads(), hp.kvHeads(), hp.headDim(), hp.headDim(),
                     hp.attentionScale(), ctx, pool.threads());

@@ -31,7 +31,7 @@ public final class AttentionAb {
         RowOps ops = Kernels.get().rows();
         SplittableRandom rnd = new SplittableRandom(1);
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(threads);
-             KvCache cache = new KvCache(type, 1, 1, ctx, KV * HD)) {
+             KvCache cache = new KvCache(type, 1, 1, ctx, KV * HD, KV * HD, KV)) {
             cache.reserve(ctx);
             MemorySegment row = arena.allocate(KV * HD * 4L, 64);
             for (int p = 0; p < ctx; p++) {
@@ -106,7 +106,7 @@ public final class AttentionAb {
             long qOff = (long) i * HEADS * HD + (long) h * HD;
             MemorySegment s = scores[worker], r = row[worker];
             for (int t = 0; t < len; t++) {
-                long kOff = cache.kOffset(slots[i], t) + (long) g * HD;
+                long kOff = cache.kOffset(slots[i], g, t);
                 float dot;
                 if (f16) {
                     KvCache.decodeF16(kAll, kOff, HD, r, 0);
@@ -121,7 +121,7 @@ public final class AttentionAb {
             for (int j = 0; j < HD; j++) out.setAtIndex(F, oOff + j, 0f);
             for (int t = 0; t < len; t++) {
                 float w = s.getAtIndex(F, t);
-                long vOff = cache.vOffset(slots[i], t) + (long) g * HD;
+                long vOff = cache.vOffset(slots[i], g, t);
                 if (f16) {
                     KvCache.decodeF16(vAll, vOff, HD, r, 0);
                     ops.axpy(HD, w, r, 0, out, oOff);

@@ -31,7 +31,7 @@ class AttentionTest {
         SplittableRandom rnd = new SplittableRandom(7 + n);
         int kvd = KV_HEADS * HD;
         try (Arena arena = Arena.ofShared();
-             KvCache cache = new KvCache(type, 1, SLOTS, CAP, kvd);
+             KvCache cache = new KvCache(type, 1, SLOTS, CAP, kvd, kvd, KV_HEADS);
              WorkerPool one = new WorkerPool(1);
              WorkerPool eight = new WorkerPool(8)) {
             MemorySegment kv = arena.allocate(kvd * 4L), kv2 = arena.allocate(kvd * 4L);
@@ -67,14 +67,14 @@ class AttentionTest {
                     double max = Double.NEGATIVE_INFINITY, z = 0;
                     for (int t = 0; t < t1; t++) {
                         double d = 0;
-                        for (int j = 0; j < HD; j++) d += q.getAtIndex(F, ((long) i * HEADS + h) * HD + j) * cached(cache, cache.k(0), cache.kOffset(slots[i], t) + g * HD + j);
+                        for (int j = 0; j < HD; j++) d += q.getAtIndex(F, ((long) i * HEADS + h) * HD + j) * cached(cache, cache.k(0), cache.kOffset(slots[i], g, t) + j);
                         w[t] = d * scale;
                         max = Math.max(max, w[t]);
                     }
                     for (int t = 0; t < t1; t++) z += w[t] = Math.exp(w[t] - max);
                     for (int j = 0; j < HD; j++) {
                         double o = 0;
-                        for (int t = 0; t < t1; t++) o += w[t] / z * cached(cache, cache.v(0), cache.vOffset(slots[i], t) + g * HD + j);
+                        for (int t = 0; t < t1; t++) o += w[t] / z * cached(cache, cache.v(0), cache.vOffset(slots[i], g, t) + j);
                         assertThat((double) a.getAtIndex(F, ((long) i * HEADS + h) * HD + j)).as("%s token %d head %d", type, i, h)
                                 .isCloseTo(o, org.assertj.core.data.Offset.offset(1e-5));
                     }

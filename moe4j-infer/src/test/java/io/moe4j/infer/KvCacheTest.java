@@ -21,15 +21,16 @@ class KvCacheTest {
     @Test
     void rowsSurviveGrowthInEverySlot() {
         for (KvCache.Type type : KvCache.Type.values()) {
-            for (int vRow : new int[]{6, 0}) rowsSurviveGrowth(type, vRow);
+            for (int vRow : new int[]{6, 0}) rowsSurviveGrowth(type, vRow, vRow > 0 ? 3 : 1);
         }
     }
 
-    private static void rowsSurviveGrowth(KvCache.Type type, int vRow) {
-        int layers = 2, slots = 3, kRow = 5, capacity = 1000;
+    /** Head-major layout: element j of a row is element j mod (row/heads) of head j / (row/heads). */
+    private static void rowsSurviveGrowth(KvCache.Type type, int vRow, int heads) {
+        int layers = 2, slots = 3, kRow = heads == 1 ? 5 : 9, capacity = 1000;
         int[] lengths = {700, 3, 301};   // slot 1 short, slot 0 past two doublings
         try (Arena arena = Arena.ofConfined();
-             KvCache c = new KvCache(type, layers, slots, capacity, kRow, vRow)) {
+             KvCache c = new KvCache(type, layers, slots, capacity, kRow, vRow, heads)) {
             assertThat(c.reserved()).isEqualTo(KvCache.INITIAL_POSITIONS);
             long initialBytes = c.byteSize();
             assertThat(initialBytes).isEqualTo((long) layers * slots * KvCache.INITIAL_POSITIONS * (kRow + vRow) * type.bytes);
@@ -53,11 +54,11 @@ class KvCacheTest {
                 for (int pos = 0; pos < lengths[s]; pos++) {
                     for (int l = 0; l < layers; l++) {
                         for (int j = 0; j < kRow; j++) {
-                            assertThat(read(c, c.k(l), c.kOffset(s, pos) + j)).as("K l%d s%d p%d", l, s, pos).isEqualTo(value(l, s, pos, 0, j));
+                            assertThat(read(c, c.k(l), c.kOffset(s, j / (kRow / heads), pos) + j % (kRow / heads))).as("K l%d s%d p%d", l, s, pos).isEqualTo(value(l, s, pos, 0, j));
                         }
                         if (vRow > 0) {
                             for (int j = 0; j < vRow; j++) {
-                                assertThat(read(c, c.v(l), c.vOffset(s, pos) + j)).as("V l%d s%d p%d", l, s, pos).isEqualTo(value(l, s, pos, 1, j));
+                                assertThat(read(c, c.v(l), c.vOffset(s, j / (vRow / heads), pos) + j % (vRow / heads))).as("V l%d s%d p%d", l, s, pos).isEqualTo(value(l, s, pos, 1, j));
                             }
                         }
                     }
